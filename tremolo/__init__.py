@@ -1,0 +1,55 @@
+"""Tremolo: a stream-oriented, asynchronous HTTP/1.1 server and web framework."""
+
+from __future__ import annotations
+
+__version__ = '1.0.0.dev0'
+
+from .app import Application, Tremolo
+from .body_stream import StreamFilter
+from .connection import Connection
+from .context import Context, Globals
+from .exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    Conflict,
+    ExpectationFailed,
+    Forbidden,
+    GatewayTimeout,
+    Gone,
+    HTTPException,
+    HTTPNotImplemented,
+    InternalServerError,
+    LengthRequired,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    Redirect,
+    RegistrationError,
+    RequestHeaderFieldsTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    UnprocessableContent,
+    UnsupportedMediaType,
+    URITooLong,
+)
+from .extension import Extension
+from .forms import FormData, UploadedFile
+from .options import Options
+from .request import Request
+from .response import Response
+from .upgrade import UpgradedStream
+from .views import View
+
+__all__ = [
+    'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',
+    'ExpectationFailed', 'Extension', 'Forbidden', 'FormData', 'GatewayTimeout', 'Globals',
+    'Gone', 'HTTPException', 'HTTPNotImplemented', 'InternalServerError', 'LengthRequired',
+    'MethodNotAllowed', 'NotFound', 'Options', 'PayloadTooLarge', 'RangeNotSatisfiable',
+    'Redirect', 'RegistrationError', 'Request', 'RequestHeaderFieldsTooLarge',
+    'RequestTimeout', 'Response', 'ServiceUnavailable', 'StreamFilter', 'TooManyRequests',
+    'Tremolo', 'URITooLong', 'Unauthorized', 'UnprocessableContent', 'UnsupportedMediaType',
+    'UploadedFile', 'UpgradedStream', 'View', '__version__',
+]

@@ -1,0 +1,454 @@
+"""The application: where routes, middleware, hooks, providers and extensions are registered."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional, TypeVar, Union, overload
+
+from .compiled import CompiledApp
+from .errors import ErrorHandlers
+from .exceptions import RegistrationError
+from .extension import extension_name
+from .injection import (
+    ASYNC,
+    ASYNC_GEN,
+    ERROR_NAMES,
+    REQUEST_NAMES,
+    SYNC,
+    SYNC_GEN,
+    WORKER_NAMES,
+    Plan,
+    Provider,
+    Providers,
+    compile_plan,
+)
+from .options import Options, route_option_names
+from .pipeline import DEFAULT_PRIORITY, Pipeline
+from .routing import PathPattern
+from .views import is_view, view_handlers
+
+F = TypeVar('F', bound=Callable[..., Any])
+
+_HTTP_METHOD_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ-_')
+
+
+class RouteRecord:
+    """A registered route: path, methods, handler plan and explicit options."""
+
+    __slots__ = ('path', 'methods', 'plan', 'options', 'name', 'where', 'params')
+
+    def __init__(self, path: str, methods: tuple[str, ...], plan: Plan, options: dict[str, Any],
+                 name: Optional[str], where: str, params: tuple[str, ...]) -> None:
+        self.path = path
+        self.methods = methods
+        self.plan = plan
+        self.options = options
+        self.name = name
+        self.where = where
+        self.params = params
+
+    def pattern_with(self, prefix: str) -> str:
+        if not prefix:
+            return self.path
+        return PathPattern(self.path).with_prefix(prefix).path
+
+
+class Tremolo:
+    """A Tremolo application (``Application`` is the same class).
+
+    Example:
+        ```python
+        from tremolo import Tremolo
+
+        app = Tremolo()
+
+        @app.route('/hello')
+        async def hello(**server):
+            return 'Hello world!'
+
+        app.run('127.0.0.1', 8000)
+        ```
+
+    Args:
+        name: Identifies the application in logs (defaults to ``'tremolo'``).
+    """
+
+    def __init__(self, name: str = 'tremolo') -> None:
+        self.name = name
+        self.routes: list[RouteRecord] = []
+        self.pipeline = Pipeline()
+        self.providers = Providers()
+        self.errors = ErrorHandlers()
+        self.mounts: list[tuple[str, Tremolo]] = []
+        self.extensions: list[Any] = []
+        self.extension_closers: list[Plan] = []
+        self.listeners: list[Union[int, str]] = []
+        self.logger = logging.getLogger('tremolo')
+        self._names: dict[str, RouteRecord] = {}
+        self._compiled: Optional[CompiledApp] = None
+        self._mounted = False
+
+    # -- routes ---------------------------------------------------------------------------------
+
+    def route(
+        self, path: str, methods: Optional[Union[str, list[str], tuple[str, ...]]] = None, *,
+        name: Optional[str] = None, **options: Any,
+    ) -> Callable[[F], F]:
+        """Register the decorated function (or view class) for ``path``.
+
+        Args:
+            path: ``/static``, ``/user/{id:int}`` or a regex starting with ``^``.
+            methods: HTTP methods (default ``GET``; ``HEAD`` follows ``GET``). Ignored for
+                views, whose methods decide.
+            name: A name for :meth:`url_for`.
+            **options: Route options (``content_type``, ``status``, ``max_body_size``, ...),
+                overriding the handler's default arguments of the same name.
+        """
+
+        def register(handler: F) -> F:
+            self.add_route(path, handler, methods, name=name, **options)
+            return handler
+
+        return register
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Register a ``GET`` (and ``HEAD``) route."""
+        return self.route(path, ('GET',), **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Register a ``POST`` route."""
+        return self.route(path, ('POST',), **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Register a ``PUT`` route."""
+        return self.route(path, ('PUT',), **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Register a ``PATCH`` route."""
+        return self.route(path, ('PATCH',), **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Register a ``DELETE`` route."""
+        return self.route(path, ('DELETE',), **options)
+
+    def add_route(
+        self, path: str, handler: Any,
+        methods: Optional[Union[str, list[str], tuple[str, ...]]] = None, *,
+        name: Optional[str] = None, **options: Any,
+    ) -> None:
+        """Register ``handler`` (a function, or a view class or instance) for ``path``.
+
+        Raises:
+            RegistrationError: Bad path or method, duplicate route or name, invalid route
+                option, or a handler parameter nothing can supply.
+        """
+        self._check_open()
+        pattern = PathPattern(path)
+        _check_route_options(options, f'route {path!r}')
+        if is_view(handler):
+            handlers = view_handlers(handler)
+        else:
+            handlers = {method: handler for method in _methods(methods, path)}
+        by_function: dict[int, list[str]] = {}
+        for method, function in handlers.items():
+            by_function.setdefault(id(function), []).append(method)
+        for method_group in by_function.values():
+            function = handlers[method_group[0]]
+            where = f'route {path!r}'
+            plan = compile_plan(
+                function, names=REQUEST_NAMES, where=where, path_params=pattern.params,
+                providers=self.providers, options_allowed=True,
+            )
+            _check_route_options(plan.options, f'{plan.name} ({where})')
+            where = f'handler {plan.name} for route {path!r}'
+            self._check_duplicate(path, method_group, where)
+            record = RouteRecord(path, tuple(method_group), plan, dict(options), name, where,
+                                 pattern.params)
+            self.routes.append(record)
+            if name is not None:
+                if name in self._names and self._names[name].path != path:
+                    raise RegistrationError(f'route name {name!r} is already used ({where})')
+                self._names[name] = record
+
+    def _check_duplicate(self, path: str, methods: list[str], where: str) -> None:
+        for record in self.routes:
+            if record.path == path:
+                common = set(record.methods) & set(methods)
+                if common:
+                    raise RegistrationError(
+                        f'duplicate route: {", ".join(sorted(common))} {path} is already '
+                        f'served by {record.plan.name} ({where})'
+                    )
+
+    def url_for(self, name: str, **params: Any) -> str:
+        """The path of the route registered with ``name``, with ``params`` filled in.
+
+        Raises:
+            KeyError: No route has that name, or a parameter is missing.
+        """
+        record = self._names.get(name)
+        if record is None:
+            for prefix, sub in self.mounts:
+                try:
+                    return prefix + sub.url_for(name, **params)
+                except KeyError:
+                    continue
+            raise KeyError(f'no route named {name!r}')
+        if record.path.startswith('^'):
+            raise KeyError(f'route {name!r} is a regex route: it cannot be built')
+        from urllib.parse import quote
+
+        path = record.path
+        import re
+
+        def fill(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key not in params:
+                raise KeyError(f'missing parameter {key!r} for route {name!r}')
+            safe = '/' if match.group(2) == 'path' else ''
+            return quote(str(params[key]), safe=safe)
+
+        return re.sub(r'{([A-Za-z_][A-Za-z_0-9]*)(?::([A-Za-z_]+))?}', fill, path)
+
+    def mount(self, prefix: str, app: Tremolo) -> None:
+        """Serve ``app``'s routes under ``prefix``; its middleware apply under it only.
+
+        The mounted application's error handlers answer for its routes first, then this
+        application's. Its worker and connection hooks run like this application's own.
+
+        Raises:
+            RegistrationError: Bad prefix, or mounting an application twice or into itself.
+        """
+        self._check_open()
+        if not prefix.startswith('/') or prefix == '/':
+            raise RegistrationError(f'mount prefix {prefix!r} must start with / and not be /')
+        if app is self or app._mounted:
+            raise RegistrationError('an application can be mounted once, and not into itself')
+        app._mounted = True
+        self.mounts.append((prefix.rstrip('/'), app))
+
+    # -- middleware and hooks -------------------------------------------------------------------
+
+    @overload
+    def on_request(self, func: F) -> F: ...
+
+    @overload
+    def on_request(self, *, priority: int = ..., prefix: Optional[str] = ...
+                   ) -> Callable[[F], F]: ...
+
+    def on_request(self, func=None, *, priority=DEFAULT_PRIORITY, prefix=None):
+        """Run the decorated function before each handler (lower priority first).
+
+        A value returned by the hook is sent as the response and the handler is skipped.
+        """
+        return self._hook('on_request', func, priority, prefix)
+
+    @overload
+    def on_response(self, func: F) -> F: ...
+
+    @overload
+    def on_response(self, *, priority: int = ..., prefix: Optional[str] = ...
+                    ) -> Callable[[F], F]: ...
+
+    def on_response(self, func=None, *, priority=DEFAULT_PRIORITY, prefix=None):
+        """Run the decorated function just before the response head is sent (reverse
+        priority order): set headers, cookies, status, or add filters to the body."""
+        return self._hook('on_response', func, priority, prefix)
+
+    def on_connect(self, func=None, *, priority=DEFAULT_PRIORITY):
+        """Run the decorated function when a client connects (before its first request)."""
+        return self._hook('on_connect', func, priority, None)
+
+    def on_close(self, func=None, *, priority=DEFAULT_PRIORITY):
+        """Run the decorated function when a connection closes."""
+        return self._hook('on_close', func, priority, None)
+
+    def on_worker_start(self, func=None, *, priority=DEFAULT_PRIORITY):
+        """Run the decorated function in each worker before it accepts connections."""
+        return self._hook('on_worker_start', func, priority, None)
+
+    def on_worker_stop(self, func=None, *, priority=DEFAULT_PRIORITY):
+        """Run the decorated function in each worker after it stopped serving."""
+        return self._hook('on_worker_stop', func, priority, None)
+
+    def _hook(self, kind: str, func: Any, priority: int, prefix: Optional[str]) -> Any:
+        def register(function: F) -> F:
+            self._check_open()
+            self.pipeline.add(kind, function, priority=priority, prefix=prefix,
+                              providers=self.providers)
+            return function
+
+        return register if func is None else register(func)
+
+    def add_middleware(
+        self, middleware: Any, *, priority: int = DEFAULT_PRIORITY, prefix: Optional[str] = None
+    ) -> None:
+        """Register every hook method of ``middleware`` (an object with ``on_request``,
+        ``on_response``, ``on_connect``, ... methods) at one priority.
+
+        Raises:
+            RegistrationError: The object has no hook method.
+        """
+        self._check_open()
+        self.pipeline.add_object(middleware, priority=priority, prefix=prefix,
+                                 providers=self.providers)
+
+    # -- providers, errors, extensions ----------------------------------------------------------
+
+    def provide(self, key: Union[str, type], factory: Optional[F] = None) -> Any:
+        """Inject the result of ``factory`` into parameters named ``key`` (or annotated with
+        the type ``key``), computed once per request. Usable as a decorator.
+
+        The factory is injected like a handler; a generator factory's code after its
+        ``yield`` runs once the response is sent.
+
+        Raises:
+            RegistrationError: ``key`` is a server name or already provided.
+        """
+
+        def register(function: F) -> F:
+            self._check_open()
+            if isinstance(key, str) and key in ERROR_NAMES + ('connection',):
+                raise RegistrationError(f'{key!r} is a server name and cannot be provided')
+            if not isinstance(key, (str, type)):
+                raise RegistrationError(f'a provider key is a name or a type, not {key!r}')
+            plan = compile_plan(
+                function, names=REQUEST_NAMES, where=f'provider for {key!r}',
+                providers=self.providers, modes=(ASYNC, SYNC, ASYNC_GEN, SYNC_GEN),
+                inline=True,
+            )
+            self.providers.add(Provider(key, plan))
+            return function
+
+        return register if factory is None else register(factory)
+
+    def error(self, key: Union[int, type[BaseException]]) -> Callable[[F], F]:
+        """Answer errors with the decorated function: by status code (``404``) or by
+        exception class (``ValueError``). It receives the exception as ``exc`` and the
+        response already set to the error status; its result is sent like a handler's."""
+        if isinstance(key, bool) or not (
+            (isinstance(key, int) and 400 <= key <= 599)
+            or (isinstance(key, type) and issubclass(key, BaseException))
+        ):
+            raise RegistrationError(
+                f'error handlers are for a status 400-599 or an exception class, not {key!r}'
+            )
+
+        def register(function: F) -> F:
+            self._check_open()
+            plan = compile_plan(
+                function, names=ERROR_NAMES, where=f'error handler for {key!r}',
+                providers=self.providers, modes=(ASYNC, SYNC, ASYNC_GEN),
+            )
+            self.errors.add(key, plan)
+            return function
+
+        return register
+
+    def install(self, extension: Any) -> Any:
+        """Install an extension: call its ``setup(app)`` now; its ``close`` runs when each
+        worker stops, in reverse order of installation. Returns the extension.
+
+        Raises:
+            RegistrationError: No ``setup`` method, or installed twice.
+        """
+        self._check_open()
+        setup = getattr(extension, 'setup', None)
+        if not callable(setup):
+            raise RegistrationError(f'extension {extension!r} has no setup(app) method')
+        if any(installed is extension for installed in self.extensions):
+            raise RegistrationError(f'extension {extension_name(extension)} is already installed')
+        setup(self)
+        self.extensions.append(extension)
+        close = getattr(extension, 'close', None)
+        if callable(close):
+            self.extension_closers.append(compile_plan(
+                close, names=WORKER_NAMES, where=f'close of extension {extension_name(extension)}',
+                modes=(ASYNC, SYNC),
+            ))
+        return extension
+
+    # -- serving --------------------------------------------------------------------------------
+
+    def compile(self, options: Optional[Options] = None) -> CompiledApp:
+        """Freeze the application for serving (routes, chains, plans); registering anything
+        afterwards is an error. Called by :meth:`run` and by the test client."""
+        options = options or Options()
+        compiled = CompiledApp(self, options)
+        self._compiled = compiled
+        for _, sub in self.mounts:
+            sub._compiled = compiled
+        return compiled
+
+    def listen(self, address: Union[int, str]) -> None:
+        """Also listen on ``address``: a port (on the host given to :meth:`run`),
+        ``'host:port'``, or the path of a UNIX socket."""
+        if isinstance(address, bool) or not isinstance(address, (int, str)):
+            raise TypeError(f'listen() takes a port or a path, not {address!r}')
+        self.listeners.append(address)
+
+    def run(self, host: str = '127.0.0.1', port: int = 8000, **options: Any) -> None:
+        """Serve until interrupted (SIGINT/SIGTERM stop gracefully).
+
+        Args:
+            host: Address to bind.
+            port: Port to bind.
+            **options: Any :class:`~tremolo.options.Options` field: ``debug``, ``worker_num``,
+                ``reload``, ``loop``, ``ssl``, ``access_log``, limits and timeouts...
+
+        Raises:
+            TypeError: An unknown option.
+        """
+        from .server import serve
+
+        listen = list(options.pop('listen', [])) + list(self.listeners)
+        serve(self, Options.from_kwargs(host=host, port=port, listen=listen, **options))
+
+    def _check_open(self) -> None:
+        if self._compiled is not None:
+            raise RegistrationError(
+                'the application is already serving: register everything before it starts'
+            )
+
+    def __repr__(self) -> str:
+        return f'<Tremolo {self.name!r} routes={len(self.routes)}>'
+
+
+#: The same class under its other name.
+Application = Tremolo
+
+
+def _methods(methods: Any, path: str) -> list[str]:
+    if methods is None:
+        return ['GET']
+    if isinstance(methods, str):
+        methods = [methods]
+    result = []
+    for method in methods:
+        if not isinstance(method, str) or not method or not set(method.upper()) <= (
+            _HTTP_METHOD_CHARS
+        ):
+            raise RegistrationError(f'invalid HTTP method {method!r} for route {path!r}')
+        result.append(method.upper())
+    return result
+
+
+def _check_route_options(options: dict[str, Any], where: str) -> None:
+    checks: dict[str, tuple[type, Callable[[Any], bool], str]] = {
+        'content_type': (str, lambda v: '\n' not in v and '\r' not in v, 'a header value'),
+        'status': (int, lambda v: 100 <= v <= 999, 'a status code'),
+        'max_body_size': (int, lambda v: v >= 0, 'a size in bytes'),
+        'buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
+    }
+    for name, value in options.items():
+        check = checks.get(name)
+        if check is None:
+            if name in route_option_names():
+                continue
+            continue
+        kind, valid, meaning = check
+        if not isinstance(value, kind) or isinstance(value, bool) or not valid(value):
+            raise RegistrationError(f'{where}: option {name}={value!r} is not {meaning}')
+
+
+__all__ = ['Tremolo', 'Application', 'RouteRecord']

@@ -1,0 +1,94 @@
+"""``python -m tremolo module:app``: the command line, built from :class:`~tremolo.options.Options`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import os
+import ssl
+import sys
+from typing import Any, Optional, Sequence
+
+from . import __version__
+from .options import Options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argument parser with one flag per option (``worker_num`` → ``--worker-num``)."""
+    parser = argparse.ArgumentParser(
+        prog='python -m tremolo',
+        description='Serve a Tremolo application.',
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument('app', help="the application, as 'module:attribute' (default "
+                        "attribute: app), e.g. 'hello:app'")
+    parser.add_argument('--version', action='version', version=f'tremolo {__version__}')
+    for field in dataclasses.fields(Options):
+        meta = field.metadata
+        if not meta.get('cli', True):
+            continue
+        flag = '--' + field.name.replace('_', '-')
+        help_text = f"{meta['help']} (default: {_default(field)})"
+        kind = field.type
+        if kind == 'bool':
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        elif kind == 'list':
+            parser.add_argument(flag, action='append', metavar=meta.get('metavar'),
+                                help=help_text)
+        else:
+            convert = {'int': int, 'float': float}.get(kind, str)
+            parser.add_argument(flag, type=convert, choices=meta.get('choices'),
+                                help=help_text)
+    parser.add_argument('--ssl-certfile', help='certificate chain (PEM) to serve HTTPS')
+    parser.add_argument('--ssl-keyfile', help='private key (PEM) of the certificate')
+    return parser
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.default_factory()  # type: ignore[misc]
+
+
+def load_app(spec: str) -> Any:
+    """Import ``'module:attribute'`` (the working directory is importable)."""
+    module_name, _, attribute = spec.partition(':')
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attribute or 'app')
+    except AttributeError:
+        raise SystemExit(f'error: module {module_name!r} has no attribute '
+                         f'{attribute or "app"!r}') from None
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    values = {k: v for k, v in vars(args).items()
+              if k not in ('app', 'ssl_certfile', 'ssl_keyfile')}
+    certfile = getattr(args, 'ssl_certfile', None)
+    keyfile = getattr(args, 'ssl_keyfile', None)
+    if certfile:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, keyfile)
+        values['ssl'] = context
+    elif keyfile:
+        raise SystemExit('error: --ssl-keyfile needs --ssl-certfile')
+    return values
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``python -m tremolo`` and of the ``tremolo`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values = options_from_args(args)
+    app = load_app(args.app)
+    try:
+        options = Options.from_kwargs(**values)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    host, port = options.host, options.port
+    extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+             if f.name not in ('host', 'port')}
+    app.run(host, port, **extra)

@@ -1,0 +1,175 @@
+"""The application frozen for serving: endpoints with their middleware chains precomputed.
+
+Built once when serving starts (:meth:`Tremolo.compile`); nothing here changes per request.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+from .errors import ErrorHandlers
+from .injection import Plan
+from .options import ROUTE_DEFAULTS, Options
+from .pipeline import Hook, chain, ordered, prefix_covers
+from .routing import Router
+
+if TYPE_CHECKING:
+    from .app import RouteRecord, Tremolo
+    from .request import Request
+    from .response import Response
+
+_DEFAULT_CONTENT_TYPE = ROUTE_DEFAULTS['content_type']
+
+
+class Endpoint:
+    """One handler on one route, with everything it needs per request precomputed.
+
+    Attributes:
+        plan: How to call the handler.
+        where: ``"handler NAME for route PATH"``, for messages.
+        options: The route options (read-only; each request copies them if it changes them).
+        request_hooks: The ``on_request`` plans that apply, in order.
+        response_hooks: The ``on_response`` plans that apply, in order.
+        errors: The error handlers that apply.
+        json_type: Whether dict/list results set ``application/json``.
+        custom: Whether the route changes status, content type or body limits.
+    """
+
+    __slots__ = (
+        'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
+        'max_body_size', 'buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
+        'uses_providers',
+    )
+
+    def __init__(
+        self, plan: Plan, where: str, path: str, options: Mapping[str, Any],
+        server_options: Options, request_hooks: tuple[Plan, ...],
+        response_hooks: tuple[Plan, ...], errors: ErrorHandlers, explicit_type: bool,
+    ) -> None:
+        self.plan = plan
+        self.where = where
+        self.path = path
+        self.options = MappingProxyType(dict(options))
+        self.status = options['status']
+        self.content_type = options['content_type']
+        self.json_type = not explicit_type
+        self.max_body_size = options['max_body_size']
+        self.buffer_size = options['buffer_size']
+        self.custom = (
+            self.status != 200 or self.content_type != _DEFAULT_CONTENT_TYPE
+            or self.max_body_size != server_options.max_body_size
+            or self.buffer_size != server_options.buffer_size
+        )
+        self.request_hooks = request_hooks
+        self.response_hooks = response_hooks
+        self.errors = errors
+        self.uses_providers = bool(plan.providers) or any(
+            hook.providers for hook in request_hooks + response_hooks
+        ) or any(handler.providers for handler in errors.by_status.values()) or any(
+            handler.providers for handler in errors.by_class.values()
+        )
+
+    def customize(self, request: Request, response: Response) -> None:
+        """Apply the route's status, content type and body limits to a new exchange."""
+        response.status = self.status
+        response.content_type = self.content_type
+        request.max_body_size = self.max_body_size
+        stream = request._stream
+        if stream is not None:
+            stream.max_size = self.max_body_size
+            stream._high_water = self.buffer_size
+
+    def __repr__(self) -> str:
+        return f'<Endpoint {self.where}>'
+
+
+class CompiledApp:
+    """An application and its mounted applications, flattened and frozen."""
+
+    def __init__(self, app: Tremolo, options: Options) -> None:
+        self.app = app
+        self.options = options
+        self.router: Router[Endpoint] = Router()
+        hooks: dict[str, list[Hook]] = {}
+        self._scopes: list[tuple[str, ErrorHandlers]] = []
+        records: list[tuple[RouteRecord, str, ErrorHandlers]] = []
+        closers: list[Plan] = []
+        self._collect(app, '', ErrorHandlers(), hooks, records, closers)
+        self._hooks = hooks
+        route_defaults = options.route_defaults()
+        for record, prefix, errors in records:
+            path = record.pattern_with(prefix)
+            merged = {**route_defaults, **record.plan.options, **record.options}
+            endpoint = Endpoint(
+                record.plan, record.where, path, merged, options,
+                chain(hooks.get('on_request', []), 'on_request', path),
+                chain(hooks.get('on_response', []), 'on_response', path),
+                errors, explicit_type='content_type' in record.plan.options
+                or 'content_type' in record.options,
+            )
+            self.router.add(path, record.methods, endpoint, record.where)
+        self.on_connect = ordered(hooks.get('on_connect', []), 'on_connect')
+        self.on_close = ordered(hooks.get('on_close', []), 'on_close')
+        self.on_worker_start = ordered(hooks.get('on_worker_start', []), 'on_worker_start')
+        self.on_worker_stop = ordered(hooks.get('on_worker_stop', []), 'on_worker_stop')
+        self.extension_closers = tuple(reversed(closers))
+        self._route_defaults = MappingProxyType(route_defaults)
+        self._scopes.sort(key=lambda scope: len(scope[0]), reverse=True)
+        self._fallbacks: dict[tuple[Any, ...], Endpoint] = {}
+
+    def _collect(
+        self, app: Tremolo, prefix: str, parent_errors: ErrorHandlers,
+        hooks: dict[str, list[Hook]], records: list[Any], closers: list[Plan],
+    ) -> None:
+        errors = app.errors.layered(parent_errors)
+        self._scopes.append((prefix, errors))
+        for kind, registered in app.pipeline.hooks.items():
+            for hook in registered:
+                if prefix and kind in ('on_request', 'on_response'):
+                    hook = hook.with_prefix(prefix)
+                hooks.setdefault(kind, []).append(hook)
+        for record in app.routes:
+            records.append((record, prefix, errors))
+        closers.extend(app.extension_closers)
+        for sub_prefix, sub_app in app.mounts:
+            self._collect(sub_app, prefix + sub_prefix, errors, hooks, records, closers)
+
+    def fallback_endpoint(self, path: str) -> Endpoint:
+        """The endpoint for a path no route matches: the hooks and error handlers that apply
+        to it, and no handler (the caller raises 404 or 405)."""
+        request_hooks = chain(self._hooks.get('on_request', []), 'on_request', path)
+        response_hooks = chain(self._hooks.get('on_response', []), 'on_response', path)
+        errors = self._errors_for(path)
+        key = (request_hooks, response_hooks, id(errors))
+        endpoint = self._fallbacks.get(key)
+        if endpoint is None:
+            if len(self._fallbacks) > 256:
+                self._fallbacks.clear()
+            endpoint = Endpoint(
+                _NO_HANDLER, 'no route', path, self._route_defaults, self.options,
+                request_hooks, response_hooks, errors, explicit_type=False,
+            )
+            self._fallbacks[key] = endpoint
+        return endpoint
+
+    def _errors_for(self, path: str) -> ErrorHandlers:
+        for prefix, errors in self._scopes:
+            if prefix_covers(prefix or None, path):
+                return errors
+        return ErrorHandlers()
+
+
+def _no_handler() -> None:  # pragma: no cover - never called: the route is missing
+    return None
+
+
+_NO_HANDLER = Plan(_no_handler, 'no route', 'sync')
+
+
+def find_endpoint(compiled: CompiledApp, method: str, path: str) -> Optional[Endpoint]:
+    """The endpoint serving ``method path``, or ``None`` (for tools and tests)."""
+    try:
+        return compiled.router.lookup(method, path)[0]
+    except Exception:
+        return None

@@ -1,0 +1,60 @@
+"""Per-request context and per-worker globals."""
+
+from __future__ import annotations
+
+from types import MappingProxyType, SimpleNamespace
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+
+class Context:
+    """Shared by the middleware hooks and the handler of one request.
+
+    Set any attribute you like (``context.user = ...``) to pass data from a middleware to the
+    handler.
+
+    Attributes:
+        connection: The connection the request arrived on.
+    """
+
+    __slots__ = ('connection', '_route_options', '_options', '__dict__')
+
+    def __init__(self, route_options: Mapping[str, Any], connection: Connection) -> None:
+        self.connection = connection
+        self._route_options = route_options
+        self._options: Optional[dict[str, Any]] = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The effective options of this request: the server's, overridden by the route's.
+
+        Changing a value here changes it for this request only (e.g. ``buffer_size``); the
+        route's options are untouched.
+        """
+        if self._options is None:
+            self._options = dict(self._route_options)
+        return self._options
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """One effective option, without copying the options for this request."""
+        options = self._options if self._options is not None else self._route_options
+        return options.get(name, default)
+
+    def __repr__(self) -> str:
+        attrs = ', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())
+        return f'Context({attrs})'
+
+
+class Globals(SimpleNamespace):
+    """A namespace shared by every request of one worker process.
+
+    Typically filled in an ``on_worker_start`` hook (a database pool, a cache client) and read
+    by handlers that ask for ``globals``.
+    """
+
+
+def frozen(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of route options (requests copy them before changing them)."""
+    return MappingProxyType(dict(options))

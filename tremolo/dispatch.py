@@ -1,0 +1,289 @@
+"""One request through the application: route, middleware, handler, result, errors.
+
+:class:`Runtime` is what the protocol calls (it implements :class:`tremolo.types.Dispatcher`).
+It is built from a :class:`~tremolo.compiled.CompiledApp`, once per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any, Optional
+
+from .context import Context, Globals
+from .exceptions import ClientDisconnected, HTTPException, InternalServerError
+from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
+from .results import send_result
+
+if TYPE_CHECKING:
+    from .compiled import CompiledApp, Endpoint
+    from .connection import Connection
+    from .request import Request
+    from .response import Response
+
+logger = logging.getLogger('tremolo')
+
+
+class Scope:
+    """Provider values of one request, and the cleanups of generator providers."""
+
+    __slots__ = ('values', 'cleanups')
+
+    def __init__(self) -> None:
+        self.values: dict[Any, Any] = {}
+        self.cleanups: list[Any] = []
+
+
+class Runtime:
+    """The application running in one worker (one event loop)."""
+
+    def __init__(self, compiled: CompiledApp, loop: asyncio.AbstractEventLoop) -> None:
+        self.compiled = compiled
+        self.app = compiled.app
+        self.loop = loop
+        self.debug = compiled.options.debug
+        self.globals = Globals()
+        self.logger = logging.getLogger('tremolo')
+        self.base: dict[str, Any] = {
+            'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': self.logger,
+        }
+        self._connect = compiled.on_connect
+        self._close = compiled.on_close
+
+    # -- worker lifecycle -----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Run the ``on_worker_start`` hooks."""
+        for plan in self.compiled.on_worker_start:
+            await self._call_simple(plan, self.base)
+
+    async def shutdown(self) -> None:
+        """Run the ``on_worker_stop`` hooks, then close the extensions in reverse order.
+
+        Every hook runs even if one fails; failures are logged.
+        """
+        for plan in self.compiled.on_worker_stop:
+            try:
+                await self._call_simple(plan, self.base)
+            except Exception:
+                logger.exception('on_worker_stop hook %s failed', plan.name)
+        for plan in self.compiled.extension_closers:
+            try:
+                await self._call_simple(plan, self.base)
+            except Exception:
+                logger.exception('closing extension %s failed', plan.name)
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def connection_made(self, connection: Connection) -> Optional[Any]:
+        if not self._connect:
+            return None
+        return self._connection_hooks(self._connect, connection)
+
+    def connection_lost(self, connection: Connection) -> Optional[Any]:
+        if not self._close:
+            return None
+        return self._connection_hooks(self._close, connection)
+
+    async def _connection_hooks(self, plans: tuple[Plan, ...], connection: Connection) -> None:
+        values = {**self.base, 'connection': connection}
+        for plan in plans:
+            try:
+                await self._call_simple(plan, values)
+            except Exception:
+                logger.exception('connection hook %s failed', plan.name)
+                connection.close()
+                return
+
+    # -- requests -------------------------------------------------------------------------------
+
+    async def handle(self, request: Request, response: Response) -> None:
+        compiled = self.compiled
+        try:
+            endpoint, params = compiled.router.lookup(request.method, request.path)
+        except HTTPException as exc:
+            endpoint = compiled.fallback_endpoint(request.path)
+            params = {}
+            missing: Optional[HTTPException] = exc
+        else:
+            request.params = params
+            missing = None
+            if endpoint.custom:
+                endpoint.customize(request, response)
+        context = Context(endpoint.options, request.connection)
+        values = self.base.copy()
+        values['request'] = request
+        values['response'] = response
+        values['context'] = context
+        scope = Scope() if endpoint.uses_providers else None
+        try:
+            if endpoint.response_hooks:
+                response.before_send = functools.partial(
+                    self._response_hooks, endpoint, values, params, scope
+                )
+            for plan in endpoint.request_hooks:
+                result = await self.call(plan, values, params, scope, context)
+                if result is not None:
+                    # A request hook answered: the handler is skipped (short-circuit).
+                    await send_result(result, response, endpoint.json_type, plan.name, self.loop)
+                    return
+            if missing is not None:
+                raise missing
+            plan = endpoint.plan
+            if plan.mode is ASYNC and not plan.providers and context._options is None:
+                result = await plan.func(**plan.kwargs(values, params))
+            else:
+                result = await self.call(plan, values, params, scope, context)
+            await send_result(result, response, endpoint.json_type, endpoint.where, self.loop)
+        except ClientDisconnected:
+            raise
+        except Exception as exc:
+            await self.handle_error(exc, request, response, endpoint, values, params, scope)
+        finally:
+            if scope is not None and scope.cleanups:
+                await self._cleanup(scope)
+
+    async def _response_hooks(
+        self, endpoint: Endpoint, values: dict[str, Any], params: dict[str, Any],
+        scope: Optional[Scope],
+    ) -> None:
+        context = values['context']
+        for plan in endpoint.response_hooks:
+            result = await self.call(plan, values, params, scope, context)
+            if result is not None:
+                raise TypeError(
+                    f'on_response hook {plan.name} returned {type(result).__name__}; it must '
+                    f'return None (add a filter to the response to change the body)'
+                )
+
+    async def handle_error(
+        self, exc: Exception, request: Request, response: Response, endpoint: Endpoint,
+        values: dict[str, Any], params: dict[str, Any], scope: Optional[Scope],
+    ) -> None:
+        """Answer with the error handler for ``exc``, or the default error response."""
+        if not isinstance(exc, HTTPException):
+            logger.error('error in %s answering %s %s', endpoint.where, request.method,
+                         request.path, exc_info=exc)
+        if response.headers_sent:
+            raise exc  # the head is out: the protocol cuts the response short
+        http_exc = exc if isinstance(exc, HTTPException) else InternalServerError()
+        _reset(response, http_exc)
+        plan = endpoint.errors.find(exc)
+        if plan is not None:
+            try:
+                error_values = {**values, 'exc': exc}
+                result = await self.call(plan, error_values, params, scope, values['context'])
+                await send_result(result, response, endpoint.json_type, plan.name, self.loop)
+                return
+            except ClientDisconnected:
+                raise
+            except Exception as handler_exc:
+                logger.error('error handler %s failed', plan.name, exc_info=handler_exc)
+                if response.headers_sent:
+                    raise
+                http_exc = InternalServerError()
+                _reset(response, http_exc)
+        if isinstance(exc, HTTPException) or not self.debug:
+            body = http_exc.message
+        else:
+            body = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            await response.send(body)
+        except ClientDisconnected:
+            raise
+        except Exception as hook_exc:
+            # An on_response hook failed while sending the error: send it bare.
+            logger.error('error sending the error response', exc_info=hook_exc)
+            if response.headers_sent:
+                raise
+            _reset(response, InternalServerError())
+            response.filters.clear()
+            response.send_whole(b'Internal Server Error')
+
+    # -- calling --------------------------------------------------------------------------------
+
+    async def call(
+        self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
+        scope: Optional[Scope], context: Optional[Context] = None,
+    ) -> Any:
+        """Call ``plan``'s function with its injected arguments; await or thread it."""
+        kwargs = plan.kwargs(values, params)
+        if plan.providers:
+            for name, provider in plan.providers:
+                kwargs[name] = await self._provide(provider, values, params, scope)
+        if plan.options and context is not None and context._options is not None:
+            options = context._options
+            for name in plan.options:
+                if name in options:
+                    kwargs[name] = options[name]
+        mode = plan.mode
+        if mode is ASYNC:
+            return await plan.func(**kwargs)
+        if mode is SYNC:
+            if plan.inline:
+                return plan.func(**kwargs)
+            call = functools.partial(contextvars.copy_context().run, plan.func, **kwargs)
+            return await self.loop.run_in_executor(None, call)
+        # ASYNC_GEN or SYNC_GEN: creating the generator runs none of its code.
+        return plan.func(**kwargs)
+
+    async def _call_simple(self, plan: Plan, values: dict[str, Any]) -> Any:
+        kwargs = plan.kwargs(values, {})
+        result = plan.func(**kwargs)
+        if plan.mode is ASYNC:
+            result = await result
+        return result
+
+    async def _provide(
+        self, provider: Any, values: dict[str, Any], params: dict[str, Any],
+        scope: Optional[Scope],
+    ) -> Any:
+        assert scope is not None
+        cache = scope.values
+        if provider in cache:
+            return cache[provider]
+        plan = provider.plan
+        result = await self.call(plan, values, params, scope)
+        if plan.mode is ASYNC_GEN:
+            generator = result
+            result = await generator.__anext__()
+            scope.cleanups.append(generator)
+        elif plan.mode is SYNC_GEN:
+            generator = result
+            result = next(generator)
+            scope.cleanups.append(generator)
+        cache[provider] = result
+        return result
+
+    async def _cleanup(self, scope: Scope) -> None:
+        # Run each generator provider past its yield, last provided first.
+        for generator in reversed(scope.cleanups):
+            try:
+                if hasattr(generator, 'aclose'):
+                    try:
+                        await generator.__anext__()
+                    except StopAsyncIteration:
+                        continue
+                    await generator.aclose()
+                else:
+                    try:
+                        next(generator)
+                    except StopIteration:
+                        continue
+                    generator.close()
+                logger.error('provider %r yielded more than once', generator)
+            except Exception:
+                logger.exception('provider cleanup failed')
+
+
+def _reset(response: Response, exc: HTTPException) -> None:
+    response.status = exc.status
+    response.reason = None
+    response.content_type = 'text/plain; charset=utf-8'
+    del response.headers._items[:]
+    for name, value in exc.headers:
+        response.headers.add(name, value)
+

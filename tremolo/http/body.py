@@ -1,0 +1,162 @@
+"""Request body decoders for the two framings of RFC 9112 §6: Content-Length and chunked.
+
+Both take whatever bytes arrived and return the body data found in them; a decoder that has
+seen the end of its body sets :attr:`done` and keeps the bytes that followed in :attr:`rest`
+(the start of a pipelined request). Data may be split anywhere across calls.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import BadRequest, HeaderFieldsTooLarge
+from .head import parse_trailers
+
+_EMPTY = b''
+
+
+class ContentLengthDecoder:
+    """Passes through exactly ``length`` bytes."""
+
+    __slots__ = ('remaining', 'done', 'rest', 'trailers')
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+        self.done = length == 0
+        self.rest = _EMPTY
+        self.trailers: dict[bytes, bytes] = {}
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Consume ``data``; return the body bytes it holds (possibly none)."""
+        remaining = self.remaining
+        size = len(data)
+        if size < remaining:
+            self.remaining = remaining - size
+            return [data]
+        self.remaining = 0
+        self.done = True
+        if size == remaining:
+            return [data]
+        self.rest = data[remaining:]
+        return [data[:remaining]] if remaining else []
+
+
+# RFC 9112 §7.1: chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS
+# ext-val ] ). Extensions are accepted and ignored, but only in their grammar's bytes.
+_CHUNK_SIZE_LINE = re.compile(
+    rb'([0-9A-Fa-f]+)(?:[\t ]*;[\t ]*[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
+    rb'(?:[\t ]*=[\t ]*(?:[!#$%&\'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e'
+    rb'\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*[\t ]*'
+)
+# 16 hex digits already exceed any size a peer could mean; more is an overflow attempt.
+_MAX_SIZE_DIGITS = 16
+
+_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+
+
+class ChunkedDecoder:
+    """Decodes the chunked transfer coding (RFC 9112 §7.1) incrementally.
+
+    Args:
+        max_line: Longest chunk-size line (with extensions) accepted, in bytes.
+        max_trailer_size: Largest trailer section accepted, in bytes (431 above it).
+    """
+
+    __slots__ = (
+        'max_line', 'max_trailer_size', 'done', 'rest', 'trailers', '_state', '_remaining',
+        '_pending',
+    )
+
+    def __init__(self, max_line: int = 4096, max_trailer_size: int = 16384) -> None:
+        self.max_line = max_line
+        self.max_trailer_size = max_trailer_size
+        self.done = False
+        self.rest = _EMPTY
+        self.trailers: dict[bytes, bytes] = {}
+        self._state = _SIZE
+        self._remaining = 0
+        self._pending = _EMPTY  # an incomplete line carried over to the next feed
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Consume ``data``; return the decoded body pieces it holds (possibly none)."""
+        if self._pending:
+            data = self._pending + data
+            self._pending = _EMPTY
+        out: list[bytes] = []
+        pos = 0
+        size = len(data)
+        while pos < size:
+            state = self._state
+            if state == _DATA:
+                end = pos + self._remaining
+                if end >= size:
+                    out.append(data[pos:] if pos else data)
+                    self._remaining = end - size
+                    if not self._remaining:
+                        self._state = _DATA_END
+                    return out
+                out.append(data[pos:end])
+                self._remaining = 0
+                self._state = _DATA_END
+                pos = end
+            elif state == _SIZE:
+                line_end = data.find(b'\r\n', pos, pos + self.max_line + 2)
+                if line_end == -1:
+                    self._keep_partial(data, pos, self.max_line)
+                    return out
+                self._remaining = self._parse_size(data[pos:line_end])
+                pos = line_end + 2
+                self._state = _DATA if self._remaining else _TRAILER
+            elif state == _DATA_END:
+                if size - pos < 2:
+                    if data[pos:] != b'\r':
+                        raise BadRequest('chunk data not followed by CRLF')
+                    self._pending = b'\r'
+                    return out
+                if data[pos:pos + 2] != b'\r\n':
+                    raise BadRequest('chunk data not followed by CRLF')
+                pos += 2
+                self._state = _SIZE
+            elif state == _TRAILER:
+                if data.startswith(b'\r\n', pos):
+                    # No trailer fields: the chunked body ends right here.
+                    return self._finish(out, data, pos + 2)
+                end = data.find(b'\r\n\r\n', pos)
+                if end == -1:
+                    # A bare LF here is caught by the field grammar once the section ends.
+                    self._keep_partial(data, pos, self.max_trailer_size)
+                    return out
+                if end - pos > self.max_trailer_size:
+                    raise HeaderFieldsTooLarge('trailer section too large')
+                self.trailers = parse_trailers(data[pos:end + 2])
+                return self._finish(out, data, end + 4)
+            else:
+                self.rest += data[pos:]
+                return out
+        return out
+
+    def _finish(self, out: list[bytes], data: bytes, pos: int) -> list[bytes]:
+        self._state = _DONE
+        self.done = True
+        self.rest = data[pos:]
+        return out
+
+    def _keep_partial(self, data: bytes, pos: int, limit: int) -> None:
+        partial = data[pos:]
+        if len(partial) > limit:
+            if self._state == _TRAILER:
+                raise HeaderFieldsTooLarge('trailer section too large')
+            raise BadRequest('chunk size line too long')
+        if self._state == _SIZE and b'\n' in partial:
+            raise BadRequest('bare LF in chunk size line')
+        self._pending = partial
+
+    @staticmethod
+    def _parse_size(line: bytes) -> int:
+        match = _CHUNK_SIZE_LINE.fullmatch(line)
+        if match is None:
+            raise BadRequest('malformed chunk size line')
+        digits = match.group(1)
+        if len(digits.lstrip(b'0')) > _MAX_SIZE_DIGITS:
+            raise BadRequest('chunk size too large')
+        return int(digits, 16)

@@ -1,0 +1,44 @@
+"""The ``Date`` header value, formatted once per second rather than once per response."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+
+class DateCache:
+    """Holds the IMF-fixdate of the current second (RFC 9110 §5.6.7).
+
+    ``value()`` costs one clock read and one comparison on the hot path; the string is rebuilt
+    only when the second changes.
+    """
+
+    __slots__ = ('_second', '_value', '_header', '_clock')
+
+    def __init__(self, clock=time.time) -> None:
+        self._clock = clock
+        self._second = -1
+        self._value = b''
+        self._header = b''
+
+    def value(self) -> bytes:
+        """The date, e.g. ``b'Tue, 24 Nov 2026 02:02:01 GMT'``."""
+        second = int(self._clock())
+        if second != self._second:
+            self._refresh(second)
+        return self._value
+
+    def header(self) -> bytes:
+        """The whole field line, e.g. ``b'Date: Tue, 24 Nov 2026 02:02:01 GMT\\r\\n'``."""
+        second = int(self._clock())
+        if second != self._second:
+            self._refresh(second)
+        return self._header
+
+    def _refresh(self, second: int) -> None:
+        self._second = second
+        self._value = formatdate(second, usegmt=True).encode('ascii')
+        self._header = b'Date: %s\r\n' % self._value
+
+
+dates = DateCache()

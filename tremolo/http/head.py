@@ -1,0 +1,301 @@
+"""The request head: request line and header fields (RFC 9112 §2, §3, §5).
+
+A :class:`HeadReader` looks for a complete head in a buffer that its caller owns and turns it into
+a :class:`RequestHead`, or raises a :class:`~tremolo.http.errors.ParseError` naming the status to
+answer with. It never consumes body bytes: the framing it decides (:attr:`RequestHead.chunked`,
+:attr:`RequestHead.content_length`) tells the caller which body decoder to use next.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import (
+    BadRequest,
+    HeaderFieldsTooLarge,
+    NotImplementedByServer,
+    PayloadTooLarge,
+    URITooLong,
+    VersionNotSupported,
+)
+
+# RFC 9110 §5.6.2: token = 1*tchar.
+_TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_METHOD = re.compile(rb'[%s]+' % _TCHAR)
+# RFC 9112 §3.2: the request target holds no whitespace or control bytes; we also refuse bytes
+# above 0x7e, which RFC 3986 only allows percent-encoded.
+_TARGET = re.compile(rb'[\x21-\x7e]+')
+_VERSION = re.compile(rb'HTTP/[0-9]\.[0-9]')
+# RFC 9110 §5.5: field-value = *( field-vchar / SP / HTAB ), field-vchar = VCHAR / obs-text.
+# One header line is ``name ":" OWS value OWS CRLF``. The whole header block is checked by one
+# fullmatch: the classes are disjoint (no ':' in a name, no CR/LF in a value) so the match is
+# linear and rejects obs-fold (a line starting with whitespace), whitespace before the colon,
+# bare CR or LF, NUL and other control bytes in one pass.
+_FIELD_VALUE = rb'[\t\x20-\x7e\x80-\xff]*'
+HEADER_BLOCK = re.compile(rb'(?:[%s]+:%s\r\n)*' % (_TCHAR, _FIELD_VALUE))
+_CONTENT_LENGTH = re.compile(rb'[0-9]+')
+# 18 digits keep the value below 2**63, which every peer and every seek() can represent.
+_MAX_CONTENT_LENGTH_DIGITS = 18
+
+_HTTP11 = '1.1'
+_HTTP10 = '1.0'
+
+
+class RequestHead:
+    """A parsed request line and header section.
+
+    Attributes:
+        method: The request method, e.g. ``'GET'`` (case-sensitive, RFC 9110 §9.1).
+        target: The request target exactly as received, e.g. ``b'/a?b=1'``.
+        version: ``'1.1'`` or ``'1.0'``.
+        headers: Field values keyed by lower-cased field name. Repeated fields are combined with
+            ``', '`` as RFC 9110 §5.3 allows (``cookie`` with ``'; '``, RFC 6265 §5.4).
+        content_length: The body length when framed by Content-Length, else ``None``.
+        chunked: Whether the body uses the chunked transfer coding.
+        keep_alive: Whether the client allows the connection to persist after this exchange.
+        expect_continue: Whether the client waits for ``100 Continue`` before sending the body.
+        upgrade: The ``Upgrade`` field value (lower-cased) when the client asks for one.
+    """
+
+    __slots__ = (
+        'method', 'target', 'version', 'headers', 'content_length', 'chunked', 'keep_alive',
+        'expect_continue', 'upgrade',
+    )
+
+    def __init__(
+        self, method: str, target: bytes, version: str, headers: dict[bytes, bytes]
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.content_length: int | None = None
+        self.chunked = False
+        self.keep_alive = version == _HTTP11
+        self.expect_continue = False
+        self.upgrade: bytes | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def __repr__(self) -> str:
+        return f'<RequestHead {self.method} {self.target!r} HTTP/{self.version}>'
+
+
+class HeadReader:
+    """Finds and parses request heads in a caller-owned buffer.
+
+    Args:
+        max_request_line: Longest request line accepted, in bytes (414 above it).
+        max_head_size: Longest head (request line and all fields) accepted, in bytes (431).
+        max_header_count: Most header fields accepted (431 above it).
+    """
+
+    __slots__ = ('max_request_line', 'max_head_size', 'max_header_count', '_scanned')
+
+    def __init__(
+        self, max_request_line: int = 8190, max_head_size: int = 16384,
+        max_header_count: int = 100,
+    ) -> None:
+        self.max_request_line = max_request_line
+        self.max_head_size = max_head_size
+        self.max_header_count = max_header_count
+        # Where the next search for the end of the head starts: re-scanning the whole buffer on
+        # every read would make a head sent byte by byte cost O(n**2).
+        self._scanned = 0
+
+    def read(self, buffer: bytes) -> tuple[RequestHead, int] | None:
+        """Parse the head at the start of ``buffer``.
+
+        Returns:
+            ``(head, consumed)`` where ``consumed`` counts the bytes of the head (including any
+            empty lines before it), or ``None`` while the head is incomplete.
+
+        Raises:
+            ParseError: The head is malformed or exceeds a limit.
+        """
+        end = buffer.find(b'\r\n\r\n', self._scanned)
+        if end == -1:
+            self._check_incomplete(buffer)
+            return None
+        self._scanned = 0
+        start = 0
+        # RFC 9112 §2.2: a server SHOULD ignore at least one empty line received before the
+        # request line.
+        while buffer.startswith(b'\r\n', start):
+            start += 2
+        if start:
+            if start > 8:
+                raise BadRequest('too many empty lines before the request line')
+            if start > end:
+                # The buffer so far is only empty lines; what follows decides.
+                rest = self.read(buffer[start:])
+                return None if rest is None else (rest[0], rest[1] + start)
+        if end - start > self.max_head_size:
+            raise HeaderFieldsTooLarge('request head too large')
+        line_end = buffer.find(b'\r\n', start, end + 2)
+        head = parse_request_line(buffer[start:line_end], self.max_request_line)
+        if line_end < end:
+            parse_fields(buffer[line_end + 2:end + 2], head, self.max_header_count)
+        check_framing(head)
+        return head, end + 4
+
+    def _check_incomplete(self, buffer: bytes) -> None:
+        size = len(buffer)
+        self._scanned = max(0, size - 3)
+        if size > self.max_head_size:
+            line_end = buffer.find(b'\r\n')
+            if line_end == -1 or line_end > self.max_request_line:
+                raise URITooLong('request line too long')
+            raise HeaderFieldsTooLarge('request head too large')
+        line_end = buffer.find(b'\n')
+        if line_end == -1:
+            if size > self.max_request_line:
+                raise URITooLong('request line too long')
+            return
+        # RFC 9112 §2.2 lets a server reject a bare LF; we do, in the request line and in any
+        # field line, rather than waiting for a CRLFCRLF that such a client never sends.
+        if buffer.startswith(b'\n') or b'\n\n' in buffer or (
+            buffer[line_end - 1:line_end] != b'\r'
+        ):
+            raise BadRequest('bare LF in request head')
+
+
+def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
+    """Parse ``method SP request-target SP HTTP-version`` (RFC 9112 §3)."""
+    if len(line) > max_length:
+        raise URITooLong('request line too long')
+    parts = line.split(b' ')
+    if len(parts) != 3:
+        raise BadRequest('malformed request line')
+    method, target, version = parts
+    if version == b'HTTP/1.1':
+        version_str = _HTTP11
+    elif version == b'HTTP/1.0':
+        version_str = _HTTP10
+    elif _VERSION.fullmatch(version):
+        raise VersionNotSupported('HTTP version not supported')
+    else:
+        raise BadRequest('malformed HTTP version')
+    if _METHOD.fullmatch(method) is None:
+        raise BadRequest('malformed method')
+    if _TARGET.fullmatch(target) is None:
+        raise BadRequest('malformed request target')
+    first = target[0]
+    if first != 47:  # '/': not origin-form
+        if method == b'CONNECT':
+            raise NotImplementedByServer('CONNECT is not supported')
+        if target == b'*':
+            if method != b'OPTIONS':
+                raise BadRequest('asterisk-form is only allowed for OPTIONS')
+        elif not (target[:7].lower() == b'http://' or target[:8].lower() == b'https://'):
+            raise BadRequest('malformed request target')
+    return RequestHead(method.decode('ascii'), target, version_str, {})
+
+
+def parse_fields(block: bytes, head: RequestHead, max_count: int = 100) -> None:
+    """Parse a header block whose every line ends with CRLF into ``head.headers``."""
+    if HEADER_BLOCK.fullmatch(block) is None:
+        raise BadRequest('malformed header field')
+    lines = block[:-2].split(b'\r\n')
+    if len(lines) > max_count:
+        raise HeaderFieldsTooLarge('too many header fields')
+    headers = head.headers
+    for line in lines:
+        name, _, value = line.partition(b':')
+        name = name.lower()
+        # OWS around the value is not part of it (RFC 9110 §5.5).
+        value = value.strip(b' \t')
+        if name in headers:
+            headers[name] = _combine(name, headers[name], value)
+        else:
+            headers[name] = value
+
+
+def parse_trailers(block: bytes, max_count: int = 100) -> dict[bytes, bytes]:
+    """Parse a trailer section (RFC 9112 §7.1.2), same grammar as the header block."""
+    holder = RequestHead('', b'', _HTTP11, {})
+    parse_fields(block, holder, max_count)
+    return holder.headers
+
+
+def _combine(name: bytes, first: bytes, value: bytes) -> bytes:
+    if name == b'host':
+        # RFC 9112 §3.2: more than one Host field is a 400.
+        raise BadRequest('repeated Host header')
+    if name == b'cookie':
+        return first + b'; ' + value
+    return first + b', ' + value
+
+
+def check_framing(head: RequestHead) -> None:
+    """Decide the body framing and connection options (RFC 9112 §6.3, §9.3, RFC 9110 §10.1.1)."""
+    headers = head.headers
+    if not headers:
+        if head.version == _HTTP11:
+            raise BadRequest('missing Host header')
+        return
+    transfer_encoding = headers.get(b'transfer-encoding')
+    content_length = headers.get(b'content-length')
+    if transfer_encoding is not None:
+        if content_length is not None:
+            # RFC 9112 §6.3 (3): both together are how requests are smuggled; refuse.
+            raise BadRequest('both Transfer-Encoding and Content-Length')
+        if head.version != _HTTP11:
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is a framing fault.
+            raise BadRequest('Transfer-Encoding in an HTTP/1.0 request')
+        codings = [c.strip(b' \t').lower() for c in transfer_encoding.split(b',')]
+        if codings[-1] != b'chunked':
+            raise BadRequest('chunked is not the final transfer coding')
+        if len(codings) > 1:
+            if b'chunked' in codings[:-1]:
+                raise BadRequest('chunked applied more than once')
+            raise NotImplementedByServer('unsupported transfer coding')
+        head.chunked = True
+    elif content_length is not None:
+        head.content_length = parse_content_length(content_length)
+    if head.version == _HTTP11 and b'host' not in headers:
+        raise BadRequest('missing Host header')
+    connection = headers.get(b'connection')
+    if connection is not None:
+        tokens = connection.lower()
+        if head.version == _HTTP11:
+            if b'close' in tokens and b'close' in _tokens(tokens):
+                head.keep_alive = False
+        elif b'keep-alive' in _tokens(tokens):
+            head.keep_alive = True
+        if b'upgrade' in tokens and b'upgrade' in _tokens(tokens):
+            upgrade = headers.get(b'upgrade')
+            if upgrade:
+                head.upgrade = upgrade.lower()
+    expect = headers.get(b'expect')
+    if expect is not None:
+        if expect.lower() != b'100-continue':
+            raise ExpectationFailed('unsupported expectation')
+        if head.version == _HTTP11:
+            head.expect_continue = True
+
+
+def parse_content_length(value: bytes) -> int:
+    """Parse a Content-Length value; a list of identical values counts as one (RFC 9112 §6.3)."""
+    if b',' in value:
+        values = {v.strip(b' \t') for v in value.split(b',')}
+        if len(values) != 1:
+            raise BadRequest('conflicting Content-Length values')
+        value = values.pop()
+    if _CONTENT_LENGTH.fullmatch(value) is None:
+        raise BadRequest('malformed Content-Length')
+    if len(value.lstrip(b'0')) > _MAX_CONTENT_LENGTH_DIGITS:
+        raise PayloadTooLarge('Content-Length too large')
+    return int(value)
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    return [t.strip(b' \t') for t in value.split(b',')]
+
+
+class ExpectationFailed(BadRequest):
+    """An ``Expect`` value other than ``100-continue`` (RFC 9110 §10.1.1)."""
+
+    status = 417

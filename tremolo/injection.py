@@ -1,0 +1,222 @@
+"""Signature-driven injection: a function's parameters are read once into a :class:`Plan`.
+
+A parameter is filled, in this order, from: the server's names for the kind of function
+(``request``, ``response``, ``context``, ...), the route's path parameters, the registered
+providers (by name, then by type annotation); otherwise its default value stands, and for
+handlers that default is a *route option*. ``**kwargs`` receives every server name and path
+parameter. A parameter that nothing can fill is a :class:`~tremolo.exceptions.RegistrationError`
+naming the function, raised when it is registered.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, Callable, Optional, Union
+
+from .exceptions import RegistrationError
+
+#: Names injected into handlers, request/response hooks and providers.
+REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger')
+#: Error handlers also receive the exception as ``exc``.
+ERROR_NAMES = REQUEST_NAMES + ('exc',)
+#: ``on_connect`` and ``on_close`` hooks.
+CONNECTION_NAMES = ('connection', 'app', 'globals', 'loop', 'logger')
+#: ``on_worker_start`` and ``on_worker_stop`` hooks.
+WORKER_NAMES = ('app', 'globals', 'loop', 'logger')
+
+ASYNC, ASYNC_GEN, SYNC, SYNC_GEN = 'async', 'async generator', 'sync', 'sync generator'
+
+
+class Provider:
+    """A factory whose result is injected by name or by type, computed once per request.
+
+    The factory is injected like a handler. It may be a function or coroutine function, or a
+    (async) generator function: then the value is what it yields first, and the rest of it runs
+    after the response is sent (for cleanup).
+    """
+
+    __slots__ = ('key', 'plan')
+
+    def __init__(self, key: Union[str, type], plan: Plan) -> None:
+        self.key = key
+        self.plan = plan
+
+    def __repr__(self) -> str:
+        return f'<Provider {self.key!r} {self.plan.name}>'
+
+
+class Providers:
+    """The providers of an application, found by parameter name or annotation."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Provider] = {}
+        self.by_type: dict[type, Provider] = {}
+
+    def add(self, provider: Provider) -> None:
+        table: dict[Any, Provider] = (
+            self.by_name if isinstance(provider.key, str) else self.by_type  # type: ignore
+        )
+        if provider.key in table:
+            raise RegistrationError(f'a provider for {provider.key!r} is already registered')
+        table[provider.key] = provider
+
+    def find(self, name: str, annotation: Any) -> Optional[Provider]:
+        provider = self.by_name.get(name)
+        if provider is None and isinstance(annotation, type):
+            provider = self.by_type.get(annotation)
+            if provider is None:
+                for key, candidate in self.by_type.items():
+                    if issubclass(key, annotation):
+                        return candidate
+        return provider
+
+
+class Plan:
+    """How to call one function: where each of its arguments comes from.
+
+    Attributes:
+        func: The function.
+        name: Its qualified name, for messages.
+        mode: ``'async'``, ``'async generator'``, ``'sync'`` or ``'sync generator'``.
+        server: Server names it takes, by parameter name.
+        params: Path parameters it takes.
+        providers: ``(parameter, provider)`` pairs.
+        options: Parameters that took their default: name to default value.
+        var_keyword: Whether it has ``**kwargs`` (it then receives every server name and path
+            parameter).
+    """
+
+    __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
+                 'var_keyword', 'inline')
+
+    def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
+        self.func = func
+        self.name = name
+        self.mode = mode
+        self.server: tuple[str, ...] = ()
+        self.params: tuple[str, ...] = ()
+        self.providers: tuple[tuple[str, Provider], ...] = ()
+        self.options: dict[str, Any] = {}
+        self.var_keyword = False
+        #: Sync functions run on the event loop rather than in the thread pool (hooks and
+        #: providers, which are expected to be quick; handlers may block).
+        self.inline = False
+
+    def kwargs(self, values: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments from server ``values`` and path ``params`` (no providers)."""
+        if self.var_keyword:
+            kwargs = values.copy()
+            if params:
+                kwargs.update(params)
+            return kwargs
+        kwargs = {name: values[name] for name in self.server}
+        for name in self.params:
+            kwargs[name] = params[name]
+        return kwargs
+
+    def __repr__(self) -> str:
+        return f'<Plan {self.name} ({self.mode})>'
+
+
+def function_mode(func: Callable[..., Any]) -> str:
+    target = inspect.unwrap(func)
+    if inspect.isasyncgenfunction(target):
+        return ASYNC_GEN
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, '__call__', None)
+    ):
+        return ASYNC
+    if inspect.isgeneratorfunction(target):
+        return SYNC_GEN
+    return SYNC
+
+
+def describe(func: Callable[..., Any]) -> str:
+    return getattr(func, '__qualname__', None) or getattr(func, '__name__', None) or repr(func)
+
+
+def compile_plan(
+    func: Callable[..., Any],
+    *,
+    names: tuple[str, ...],
+    where: str,
+    path_params: tuple[str, ...] = (),
+    providers: Optional[Providers] = None,
+    options_allowed: bool = False,
+    modes: tuple[str, ...] = (ASYNC, ASYNC_GEN, SYNC, SYNC_GEN),
+    inline: bool = False,
+) -> Plan:
+    """Read ``func``'s signature into a :class:`Plan`.
+
+    Args:
+        func: The function to inspect.
+        names: The server names available to this kind of function.
+        where: Describes the registration for error messages, e.g. ``"route '/user/{id}'"``.
+        path_params: The path parameters of its route.
+        providers: Registered providers.
+        options_allowed: Whether defaults are route options (handlers only).
+        inline: Whether a sync function runs on the event loop (else in the thread pool).
+        modes: The kinds of function accepted.
+
+    Raises:
+        RegistrationError: A parameter nothing can fill, a positional-only or ``*args``
+            parameter, or a kind of function not accepted here.
+    """
+    if not callable(func):
+        raise RegistrationError(f'{func!r} ({where}) is not callable')
+    name = describe(func)
+    mode = function_mode(func)
+    if mode not in modes:
+        raise RegistrationError(f'{name} ({where}) cannot be a {mode} function')
+    plan = Plan(func, name, mode)
+    plan.inline = inline
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise RegistrationError(f'cannot read the signature of {name} ({where})') from exc
+    hints = _type_hints(func)
+    server: list[str] = []
+    params: list[str] = []
+    found: list[tuple[str, Provider]] = []
+    for parameter in signature.parameters.values():
+        pname = parameter.name
+        if parameter.kind is parameter.VAR_KEYWORD:
+            plan.var_keyword = True
+            continue
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.VAR_POSITIONAL):
+            raise RegistrationError(
+                f'{name} ({where}): parameter {pname!r} must be passable by keyword'
+            )
+        if pname in names:
+            server.append(pname)
+        elif pname in path_params:
+            params.append(pname)
+        else:
+            provider = providers.find(pname, hints.get(pname)) if providers else None
+            if provider is not None:
+                found.append((pname, provider))
+            elif parameter.default is not parameter.empty:
+                if options_allowed:
+                    plan.options[pname] = parameter.default
+            else:
+                available = ', '.join(names + path_params)
+                raise RegistrationError(
+                    f'{name} ({where}): nothing can supply parameter {pname!r}; it is not '
+                    f'one of {available}, has no registered provider (register providers '
+                    f'before the functions that use them) and has no default value'
+                )
+    plan.server = tuple(server)
+    plan.params = tuple(params)
+    plan.providers = tuple(found)
+    return plan
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    target = inspect.unwrap(func)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = getattr(target, '__call__', target)
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable string annotations: fall back to names only
+        return {}

@@ -1,0 +1,155 @@
+"""Every setting, its default and its meaning, in one typed object.
+
+:class:`Options` drives the keyword arguments of :meth:`Tremolo.run`, the flags of
+``python -m tremolo`` and the configuration table of the documentation. Fields marked as route
+options can also be set per route (as a handler's default argument) and are visible to each
+request as ``context.options``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl as _ssl
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+
+def _opt(default: Any, help: str, *, route: bool = False, cli: bool = True, **extra: Any) -> Any:
+    metadata = {'help': help, 'route': route, 'cli': cli, **extra}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass
+class Options:
+    """Server and route settings. Every field has a default; see the configuration page."""
+
+    host: str = _opt('127.0.0.1', 'Address to bind.')
+    port: int = _opt(8000, 'Port to bind (0 picks a free port).')
+    listen: list = _opt(
+        [], 'Extra addresses: a port, host:port, or a UNIX socket path (repeatable).',
+        metavar='ADDRESS',
+    )
+    debug: bool = _opt(False, 'Debug mode: debug logging and tracebacks in 500 responses.')
+    worker_num: int = _opt(1, 'Number of worker processes (SO_REUSEPORT).')
+    reload: bool = _opt(False, 'Restart the server when a source file changes (development).')
+    loop: str = _opt(
+        'auto', "Event loop: 'auto' (the current policy), 'asyncio' or 'uvloop'.",
+        choices=('auto', 'asyncio', 'uvloop'),
+    )
+    ssl: Optional[_ssl.SSLContext] = _opt(
+        None, 'An ssl.SSLContext to serve HTTPS (CLI: --ssl-certfile/--ssl-keyfile).', cli=False,
+    )
+    backlog: int = _opt(1024, 'Listen backlog of each socket.')
+    log_level: str = _opt(
+        'info', "Level of the 'tremolo' logger ('debug' when debug is on).",
+        choices=('critical', 'error', 'warning', 'info', 'debug'),
+    )
+    access_log: bool = _opt(True, "Log one line per request to the 'tremolo.access' logger.")
+    server_name: str = _opt('Tremolo', 'Value of the Server header (empty to omit it).')
+
+    max_request_line: int = _opt(8 * KiB, 'Longest request line, in bytes (414 above it).')
+    max_header_size: int = _opt(
+        16 * KiB, 'Largest request head (request line and fields), in bytes (431 above it).'
+    )
+    max_header_count: int = _opt(100, 'Most header fields in a request (431 above it).')
+    max_body_size: int = _opt(
+        10 * MiB, 'Largest request body, in bytes (413 above it).', route=True,
+    )
+    buffer_size: int = _opt(
+        16 * KiB,
+        'Read size and per-request body buffer, in bytes: reading the socket pauses when a '
+        'request has this much unread body.', route=True,
+    )
+    max_pipelined_bytes: int = _opt(
+        64 * KiB, 'Bytes of pipelined requests held while one is answered; reading pauses above.'
+    )
+
+    header_timeout: float = _opt(
+        10.0, 'Seconds to receive a complete request head once it starts (408 after).'
+    )
+    body_timeout: float = _opt(
+        30.0, 'Seconds a body read may wait for the next data from the client (408 after).'
+    )
+    keepalive_timeout: float = _opt(
+        30.0, 'Seconds an idle keep-alive connection is kept open between requests.'
+    )
+    graceful_shutdown_timeout: float = _opt(
+        30.0, 'Seconds in-flight requests get to finish when the server stops.'
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ('int', 'float') and isinstance(value, bool):
+                raise TypeError(f'option {f.name!r} must be a number, not {value!r}')
+        for name in (
+            'max_request_line', 'max_header_size', 'max_header_count', 'max_body_size',
+            'buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f'option {name!r} must be at least 1')
+        for name in ('header_timeout', 'body_timeout', 'keepalive_timeout',
+                     'graceful_shutdown_timeout'):
+            if getattr(self, name) <= 0:
+                raise ValueError(f'option {name!r} must be positive')
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f'port must be between 0 and 65535, not {self.port}')
+        if self.loop not in ('auto', 'asyncio', 'uvloop'):
+            raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', not {self.loop!r}")
+        if self.debug and self.log_level == 'info':
+            self.log_level = 'debug'
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> Options:
+        """Build options from keyword arguments, naming any unknown one.
+
+        Raises:
+            TypeError: An argument that is not an option.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise TypeError(
+                f'unknown option(s): {", ".join(unknown)}; valid options are: '
+                f'{", ".join(sorted(names))}'
+            )
+        return cls(**kwargs)
+
+    def route_defaults(self) -> dict[str, Any]:
+        """The route options with this server's values, the base of every ``context.options``."""
+        values = dict(ROUTE_DEFAULTS)
+        for f in dataclasses.fields(self):
+            if f.metadata.get('route'):
+                values[f.name] = getattr(self, f.name)
+        return values
+
+
+#: Route options that only exist per route (the others are :class:`Options` fields marked
+#: ``route``). A handler's default argument of the same name overrides them.
+ROUTE_DEFAULTS: dict[str, Any] = {
+    'content_type': 'text/html; charset=utf-8',
+    'status': 200,
+}
+
+#: Documentation of :data:`ROUTE_DEFAULTS`, rendered in the configuration page.
+ROUTE_HELP: dict[str, str] = {
+    'content_type': 'Content-Type of the response (JSON results use application/json unless '
+    'this is set on the route).',
+    'status': 'Status code of the response.',
+}
+
+
+def route_option_names() -> set[str]:
+    """Names understood as route options by the server itself."""
+    return set(ROUTE_DEFAULTS) | {
+        f.name for f in dataclasses.fields(Options) if f.metadata.get('route')
+    }
+
+
+OptionValue = Union[str, int, float, bool, None]

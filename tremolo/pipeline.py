@@ -1,0 +1,160 @@
+"""Middleware hooks: registration, ordering and the chains compiled for each route.
+
+Hooks run by ``priority``, lower first on the way in (``on_connect``, ``on_request``,
+``on_worker_start``) and in reverse on the way out (``on_response``, ``on_close``,
+``on_worker_stop``); equal priorities keep their registration order. A hook with a ``prefix``
+only runs for paths under it (``/api`` covers ``/api`` and ``/api/...``, not ``/apis``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Optional
+
+from .exceptions import RegistrationError
+from .injection import (
+    ASYNC,
+    CONNECTION_NAMES,
+    REQUEST_NAMES,
+    SYNC,
+    WORKER_NAMES,
+    Plan,
+    Providers,
+    compile_plan,
+)
+
+#: Hook kind to the server names its functions may take.
+HOOK_NAMES: dict[str, tuple[str, ...]] = {
+    'on_request': REQUEST_NAMES,
+    'on_response': REQUEST_NAMES,
+    'on_connect': CONNECTION_NAMES,
+    'on_close': CONNECTION_NAMES,
+    'on_worker_start': WORKER_NAMES,
+    'on_worker_stop': WORKER_NAMES,
+}
+#: Hooks that run on the way out, in reverse priority order.
+OUTWARD = frozenset(('on_response', 'on_close', 'on_worker_stop'))
+#: Hooks that can be scoped to a path prefix.
+SCOPED = frozenset(('on_request', 'on_response'))
+
+DEFAULT_PRIORITY = 100
+
+# One sequence for every application, so that equal priorities keep registration order even
+# across mounted applications.
+_registration_order = itertools.count(1)
+
+
+class Hook:
+    """One registered hook function."""
+
+    __slots__ = ('kind', 'plan', 'priority', 'prefix', 'order')
+
+    def __init__(self, kind: str, plan: Plan, priority: int, prefix: Optional[str],
+                 order: int) -> None:
+        self.kind = kind
+        self.plan = plan
+        self.priority = priority
+        self.prefix = prefix
+        self.order = order
+
+    def applies_to(self, path: str) -> bool:
+        return prefix_covers(self.prefix, path)
+
+    def with_prefix(self, prefix: str) -> Hook:
+        """This hook, as seen from an application that mounts its owner under ``prefix``."""
+        scoped = prefix + self.prefix if self.prefix else prefix
+        return Hook(self.kind, self.plan, self.priority, scoped, self.order)
+
+    def __repr__(self) -> str:
+        return f'<Hook {self.kind} {self.plan.name} priority={self.priority}>'
+
+
+def prefix_covers(prefix: Optional[str], path: str) -> bool:
+    """Whether ``path`` (a request path or a route path) lies under ``prefix``."""
+    if not prefix:
+        return True
+    if path.startswith('^'):
+        path = path[1:].replace('\\/', '/')
+    return path.startswith(prefix) and (
+        len(path) == len(prefix) or path[len(prefix)] == '/' or prefix.endswith('/')
+    )
+
+
+class Pipeline:
+    """The hooks registered on one application."""
+
+    def __init__(self) -> None:
+        self.hooks: dict[str, list[Hook]] = {kind: [] for kind in HOOK_NAMES}
+
+    def add(
+        self, kind: str, func: Callable[..., Any], *, priority: int = DEFAULT_PRIORITY,
+        prefix: Optional[str] = None, providers: Optional[Providers] = None,
+    ) -> Hook:
+        """Register ``func`` as a ``kind`` hook.
+
+        Raises:
+            RegistrationError: Unknown kind, bad priority or prefix, or a parameter nothing
+                can supply.
+        """
+        if kind not in HOOK_NAMES:
+            raise RegistrationError(f'unknown hook {kind!r}; known: {", ".join(HOOK_NAMES)}')
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise RegistrationError(
+                f'priority of {kind} hook {getattr(func, "__qualname__", func)!r} must be an '
+                f'int, not {priority!r}'
+            )
+        if prefix is not None:
+            if kind not in SCOPED:
+                raise RegistrationError(f'{kind} hooks cannot be scoped to a prefix')
+            if not prefix.startswith('/'):
+                raise RegistrationError(f'hook prefix {prefix!r} must start with /')
+            prefix = prefix.rstrip('/') or None
+        plan = compile_plan(
+            func, names=HOOK_NAMES[kind], where=f'{kind} hook', providers=providers,
+            modes=(ASYNC, SYNC), inline=True,
+        )
+        if kind not in SCOPED and plan.providers:
+            raise RegistrationError(
+                f'{plan.name} ({kind} hook): providers are only available to request hooks'
+            )
+        hook = Hook(kind, plan, priority, prefix, next(_registration_order))
+        self.hooks[kind].append(hook)
+        return hook
+
+    def add_object(
+        self, middleware: Any, *, priority: int = DEFAULT_PRIORITY,
+        prefix: Optional[str] = None, providers: Optional[Providers] = None,
+    ) -> list[Hook]:
+        """Register every hook method (``on_request``, ``on_response``, ...) of an object.
+
+        Raises:
+            RegistrationError: The object has no hook method.
+        """
+        found = [
+            (kind, getattr(middleware, kind)) for kind in HOOK_NAMES
+            if callable(getattr(middleware, kind, None))
+        ]
+        if not found:
+            raise RegistrationError(
+                f'middleware {middleware!r} has none of the hook methods '
+                f'{", ".join(HOOK_NAMES)}'
+            )
+        return [
+            self.add(
+                kind, method, priority=priority,
+                prefix=prefix if kind in SCOPED else None, providers=providers,
+            )
+            for kind, method in found
+        ]
+
+
+def ordered(hooks: list[Hook], kind: str) -> tuple[Plan, ...]:
+    """The plans of ``hooks`` in the order they run."""
+    ranked = sorted(hooks, key=lambda hook: (hook.priority, hook.order),
+                    reverse=kind in OUTWARD)
+    return tuple(hook.plan for hook in ranked)
+
+
+def chain(hooks: list[Hook], kind: str, path: str) -> tuple[Plan, ...]:
+    """The ``kind`` hooks that apply to ``path``, in the order they run."""
+    return ordered([hook for hook in hooks if hook.applies_to(path)], kind)

@@ -1,0 +1,438 @@
+"""The asyncio Protocol: bytes from the socket to requests, responses back to the socket.
+
+One :class:`HTTPProtocol` per connection. It feeds the sans-IO head reader and body decoders,
+answers parse errors itself (with the status they carry, then closes), runs one request at a
+time through the dispatcher (pipelined requests wait in the buffer, so answers stay in order),
+applies read backpressure and write drain, decides keep-alive, and enforces the head and
+keep-alive timeouts. It knows nothing of routing, middleware or injection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING, Any, Optional
+
+from .body_stream import BodyStream
+from .connection import Connection
+from .exceptions import BadRequest, ClientDisconnected
+from .http.body import ChunkedDecoder, ContentLengthDecoder
+from .http.dates import dates
+from .http.errors import ParseError
+from .http.head import HeadReader
+from .http.status import status_line
+from .request import Request
+from .response import Response
+from .upgrade import UpgradedStream
+
+if TYPE_CHECKING:
+    from .options import Options
+    from .types import Dispatcher
+
+logger = logging.getLogger('tremolo')
+access_logger = logging.getLogger('tremolo.access')
+
+# Why reading is paused (a bit set: reading resumes when no reason is left).
+_BODY_FULL = 1
+_PIPELINE_FULL = 2
+_UPGRADE_FULL = 4
+
+# What the deadline of a connection is for.
+_IDLE = 1
+_HEAD = 2
+
+
+class ServerState:
+    """What the connections of one worker share: options, dispatcher and the timeout sweep.
+
+    Timeouts are checked by one sweep per second over all connections rather than a timer per
+    request: a deadline is a float stored on the connection, which costs nothing to set.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, options: Options, dispatcher: Dispatcher
+    ) -> None:
+        self.loop = loop
+        self.options = options
+        self.dispatcher = dispatcher
+        self.connections: set[HTTPProtocol] = set()
+        name = options.server_name
+        self.server_header = b'Server: %s\r\n' % name.encode('latin-1') if name else b''
+        self.access_log = options.access_log and access_logger.isEnabledFor(logging.INFO)
+        self.closing = False
+        self._sweeper: Optional[asyncio.TimerHandle] = None
+        self.sweep_interval = 1.0
+
+    def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def _sweep(self) -> None:
+        self.sweep()
+        self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
+
+    def sweep(self) -> None:
+        """Close the connections whose deadline has passed."""
+        now = self.loop.time()
+        for connection in list(self.connections):
+            connection.check_deadline(now)
+
+    def close_idle(self) -> None:
+        """Stop taking requests: close idle connections, finish busy ones (graceful stop)."""
+        self.closing = True
+        for connection in list(self.connections):
+            connection.shutdown()
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """HTTP/1.1 over one transport."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.loop = state.loop
+        options = state.options
+        self.options = options
+        self.server_header = state.server_header
+        self._head_reader = HeadReader(
+            options.max_request_line, options.max_header_size, options.max_header_count
+        )
+        self.transport: Any = None
+        self.connection: Optional[Connection] = None
+        self._buffer = b''
+        self._request: Optional[Request] = None
+        self._response: Optional[Response] = None
+        self._body: Optional[BodyStream] = None
+        self._decoder: Optional[ContentLengthDecoder | ChunkedDecoder] = None
+        self._paused = 0
+        self._reading_paused = False
+        self.writing_paused = False
+        self._drain_waiter: Optional[asyncio.Future[None]] = None
+        self.closed = False
+        #: No further request will be taken on this connection.
+        self.closing = False
+        self._eof = False
+        self._deadline = 0.0
+        self._deadline_kind = 0
+        self._upgraded: Optional[UpgradedStream] = None
+        self._connect_hooks: Optional[asyncio.Future[None]] = None
+
+    # -- asyncio callbacks -----------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info('socket')
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - the socket went away already
+                pass
+        self.connection = Connection(transport)
+        self.state.connections.add(self)
+        self._set_deadline(self.options.keepalive_timeout, _IDLE)
+        hooks = self.state.dispatcher.connection_made(self.connection)
+        if hooks is not None:
+            self._connect_hooks = asyncio.ensure_future(hooks)
+        if self.state.closing:
+            self.shutdown()
+
+    def data_received(self, data: bytes) -> None:
+        if self._upgraded is not None:
+            self._upgraded.feed(data)
+            return
+        if self._decoder is not None:
+            data = self._feed_body(data)
+            if not data:
+                return
+        if self._request is not None or self.closing:
+            # A pipelined request: it waits until the current answer is complete.
+            self._buffer += data
+            if len(self._buffer) > self.options.max_pipelined_bytes:
+                self._pause(_PIPELINE_FULL)
+            return
+        self._buffer = self._buffer + data if self._buffer else data
+        self._next_request()
+
+    def eof_received(self) -> Optional[bool]:
+        self._eof = True
+        if self._upgraded is not None:
+            self._upgraded.feed_eof()
+            return True
+        if self._decoder is not None and self._body is not None:
+            self._body.set_exception(ClientDisconnected('the client closed mid-body'))
+            self._decoder = None
+            self.closing = True
+        if self._request is None:
+            return False  # nothing to answer: let the transport close
+        # The client may half-close after sending its requests: answer them, then close.
+        self.closing = True
+        return True
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.closed = True
+        self.closing = True
+        self.state.connections.discard(self)
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ClientDisconnected('the client closed the connection'))
+            waiter.exception()  # mark retrieved: nobody may be waiting any more
+        if self._body is not None:
+            self._body.set_exception(ClientDisconnected('the client closed the connection'))
+        if self._upgraded is not None:
+            self._upgraded.feed_eof()
+        if self.connection is not None:
+            hooks = self.state.dispatcher.connection_lost(self.connection)
+            if hooks is not None:
+                asyncio.ensure_future(hooks)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _next_request(self) -> None:
+        buffer = self._buffer
+        if not buffer:
+            return
+        try:
+            result = self._head_reader.read(buffer)
+        except ParseError as exc:
+            self._reject(exc.status, exc.message)
+            return
+        if result is None:
+            if self._deadline_kind != _HEAD:
+                self._set_deadline(self.options.header_timeout, _HEAD)
+            return
+        head, consumed = result
+        self._buffer = buffer[consumed:] if consumed < len(buffer) else b''
+        self._deadline = 0.0
+        self._deadline_kind = 0
+        connection = self.connection
+        connection.requests += 1
+        body = None
+        if head.chunked or head.content_length:
+            options = self.options
+            body = BodyStream(
+                self, self.loop, head.content_length, options.buffer_size,
+                options.body_timeout, options.max_body_size, head.expect_continue,
+            )
+            self._decoder = (
+                ChunkedDecoder() if head.chunked else ContentLengthDecoder(head.content_length)
+            )
+        self._body = body
+        request = Request(head, connection, body)
+        response = Response(self, request)
+        self._request = request
+        self._response = response
+        if body is not None and self._buffer:
+            data = self._buffer
+            self._buffer = b''
+            self._buffer = self._feed_body(data)
+        self.loop.create_task(self._run(request, response))
+
+    def _feed_body(self, data: bytes) -> bytes:
+        """Decode body bytes into the current body stream; return what follows the body."""
+        decoder = self._decoder
+        body = self._body
+        try:
+            chunks = decoder.feed(data)
+        except ParseError as exc:
+            self._decoder = None
+            self.closing = True
+            self._pause(_BODY_FULL)
+            body.set_exception(BadRequest(exc.message, status=exc.status))
+            return b''
+        for chunk in chunks:
+            body.feed(chunk)
+        if decoder.done:
+            body.trailers = decoder.trailers
+            body.feed_eof()
+            self._decoder = None
+            return decoder.rest
+        return b''
+
+    async def _run(self, request: Request, response: Response) -> None:
+        try:
+            if self._connect_hooks is not None:
+                await self._connect_hooks
+                self._connect_hooks = None
+            await self.state.dispatcher.handle(request, response)
+        except (Exception, asyncio.CancelledError) as exc:
+            self._handler_failed(response, exc)
+        if self._upgraded is not None:
+            self.close()
+            return
+        if not response.finished:
+            self._handler_failed(response, RuntimeError('the response was not finished'))
+        self._request = self._response = None
+        body = self._body
+        self._body = None
+        if self.closed:
+            return
+        if self.closing or not response.keep_alive or (body is not None and not body.complete):
+            # A body left unread cannot be told apart from the next request: close.
+            self.close()
+            return
+        self._resume(_PIPELINE_FULL | _BODY_FULL)
+        if self._buffer:
+            self._next_request()
+        elif self._eof:
+            self.close()
+        else:
+            self._set_deadline(self.options.keepalive_timeout, _IDLE)
+
+    def _handler_failed(self, response: Response, exc: BaseException) -> None:
+        if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
+            logger.error('unhandled error answering %r', response.request, exc_info=exc)
+        if response.headers_sent:
+            # Too late for an error status: cut the body short so the client sees it fail.
+            response.finished = True
+            self.abort()
+        elif not self.closed:
+            response.keep_alive = False
+            response.status = 500
+            response.reason = None
+            response.content_type = 'text/plain; charset=utf-8'
+            response.filters.clear()
+            response.send_whole(b'Internal Server Error')
+
+    def _reject(self, status: int, message: str) -> None:
+        """Answer a request that could not be parsed, then close (RFC 9112 §2.2)."""
+        logger.debug('rejected a request from %s: %d %s', self.connection.client, status,
+                     message)
+        self.closing = True
+        self._buffer = b''
+        body = status_line(status)[9:-2]
+        self.write(
+            b'%s%s%sContent-Type: text/plain; charset=utf-8\r\n'
+            b'Content-Length: %d\r\nConnection: close\r\n\r\n%s'
+            % (status_line(status), dates.header(), self.server_header, len(body), body)
+        )
+        self.close()
+
+    # -- flow control ---------------------------------------------------------------------------
+
+    def _pause(self, reason: int) -> None:
+        self._paused |= reason
+        if not self._reading_paused and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume(self, reasons: int) -> None:
+        self._paused &= ~reasons
+        if self._reading_paused and not self._paused and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket until :meth:`resume_reading` (body buffer full)."""
+        self._pause(_UPGRADE_FULL if self._upgraded is not None else _BODY_FULL)
+
+    def resume_reading(self) -> None:
+        self._resume(_UPGRADE_FULL if self._upgraded is not None else _BODY_FULL)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark.
+
+        Raises:
+            ClientDisconnected: The connection is closed.
+        """
+        if self.closed:
+            raise ClientDisconnected('the client closed the connection')
+        if not self.writing_paused:
+            return
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self.loop.create_future()
+        await waiter
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def writelines(self, data: Any) -> None:
+        if not self.closed:
+            self.transport.writelines(data)
+
+    def send_continue(self) -> None:
+        """Tell a client waiting with ``Expect: 100-continue`` to send its body."""
+        response = self._response
+        if response is not None and not response.headers_sent and not self.closed:
+            self.transport.write(b'HTTP/1.1 100 Continue\r\n\r\n')
+
+    def response_finished(self, response: Response) -> None:
+        if self.state.access_log:
+            request = response.request
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" %d %d', _format_client(self.connection.client),
+                request.method, request.head.target.decode('ascii', 'replace'),
+                request.version, response.status, response.body_size,
+            )
+
+    def upgrade(self) -> UpgradedStream:
+        """Hand the connection over to another protocol; HTTP parsing stops here."""
+        stream = UpgradedStream(self, self.options.buffer_size)
+        self._upgraded = stream
+        self._decoder = None
+        self._deadline = 0.0
+        self._resume(_PIPELINE_FULL | _BODY_FULL)
+        if self._buffer:
+            data = self._buffer
+            self._buffer = b''
+            stream.feed(data)
+        if self._eof:
+            stream.feed_eof()
+        return stream
+
+    # -- closing and timeouts -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close once the written data has been sent."""
+        self.closing = True
+        if not self.closed and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close at once, discarding unsent data."""
+        self.closing = True
+        if not self.closed and self.transport is not None:
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Take no further request; close now if idle."""
+        self.closing = True
+        if self._request is None and self._upgraded is None:
+            self.close()
+
+    def _set_deadline(self, seconds: float, kind: int) -> None:
+        self._deadline = self.loop.time() + seconds
+        self._deadline_kind = kind
+
+    def check_deadline(self, now: float) -> None:
+        if not self._deadline or now < self._deadline or self.closed:
+            return
+        if self._deadline_kind == _HEAD and self._buffer and self._request is None:
+            self._reject(408, 'timed out reading the request head')
+        else:
+            self.close()
+
+
+def _format_client(client: Any) -> str:
+    if isinstance(client, tuple):
+        return f'{client[0]}:{client[1]}'
+    return str(client or '-')

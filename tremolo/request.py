@@ -1,0 +1,242 @@
+"""The request as handlers see it."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+from urllib.parse import unquote
+
+from .exceptions import BadRequest, UnsupportedMediaType
+from .http.cookies import parse_cookie_header
+from .http.fields import Headers, MultiDict, parse_query
+
+if TYPE_CHECKING:
+    from .body_stream import BodyStream, StreamFilter
+    from .connection import Address, Connection
+    from .forms import FormData
+    from .http.head import RequestHead
+
+
+class Request:
+    """An HTTP request.
+
+    Cheap attributes (:attr:`method`, :attr:`path`, :attr:`version`) are set when the head is
+    parsed; everything else (:attr:`headers`, :attr:`query`, :attr:`cookies`) is decoded the
+    first time it is asked for. The body is read only when the handler asks for it, through
+    :meth:`body`, :meth:`stream`, :meth:`json`, :meth:`text` or :meth:`form`.
+
+    Attributes:
+        method: ``'GET'``, ``'POST'``, ...
+        path: The percent-decoded path, e.g. ``'/user/42'``.
+        raw_path: The path exactly as received, as bytes.
+        query_string: The part of the target after ``?``, still percent-encoded.
+        version: ``'1.1'`` or ``'1.0'``.
+        params: The path parameters of the matched route.
+        connection: The :class:`~tremolo.connection.Connection` this request arrived on.
+    """
+
+    __slots__ = (
+        'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
+        'connection', 'max_body_size', '_stream', '_headers', '_query', '_cookies', '_body',
+        '_form', '__weakref__',
+    )
+
+    def __init__(
+        self, head: RequestHead, connection: Connection, stream: Optional[BodyStream]
+    ) -> None:
+        self.head = head
+        self.method = head.method
+        self.version = head.version
+        self.connection = connection
+        self._stream = stream
+        target = head.target
+        if target[0] != 47:  # absolute-form or '*' (RFC 9112 §3.2.2, §3.2.4)
+            target = _origin_form(target)
+        raw_path, _, query = target.partition(b'?')
+        self.raw_path = raw_path
+        path = raw_path.decode('ascii')
+        self.path = unquote(path) if '%' in path else path
+        self.query_string = query.decode('ascii')
+        self.params: dict[str, Any] = {}
+        self.max_body_size = stream.max_size if stream is not None else 0
+        self._headers: Optional[Headers] = None
+        self._query: Optional[MultiDict] = None
+        self._cookies: Optional[dict[str, str]] = None
+        self._body: Optional[bytes] = None
+        self._form: Optional[FormData] = None
+
+    # -- head ---------------------------------------------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        """Case-insensitive request headers (values decoded as ISO-8859-1)."""
+        if self._headers is None:
+            self._headers = Headers(self.head.headers)
+        return self._headers
+
+    @property
+    def query(self) -> MultiDict:
+        """The parsed query string: ``request.query['page']``, ``request.query.getlist('tag')``."""
+        if self._query is None:
+            self._query = parse_query(self.query_string)
+        return self._query
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent by the client, by name."""
+        if self._cookies is None:
+            raw = self.head.headers.get(b'cookie')
+            self._cookies = parse_cookie_header(raw.decode('latin-1')) if raw else {}
+        return self._cookies
+
+    @property
+    def client(self) -> Address:
+        """The client's address: ``(host, port)``, or a socket path on UNIX sockets."""
+        return self.connection.client
+
+    @property
+    def scheme(self) -> str:
+        """``'https'`` or ``'http'``."""
+        return self.connection.scheme
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` header (or the authority of an absolute-form target)."""
+        target = self.head.target
+        if target[:1] != b'/' and b'://' in target:
+            return target.split(b'://', 1)[1].split(b'/', 1)[0].decode('ascii')
+        return self.head.headers.get(b'host', b'').decode('latin-1')
+
+    @property
+    def url(self) -> str:
+        """The full URL the client asked for."""
+        query = f'?{self.query_string}' if self.query_string else ''
+        return f'{self.scheme}://{self.host}{self.raw_path.decode("ascii")}{query}'
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body without parameters, lower-cased (``''`` if absent)."""
+        value = self.head.headers.get(b'content-type', b'')
+        return value.split(b';', 1)[0].strip().lower().decode('latin-1')
+
+    @property
+    def content_length(self) -> Optional[int]:
+        """The announced body length, or ``None`` for chunked or absent bodies."""
+        return self.head.content_length
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the client allows the connection to persist after this exchange."""
+        return self.head.keep_alive
+
+    @property
+    def trailers(self) -> dict[bytes, bytes]:
+        """Trailer fields of a chunked body, available once the body has been read."""
+        return self._stream.trailers if self._stream is not None else {}
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the request carries a body (Content-Length above zero or chunked)."""
+        return self._stream is not None
+
+    # -- body ---------------------------------------------------------------------------------
+
+    def add_filter(self, stream_filter: StreamFilter) -> None:
+        """Pass every piece of the body through ``stream_filter`` before the handler sees it."""
+        if self._stream is not None:
+            self._stream.filters.append(stream_filter)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body piece by piece as it arrives, in constant memory.
+
+        Raises:
+            PayloadTooLarge: The body exceeds :attr:`max_body_size`.
+            RequestTimeout: The client stopped sending for longer than the body timeout.
+            ClientDisconnected: The client went away.
+        """
+        stream = self._stream
+        if stream is None:
+            return
+        if self._body is not None:
+            raise RuntimeError('the body was already read')
+        stream.max_size = self.max_body_size
+        while True:
+            data = await stream.read()
+            if not data:
+                return
+            yield data
+
+    async def body(self) -> bytes:
+        """The whole body (at most :attr:`max_body_size` bytes, else 413)."""
+        if self._body is None:
+            stream = self._stream
+            if stream is None:
+                self._body = b''
+            else:
+                stream.max_size = self.max_body_size
+                self._body = await stream.read_all()
+        return self._body
+
+    async def text(self, encoding: Optional[str] = None) -> str:
+        """The body decoded with ``encoding``, else the Content-Type charset, else UTF-8.
+
+        Raises:
+            BadRequest: The body is not valid in that encoding.
+        """
+        charset = encoding or self._charset() or 'utf-8'
+        try:
+            return (await self.body()).decode(charset)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise BadRequest(f'body is not valid {charset}') from exc
+
+    async def json(self) -> Any:
+        """The body parsed as JSON.
+
+        Raises:
+            BadRequest: The body is not valid JSON (or not valid UTF-8).
+        """
+        body = await self.body()
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest('body is not valid JSON') from exc
+
+    async def form(self, max_fields: int = 1000) -> FormData:
+        """The body parsed as a form (``application/x-www-form-urlencoded`` or
+        ``multipart/form-data``), held in memory: use it for forms, not for big uploads.
+
+        Raises:
+            UnsupportedMediaType: The body is of another type.
+            BadRequest: The body is malformed or holds more than ``max_fields`` fields.
+        """
+        if self._form is None:
+            from .forms import parse_form
+
+            content_type = self.head.headers.get(b'content-type', b'').decode('latin-1')
+            if not content_type:
+                raise UnsupportedMediaType('a form needs a Content-Type')
+            self._form = parse_form(content_type, await self.body(), max_fields)
+        return self._form
+
+    def _charset(self) -> Optional[str]:
+        value = self.head.headers.get(b'content-type', b'').decode('latin-1')
+        for param in value.split(';')[1:]:
+            key, _, val = param.strip().partition('=')
+            if key.lower() == 'charset':
+                return val.strip('"') or None
+        return None
+
+    def __repr__(self) -> str:
+        return f'<Request {self.method} {self.path!r}>'
+
+
+def _origin_form(target: bytes) -> bytes:
+    if target == b'*':
+        return b'*'
+    # absolute-form: scheme "://" authority path-abempty [ "?" query ]
+    rest = target.split(b'://', 1)[1]
+    slash = rest.find(b'/')
+    question = rest.find(b'?')
+    if slash == -1 or (question != -1 and question < slash):
+        return b'/' + (rest[question:] if question != -1 else b'')
+    return rest[slash:]

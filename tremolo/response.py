@@ -1,0 +1,354 @@
+"""The response: status, headers and cookies, written whole or streamed."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
+
+from .exceptions import ClientDisconnected
+from .http.cookies import format_set_cookie
+from .http.dates import dates
+from .http.status import STATUS_LINES_11, body_allowed, status_line
+
+if TYPE_CHECKING:
+    from .body_stream import StreamFilter
+    from .protocol import HTTPProtocol
+    from .request import Request
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5: no CR, LF or NUL in a field value (they would split or end the header).
+_UNSAFE_VALUE = re.compile(r'[\x00-\x08\x0a-\x1f\x7f]')
+_FRAMING = frozenset(('content-length', 'transfer-encoding'))
+
+BodyLike = Union[bytes, bytearray, memoryview, str]
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a header that could corrupt the response (header injection).
+
+    Raises:
+        ValueError: ``name`` is not a token, or ``value`` holds control characters.
+    """
+    if _TOKEN.fullmatch(name) is None:
+        raise ValueError(f'invalid header name: {name!r}')
+    if _UNSAFE_VALUE.search(value) is not None:
+        raise ValueError(f'invalid characters in the value of header {name!r}')
+
+
+class ResponseHeaders:
+    """The response headers: a case-insensitive multi-mapping backed by a list.
+
+    ``headers['X-A'] = 'b'`` replaces every ``X-A``; :meth:`add` appends another one.
+    ``Content-Length`` and ``Transfer-Encoding`` are computed by the server and cannot be set.
+    """
+
+    __slots__ = ('_items',)
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._check(name, value)
+        lower = name.lower()
+        self._items[:] = [item for item in self._items if item[0].lower() != lower]
+        self._items.append((name, value))
+
+    def add(self, name: str, value: str) -> None:
+        """Add a header, keeping any existing one of the same name."""
+        self._check(name, value)
+        self._items.append((name, value))
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        lower = name.lower()
+        for key, value in self._items:
+            if key.lower() == lower:
+                return value
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        lower = name.lower()
+        return [value for key, value in self._items if key.lower() == lower]
+
+    def __delitem__(self, name: str) -> None:
+        lower = name.lower()
+        self._items[:] = [item for item in self._items if item[0].lower() != lower]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    @staticmethod
+    def _check(name: str, value: str) -> None:
+        if name.lower() in _FRAMING:
+            raise ValueError(f'{name} is set by the server from the body')
+        check_header(name, value)
+
+    def __repr__(self) -> str:
+        return f'ResponseHeaders({self._items!r})'
+
+
+class Response:
+    """The response to one request.
+
+    Set :attr:`status`, headers and cookies, then either let the handler's result be sent whole
+    (with ``Content-Length``) or stream with :meth:`write` (chunked on HTTP/1.1, delimited by
+    closing the connection on HTTP/1.0) and finish with :meth:`end`.
+
+    Attributes:
+        status: The status code (defaults to the route's ``status`` option).
+        reason: A custom reason phrase, or ``None`` for the standard one.
+        content_type: The Content-Type header value.
+        filters: Stream filters applied to every piece of the body (see
+            :meth:`add_filter`).
+    """
+
+    __slots__ = (
+        'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
+        'keep_alive', 'body_size', 'before_send', '_protocol', '_headers', '_chunked',
+        '_head_only', '_header_view',
+    )
+
+    def __init__(self, protocol: HTTPProtocol, request: Request) -> None:
+        self._protocol = protocol
+        self.request = request
+        self.status = 200
+        self.reason: Optional[str] = None
+        self.content_type = 'text/html; charset=utf-8'
+        self._headers: list[tuple[str, str]] = []
+        self.filters: list[StreamFilter] = []
+        self.headers_sent = False
+        self.finished = False
+        self.keep_alive = request.head.keep_alive
+        self.body_size = 0
+        #: Awaited once just before the head is sent (the ``on_response`` hooks).
+        self.before_send: Optional[Callable[[], Awaitable[None]]] = None
+        self._chunked = False
+        self._head_only = request.method == 'HEAD'
+        self._header_view: Optional[ResponseHeaders] = None
+
+    # -- status and headers -------------------------------------------------------------------
+
+    def set_status(self, status: int, reason: Optional[str] = None) -> None:
+        """Set the status code and, optionally, a custom reason phrase."""
+        if not 100 <= status <= 999:
+            raise ValueError(f'invalid status code: {status}')
+        if reason is not None and _UNSAFE_VALUE.search(reason):
+            raise ValueError('invalid characters in the reason phrase')
+        self.status = status
+        self.reason = reason
+
+    @property
+    def headers(self) -> ResponseHeaders:
+        """The response headers (case-insensitive, several values per name allowed)."""
+        if self._header_view is None:
+            self._header_view = ResponseHeaders(self._headers)
+        return self._header_view
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set a header, replacing any existing one of the same name."""
+        self.headers[name] = value
+
+    def append_header(self, name: str, value: str) -> None:
+        """Add a header, keeping any existing one of the same name."""
+        self.headers.add(name, value)
+
+    def set_content_type(self, content_type: str) -> None:
+        """Set the Content-Type of this response."""
+        check_header('Content-Type', content_type)
+        self.content_type = content_type
+
+    def set_cookie(self, name: str, value: str = '', **attributes: Any) -> None:
+        """Add a ``Set-Cookie`` header.
+
+        Defaults are the safe ones: ``Path=/``, ``HttpOnly``, ``SameSite=Lax``. Keyword
+        arguments: ``max_age``, ``expires``, ``path``, ``domain``, ``secure``, ``httponly``,
+        ``samesite``, ``partitioned`` (see :func:`tremolo.http.cookies.format_set_cookie`).
+        """
+        self._headers.append(('Set-Cookie', format_set_cookie(name, value, **attributes)))
+
+    def delete_cookie(
+        self, name: str, *, path: Optional[str] = '/', domain: Optional[str] = None
+    ) -> None:
+        """Tell the client to forget a cookie (same ``path`` and ``domain`` as when set)."""
+        self.set_cookie(name, '', max_age=0, expires=0, path=path, domain=domain)
+
+    def redirect(self, location: str, status: int = 302) -> bytes:
+        """Answer with a redirect to ``location``; return the result to send (empty body).
+
+        Example:
+            ``return response.redirect('/login')``
+        """
+        if not 300 <= status < 400:
+            raise ValueError(f'redirect status must be 3xx, not {status}')
+        self.set_status(status)
+        self.set_header('Location', location)
+        return b''
+
+    def add_filter(self, stream_filter: StreamFilter) -> None:
+        """Pass every piece of the body through ``stream_filter`` before it is sent.
+
+        The filter is called as ``stream_filter(data, final)`` and returns the bytes to send
+        (or an awaitable of them); it is called one last time with ``final=True`` so that it can
+        flush what it holds. With a filter, whole bodies are filtered before Content-Length is
+        computed.
+        """
+        if self.headers_sent:
+            raise RuntimeError('cannot add a filter after the response has started')
+        self.filters.append(stream_filter)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _head(self, length: Optional[int]) -> bytes:
+        status = self.status
+        if self.reason is None:
+            line = STATUS_LINES_11.get(status) or status_line(status)
+        else:
+            line = status_line(status, phrase=self.reason)
+        protocol = self._protocol
+        parts = [line, dates.header(), protocol.server_header]
+        if body_allowed(status):
+            parts.append(b'Content-Type: %s\r\n' % self.content_type.encode('latin-1'))
+            if length is not None:
+                parts.append(b'Content-Length: %d\r\n' % length)
+            elif self._chunked:
+                parts.append(b'Transfer-Encoding: chunked\r\n')
+        for name, value in self._headers:
+            parts.append(b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1')))
+        if protocol.closing:
+            self.keep_alive = False
+        if not self.keep_alive:
+            parts.append(b'Connection: close\r\n\r\n')
+        elif self.request.version == '1.0':
+            parts.append(b'Connection: keep-alive\r\n\r\n')
+        else:
+            parts.append(b'\r\n')
+        return b''.join(parts)
+
+    def send_whole(self, body: bytes) -> None:
+        """Send the head and ``body`` as one write (no filters, no hooks: the fast path)."""
+        if self.headers_sent:
+            raise RuntimeError('the response has already started')
+        self.headers_sent = self.finished = True
+        size = len(body)
+        status = self.status
+        if not body_allowed(status):
+            head = self._head(None if status < 200 or status == 204 else size)
+            self._protocol.write(head)
+        elif self._head_only:
+            self._protocol.write(self._head(size))
+        else:
+            self.body_size = size
+            self._protocol.write(self._head(size) + body if size < 65536 else self._head(size))
+            if size >= 65536:
+                self._protocol.write(body)
+        self._protocol.response_finished(self)
+
+    async def send(self, body: BodyLike = b'') -> None:
+        """Send ``body`` as the whole response, after the ``on_response`` hooks and filters."""
+        if self.before_send is not None:
+            await self._run_before_send()
+        if isinstance(body, str):
+            body = body.encode()
+        if self.filters:
+            body = await self._filter(bytes(body), True)
+        self.send_whole(bytes(body) if not isinstance(body, bytes) else body)
+
+    async def write(self, data: BodyLike) -> None:
+        """Stream ``data`` to the client; the first call sends the head.
+
+        Waits while the client is slower than the handler (the transport's buffer is above its
+        high-water mark), so a producer never fills memory.
+
+        Raises:
+            ClientDisconnected: The client went away; stop producing.
+        """
+        if self.finished:
+            raise RuntimeError('the response is already finished')
+        if isinstance(data, str):
+            data = data.encode()
+        protocol = self._protocol
+        if not self.headers_sent:
+            if self.before_send is not None:
+                await self._run_before_send()
+            self._start_stream()
+        if self.filters:
+            data = await self._filter(bytes(data), False)
+        if not data or self._head_only:
+            return
+        if protocol.closed:
+            raise ClientDisconnected('the client closed the connection')
+        self.body_size += len(data)
+        if self._chunked:
+            protocol.writelines((b'%X\r\n' % len(data), data, b'\r\n'))
+        else:
+            protocol.write(data)
+        if protocol.writing_paused:
+            await protocol.drain()
+
+    async def end(self, data: BodyLike = b'') -> None:
+        """Finish the response; ``data``, if any, is its last piece.
+
+        If nothing was streamed yet, ``data`` is sent whole with a Content-Length.
+        """
+        if self.finished:
+            return
+        if not self.headers_sent:
+            await self.send(data)
+            return
+        if data:
+            await self.write(data)
+        if self.filters:
+            tail = await self._filter(b'', True)
+            if tail and not self._head_only:
+                self.body_size += len(tail)
+                if self._chunked:
+                    self._protocol.writelines((b'%X\r\n' % len(tail), tail, b'\r\n'))
+                else:
+                    self._protocol.write(tail)
+        self.finished = True
+        if self._chunked and not self._head_only:
+            self._protocol.write(b'0\r\n\r\n')
+        self._protocol.response_finished(self)
+
+    def _start_stream(self) -> None:
+        self.headers_sent = True
+        if not body_allowed(self.status):
+            self._protocol.write(self._head(None))
+            return
+        if self.request.version == '1.1':
+            self._chunked = True
+        else:
+            # RFC 9112 §6.3 (8): without chunked, only closing the connection ends the body.
+            self.keep_alive = False
+        self._protocol.write(self._head(None))
+
+    async def _run_before_send(self) -> None:
+        hook = self.before_send
+        self.before_send = None
+        if hook is not None:
+            await hook()
+
+    async def _filter(self, data: bytes, final: bool) -> bytes:
+        for stream_filter in self.filters:
+            result = stream_filter(data, final)
+            data = await result if inspect.isawaitable(result) else result
+        return data
+
+    def __repr__(self) -> str:
+        return f'<Response {self.status}>'

@@ -1,0 +1,186 @@
+"""Routes: static paths in a dict, parameterised and regex paths as compiled patterns.
+
+Path syntax:
+
+- ``/about``: a static path, found with one dict lookup.
+- ``/user/{id}``, ``/user/{id:int}``, ``/files/{rest:path}``: path parameters with converters
+  (``str`` by default: one segment; ``int``, ``float``, ``uuid``, ``path``: the rest,
+  slashes included).
+- ``^/page/(?P<number>[0-9]+)$``: a raw regular expression (a path that starts with ``^``);
+  named groups become path parameters (as strings).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+from .exceptions import MethodNotAllowed, NotFound, RegistrationError
+
+T = TypeVar('T')
+
+_PARAM = re.compile(r'{([A-Za-z_][A-Za-z_0-9]*)(?::([A-Za-z_]+))?}')
+
+#: Converter name to (regular expression, conversion).
+CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    'str': (r'[^/]+', str),
+    'int': (r'-?[0-9]+', int),
+    'float': (r'-?[0-9]+(?:\.[0-9]+)?', float),
+    'uuid': (r'[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}',
+             uuid.UUID),
+    'path': (r'.*', str),
+}
+
+
+class PathPattern:
+    """A compiled route path.
+
+    Attributes:
+        path: The path as registered.
+        static: Whether it has no parameters (matched by dict lookup).
+        params: Parameter names in order.
+    """
+
+    __slots__ = ('path', 'static', 'params', 'regex', 'converters')
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.converters: dict[str, Callable[[str], Any]] = {}
+        if path.startswith('^'):
+            try:
+                self.regex: Optional[re.Pattern[str]] = re.compile(path)
+            except re.error as exc:
+                raise RegistrationError(f'invalid route regex {path!r}: {exc}') from exc
+            self.params = tuple(self.regex.groupindex)
+            self.static = False
+            return
+        if not path.startswith('/'):
+            raise RegistrationError(f'route path {path!r} must start with / (or ^ for a regex)')
+        pattern = []
+        params: list[str] = []
+        last = 0
+        for match in _PARAM.finditer(path):
+            name, converter = match.group(1), match.group(2) or 'str'
+            if converter not in CONVERTERS:
+                raise RegistrationError(
+                    f'unknown converter {converter!r} in route {path!r}; '
+                    f'known: {", ".join(CONVERTERS)}'
+                )
+            if name in params:
+                raise RegistrationError(f'parameter {name!r} repeated in route {path!r}')
+            params.append(name)
+            regex, convert = CONVERTERS[converter]
+            if convert is not str:
+                self.converters[name] = convert
+            pattern.append(re.escape(path[last:match.start()]))
+            pattern.append(f'(?P<{name}>{regex})')
+            last = match.end()
+        rest = _PARAM.sub('', path)
+        if '{' in rest or '}' in rest:
+            raise RegistrationError(f'malformed parameter in route {path!r}')
+        self.params = tuple(params)
+        self.static = not params
+        if self.static:
+            self.regex = None
+        else:
+            pattern.append(re.escape(path[last:]))
+            self.regex = re.compile(''.join(pattern) + r'\Z')
+
+    def match(self, path: str) -> Optional[dict[str, Any]]:
+        """The converted parameters if ``path`` matches, else ``None``."""
+        if self.regex is None:
+            return {} if path == self.path else None
+        match = self.regex.match(path)
+        if match is None:
+            return None
+        params = match.groupdict()
+        for name, convert in self.converters.items():
+            try:
+                params[name] = convert(params[name])
+            except ValueError:
+                return None
+        return params
+
+    def with_prefix(self, prefix: str) -> PathPattern:
+        if self.path.startswith('^'):
+            return PathPattern('^' + re.escape(prefix) + self.path[1:])
+        return PathPattern(prefix + self.path)
+
+
+class RouteEntry(Generic[T]):
+    """Everything registered for one path: an endpoint per method."""
+
+    __slots__ = ('pattern', 'endpoints', 'allow')
+
+    def __init__(self, pattern: PathPattern) -> None:
+        self.pattern = pattern
+        self.endpoints: dict[str, T] = {}
+        self.allow: tuple[str, ...] = ()
+
+    def add(self, method: str, endpoint: T, where: str) -> None:
+        if method in self.endpoints:
+            raise RegistrationError(
+                f'duplicate route: {method} {self.pattern.path} is already registered ({where})'
+            )
+        self.endpoints[method] = endpoint
+        methods = set(self.endpoints)
+        if 'GET' in methods:
+            methods.add('HEAD')  # RFC 9110 §9.3.2: HEAD is GET without the content
+        self.allow = tuple(sorted(methods))
+
+    def endpoint(self, method: str) -> Optional[T]:
+        endpoint = self.endpoints.get(method)
+        if endpoint is None and method == 'HEAD':
+            endpoint = self.endpoints.get('GET')
+        return endpoint
+
+
+class Router(Generic[T]):
+    """Finds the endpoint for a method and a path."""
+
+    def __init__(self) -> None:
+        self.static: dict[str, RouteEntry[T]] = {}
+        self.dynamic: list[RouteEntry[T]] = []
+        self._entries: dict[str, RouteEntry[T]] = {}
+
+    def add(self, path: str, methods: tuple[str, ...], endpoint: T, where: str) -> None:
+        entry = self._entries.get(path)
+        if entry is None:
+            pattern = PathPattern(path)
+            entry = self._entries[path] = RouteEntry(pattern)
+            if pattern.static:
+                self.static[path] = entry
+            else:
+                self.dynamic.append(entry)
+        for method in methods:
+            entry.add(method, endpoint, where)
+
+    def entries(self) -> list[RouteEntry[T]]:
+        return list(self._entries.values())
+
+    def lookup(self, method: str, path: str) -> tuple[T, dict[str, Any]]:
+        """The endpoint and path parameters for a request.
+
+        Raises:
+            NotFound: No route matches the path.
+            MethodNotAllowed: Routes match the path but none accepts the method.
+        """
+        entry = self.static.get(path)
+        if entry is not None:
+            endpoint = entry.endpoint(method)
+            if endpoint is not None:
+                return endpoint, {}
+            allowed = set(entry.allow)
+        else:
+            allowed = set()
+        for entry in self.dynamic:
+            params = entry.pattern.match(path)
+            if params is not None:
+                endpoint = entry.endpoint(method)
+                if endpoint is not None:
+                    return endpoint, params
+                allowed.update(entry.allow)
+        if allowed:
+            raise MethodNotAllowed(sorted(allowed))
+        raise NotFound()

@@ -1,0 +1,217 @@
+"""Serving: sockets, the event loop of a worker, graceful shutdown.
+
+:func:`serve` is what :meth:`Tremolo.run` and the command line call. One worker runs in the
+calling process; several run as child processes supervised by :mod:`tremolo.supervisor`, each
+with its own ``SO_REUSEPORT`` socket so that the kernel balances connections between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import stat
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .dispatch import Runtime
+from .logs import configure_logging
+from .options import Options
+from .protocol import HTTPProtocol, ServerState
+
+if TYPE_CHECKING:
+    from .app import Tremolo
+
+logger = logging.getLogger('tremolo')
+
+Address = Union[tuple[str, int], str]
+
+
+def parse_address(value: Union[int, str], default_host: str) -> Address:
+    """``8001`` → ``(host, 8001)``; ``'h:8001'`` → ``('h', 8001)``; a path → the path."""
+    if isinstance(value, int):
+        return (default_host, value)
+    if value.isdigit():
+        return (default_host, int(value))
+    if '/' in value or value.endswith('.sock'):
+        return value
+    host, sep, port = value.rpartition(':')
+    if not sep or not port.isdigit():
+        raise ValueError(f'cannot read the address {value!r}: use PORT, HOST:PORT or a path')
+    return (host.strip('[]') or default_host, int(port))
+
+
+def addresses(options: Options) -> list[Address]:
+    """Every address to listen on: the main one, then the extra ones, without repeats."""
+    result: list[Address] = [(options.host, options.port)]
+    for value in options.listen:
+        address = parse_address(value, options.host)
+        if address not in result:
+            result.append(address)
+    return result
+
+
+def bind(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
+    """A listening socket for ``address`` (TCP with ``SO_REUSEPORT``, or a UNIX socket)."""
+    if isinstance(address, str):
+        try:
+            if stat.S_ISSOCK(os.stat(address).st_mode):
+                os.unlink(address)  # a stale socket file from an earlier run
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(address)
+        os.chmod(address, 0o666)
+    else:
+        host, port = address
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, 'SO_REUSEPORT'):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """An event loop: ``'auto'`` follows the current policy (so a uvloop policy set by the
+    user is honoured), ``'uvloop'`` requires uvloop, ``'asyncio'`` forces the stdlib loop."""
+    if kind == 'uvloop':
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise RuntimeError("loop='uvloop' needs uvloop: pip install uvloop") from exc
+        return uvloop.new_event_loop()
+    if kind == 'asyncio':
+        return asyncio.SelectorEventLoop()
+    return asyncio.new_event_loop()
+
+
+class Worker:
+    """Serves an application on sockets in the running event loop.
+
+    Used by :func:`serve` in each worker process, and by :func:`tremolo.testing.serve` in
+    tests.
+    """
+
+    def __init__(self, app: Tremolo, options: Options, sockets: list[socket.socket]) -> None:
+        self.app = app
+        self.options = options
+        self.sockets = sockets
+        self.state: Optional[ServerState] = None
+        self.runtime: Optional[Runtime] = None
+        self._servers: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> None:
+        """Compile the application, run ``on_worker_start`` hooks and start accepting."""
+        loop = asyncio.get_running_loop()
+        compiled = self.app.compile(self.options)
+        self.runtime = Runtime(compiled, loop)
+        await self.runtime.startup()
+        state = self.state = ServerState(loop, self.options, self.runtime)
+        state.start()
+
+        def factory() -> HTTPProtocol:
+            return HTTPProtocol(state)
+
+        for sock in self.sockets:
+            is_unix = sock.family == getattr(socket, 'AF_UNIX', None)
+            server = await loop.create_server(
+                factory, sock=sock, ssl=self.options.ssl, backlog=self.options.backlog,
+                ssl_handshake_timeout=self.options.header_timeout if self.options.ssl else None,
+            )
+            self._servers.append(server)
+            scheme = 'https' if self.options.ssl else 'http'
+            name = sock.getsockname()
+            where = f'unix:{name}' if is_unix else f'{scheme}://{_host(name)}:{name[1]}'
+            logger.info('serving on %s', where)
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to the graceful shutdown
+        timeout), close what is left, then run ``on_worker_stop`` hooks."""
+        for server in self._servers:
+            server.close()
+        state = self.state
+        if state is not None:
+            state.close_idle()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.options.graceful_shutdown_timeout
+            while state.connections and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            for connection in list(state.connections):
+                connection.abort()
+            state.stop()
+        for server in self._servers:
+            await server.wait_closed()
+        if self.runtime is not None:
+            await self.runtime.shutdown()
+
+
+def _host(name: Any) -> str:
+    host = name[0]
+    return f'[{host}]' if ':' in host else host
+
+
+async def run_worker_async(app: Tremolo, options: Options, sockets: list[socket.socket]) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully."""
+    loop = asyncio.get_running_loop()
+    stopping = loop.create_future()
+
+    def stop(signum: int) -> None:
+        logger.info('received %s: stopping gracefully', signal.Signals(signum).name)
+        if not stopping.done():
+            stopping.set_result(None)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    worker = Worker(app, options, sockets)
+    try:
+        await worker.start()
+        await stopping
+    finally:
+        await worker.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def run_worker(app: Tremolo, options: Options, sockets: list[socket.socket]) -> None:
+    """Run one worker's event loop to completion in this process."""
+    loop = new_event_loop(options.loop)
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(run_worker_async(app, options, sockets))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def serve(app: Tremolo, options: Options) -> None:
+    """Serve ``app`` as ``options`` say, until interrupted."""
+    configure_logging(options)
+    if options.reload:
+        from .reloader import is_reloader_child, run_with_reloader
+
+        if not is_reloader_child():
+            run_with_reloader()
+            return
+    app.compile(options)  # registration mistakes surface before any socket is opened
+    app._compiled = None
+    for _, sub in app.mounts:
+        sub._compiled = None
+    if options.worker_num == 1:
+        sockets = [bind(address, options.backlog, False) for address in addresses(options)]
+        run_worker(app, options, sockets)
+        return
+    from .supervisor import Supervisor
+
+    Supervisor(app, options).run()
