@@ -1,4 +1,6 @@
-"""``python -m tremolo module:app``: the command line, built from :class:`~tremolo.options.Options`."""
+"""``python -m tremolo module:app``: the command line, built from
+:class:`~tremolo.options.Options`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, Optional, Sequence
 
 from . import __version__
 from .options import Options
+from .server import addresses
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,16 +55,38 @@ def _default(field: dataclasses.Field) -> Any:
 
 
 def load_app(spec: str) -> Any:
-    """Import ``'module:attribute'`` (the working directory is importable)."""
+    """Import ``'module:attribute'`` (the working directory is importable).
+
+    Raises:
+        SystemExit: With a one-line message when the module cannot be found or has no such
+            application. An error raised *inside* the module keeps its traceback.
+    """
     module_name, _, attribute = spec.partition(':')
+    attribute = attribute or 'app'
+    # Why: an empty or dotted-wrong name made importlib raise a bare ValueError traceback.
+    if not module_name or module_name.startswith('.') or not all(module_name.split('.')):
+        raise SystemExit(f"error: cannot read the application {spec!r}: use 'module:attribute'")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
     try:
-        return getattr(module, attribute or 'app')
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Why: a missing module is a usage error, worth one clear line rather than a traceback;
+        # a module that fails to import one of *its* dependencies still shows the traceback.
+        if exc.name is None or not (module_name == exc.name
+                                    or module_name.startswith(exc.name + '.')):
+            raise
+        raise SystemExit(f'error: cannot import module {module_name!r} for {spec!r} '
+                         f'({exc}); the working directory {os.getcwd()!r} is importable') from None
+    try:
+        app = getattr(module, attribute)
     except AttributeError:
         raise SystemExit(f'error: module {module_name!r} has no attribute '
-                         f'{attribute or "app"!r}') from None
+                         f'{attribute!r}') from None
+    # Why: anything else (a handler, a module) failed later with "has no attribute 'run'".
+    if not callable(getattr(app, 'run', None)):
+        raise SystemExit(f'error: {spec!r} is {app!r}, not a Tremolo application')
+    return app
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,11 +108,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     values = options_from_args(args)
-    app = load_app(args.app)
     try:
         options = Options.from_kwargs(**values)
+        # Why: a bad --listen value only failed at bind time, as a ValueError traceback.
+        addresses(options)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
+    # Why: after the options are checked, so that a bad flag is reported without first
+    # running the application module's import-time code.
+    app = load_app(args.app)
     host, port = options.host, options.port
     extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
              if f.name not in ('host', 'port')}

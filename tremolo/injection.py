@@ -123,8 +123,10 @@ def function_mode(func: Callable[..., Any]) -> str:
     target = inspect.unwrap(func)
     if inspect.isasyncgenfunction(target):
         return ASYNC_GEN
-    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, '__call__', None)
+    if inspect.iscoroutinefunction(target):
+        return ASYNC
+    if not inspect.isfunction(target) and callable(target) and (
+        inspect.iscoroutinefunction(target.__call__)  # an object with an async __call__
     ):
         return ASYNC
     if inspect.isgeneratorfunction(target):
@@ -214,8 +216,8 @@ def compile_plan(
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
     target = inspect.unwrap(func)
-    if not (inspect.isfunction(target) or inspect.ismethod(target)):
-        target = getattr(target, '__call__', target)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
+        target = target.__call__
     try:
         return typing.get_type_hints(target)
     except Exception:  # unresolvable string annotations: fall back to names only

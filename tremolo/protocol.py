@@ -167,10 +167,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._body.set_exception(ClientDisconnected('the client closed mid-body'))
             self._decoder = None
             self.closing = True
-        if self._request is None:
+        if self._request is None and not self._buffer:
             return False  # nothing to answer: let the transport close
-        # The client may half-close after sending its requests: answer them, then close.
-        self.closing = True
+        # The client may half-close after sending its requests: answer them (the pipelined
+        # ones included), then close.
         return True
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:

@@ -230,7 +230,10 @@ class Response:
                 parts.append(b'Transfer-Encoding: chunked\r\n')
         for name, value in self._headers:
             parts.append(b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1')))
-        if protocol.closing:
+        stream = self.request._stream
+        if protocol.closing or (length is not None and stream is not None and not stream.complete):
+            # A whole response while the request body is still arriving: that body will not
+            # be read, and unread body bytes cannot be told apart from a next request.
             self.keep_alive = False
         if not self.keep_alive:
             parts.append(b'Connection: close\r\n\r\n')
@@ -291,7 +294,8 @@ class Response:
             data = await self._filter(bytes(data), False)
         if not data or self._head_only:
             return
-        if protocol.closed:
+        if protocol.closed or protocol.transport.is_closing():
+            # Written data would be dropped: stop the producer (it may never await otherwise).
             raise ClientDisconnected('the client closed the connection')
         self.body_size += len(data)
         if self._chunked:

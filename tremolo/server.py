@@ -8,12 +8,13 @@ with its own ``SO_REUSEPORT`` socket so that the kernel balances connections bet
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
 import socket
 import stat
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .dispatch import Runtime
 from .logs import configure_logging
@@ -57,6 +58,11 @@ def bind(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
     if isinstance(address, str):
         try:
             if stat.S_ISSOCK(os.stat(address).st_mode):
+                # Why: only a stale file from an earlier run may be replaced; unlinking the
+                # socket of a server that still listens there silently took its address.
+                if _unix_socket_listening(address):
+                    raise OSError(errno.EADDRINUSE,
+                                  f'a server is already listening on the UNIX socket {address}')
                 os.unlink(address)  # a stale socket file from an earlier run
         except FileNotFoundError:
             pass
@@ -78,6 +84,47 @@ def bind(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
     sock.listen(backlog)
     sock.setblocking(False)
     return sock
+
+
+def _unix_socket_listening(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def check_loop(kind: str) -> None:
+    """Fail now if the event loop ``kind`` cannot be made.
+
+    Why: the loop is only made in each worker, after the sockets are bound and the workers
+    forked; a missing uvloop then crashed every worker (and made the supervisor respawn them
+    forever) instead of stopping at startup with one clear error.
+    """
+    if kind == 'uvloop':
+        try:
+            import uvloop  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError("loop='uvloop' needs uvloop: pip install uvloop") from exc
+
+
+def unlink_unix_socket(path: Any) -> None:
+    """Remove the file of a UNIX socket at ``path`` (a no-op for anything else).
+
+    Why: asyncio does not remove the file of a socket it was handed, so a stopped server left
+    its socket file behind (``bind`` replaces a stale one, but the file misleads other tools).
+    """
+    if not isinstance(path, str) or not path:  # abstract sockets have no file
+        return
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -159,8 +206,15 @@ def _host(name: Any) -> str:
     return f'[{host}]' if ':' in host else host
 
 
-async def run_worker_async(app: Tremolo, options: Options, sockets: list[socket.socket]) -> None:
-    """Serve until SIGINT or SIGTERM, then stop gracefully."""
+async def run_worker_async(
+    app: Tremolo, options: Options, sockets: list[socket.socket],
+    started: Optional[Callable[[], None]] = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully.
+
+    ``started`` is called once the worker accepts connections (the supervisor uses it to tell
+    a worker that failed at startup from one that crashed later).
+    """
     loop = asyncio.get_running_loop()
     stopping = loop.create_future()
 
@@ -174,6 +228,8 @@ async def run_worker_async(app: Tremolo, options: Options, sockets: list[socket.
     worker = Worker(app, options, sockets)
     try:
         await worker.start()
+        if started is not None:
+            started()
         await stopping
     finally:
         await worker.stop()
@@ -181,12 +237,13 @@ async def run_worker_async(app: Tremolo, options: Options, sockets: list[socket.
             loop.remove_signal_handler(signum)
 
 
-def run_worker(app: Tremolo, options: Options, sockets: list[socket.socket]) -> None:
+def run_worker(app: Tremolo, options: Options, sockets: list[socket.socket],
+               started: Optional[Callable[[], None]] = None) -> None:
     """Run one worker's event loop to completion in this process."""
     loop = new_event_loop(options.loop)
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(run_worker_async(app, options, sockets))
+        loop.run_until_complete(run_worker_async(app, options, sockets, started))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -208,9 +265,23 @@ def serve(app: Tremolo, options: Options) -> None:
     app._compiled = None
     for _, sub in app.mounts:
         sub._compiled = None
+    check_loop(options.loop)
     if options.worker_num == 1:
-        sockets = [bind(address, options.backlog, False) for address in addresses(options)]
-        run_worker(app, options, sockets)
+        sockets: list[socket.socket] = []
+        paths: list[str] = []
+        try:
+            for address in addresses(options):
+                sockets.append(bind(address, options.backlog, False))
+                if isinstance(address, str):
+                    paths.append(address)
+            run_worker(app, options, sockets)
+        finally:
+            # Why: a failed bind of a later address leaked the sockets bound before it, and
+            # the files of UNIX sockets stayed behind after the server stopped.
+            for sock in sockets:
+                sock.close()
+            for path in paths:
+                unlink_unix_socket(path)
         return
     from .supervisor import Supervisor
 

@@ -19,7 +19,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Optional
 
 from .options import Options
-from .server import Address, addresses, bind, run_worker
+from .server import Address, addresses, bind, run_worker, unlink_unix_socket
 
 if TYPE_CHECKING:
     from .app import Tremolo
@@ -39,17 +39,24 @@ class Supervisor:
         self.app = app
         self.options = options
         self._context = multiprocessing.get_context('fork')
-        self._workers: dict[int, tuple[Any, float]] = {}
+        self._workers: dict[int, tuple[Any, float, Any]] = {}
         self._stopping = False
         self._reserved: list[socket.socket] = []
         self._shared: list[socket.socket] = []
+        self._paths: list[str] = []
         self._addresses: list[Address] = []
+        #: Worker slots that have had a worker serving at least once.
+        self._started: set[int] = set()
+        self._failure: Optional[str] = None
+        # A pipe written by the signal handler, so that waiting for workers wakes up at once.
+        self._wakeup: Optional[tuple[int, int]] = None
 
     def _prepare_sockets(self) -> None:
         for address in addresses(self.options):
             sock = bind(address, self.options.backlog, reuse_port=True)
             if isinstance(address, str):
                 self._shared.append(sock)  # UNIX sockets: one accept queue for all workers
+                self._paths.append(address)
                 continue
             name = sock.getsockname()
             self._addresses.append((address[0], name[1]))
@@ -62,21 +69,31 @@ class Supervisor:
         return sockets + self._shared
 
     def _spawn(self, index: int) -> None:
+        ready = self._context.Event()  # set by the worker once it accepts connections
         process = self._context.Process(
-            target=_worker_main, args=(self, index), name=f'tremolo-worker-{index}',
+            target=_worker_main, args=(self, index, ready), name=f'tremolo-worker-{index}',
             daemon=False,
         )
         process.start()
-        self._workers[index] = (process, time.monotonic())
+        self._workers[index] = (process, time.monotonic(), ready)
 
     def run(self) -> None:
-        """Start the workers and supervise them until SIGINT/SIGTERM."""
-        self._prepare_sockets()
+        """Start the workers and supervise them until SIGINT/SIGTERM.
+
+        Raises:
+            RuntimeError: A worker failed at startup (its error is logged by the worker).
+        """
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.set_blocking(write_end, False)
+        self._wakeup = (read_end, write_end)
         previous = {
             signum: signal.signal(signum, self._on_signal)
             for signum in (signal.SIGINT, signal.SIGTERM)
         }
         try:
+            # Why inside the try: a failed bind of a later address leaked the earlier sockets.
+            self._prepare_sockets()
             for index in range(self.options.worker_num):
                 self._spawn(index)
             logger.info('started %d workers (pid %d supervising)', len(self._workers),
@@ -88,34 +105,73 @@ class Supervisor:
                 signal.signal(signum, handler)
             for sock in self._reserved + self._shared:
                 sock.close()
+            for path in self._paths:
+                unlink_unix_socket(path)
+            self._wakeup = None
+            os.close(read_end)
+            os.close(write_end)
+        if self._failure is not None:
+            raise RuntimeError(self._failure)
 
     def _watch(self) -> None:
         while not self._stopping:
             sentinels = {process.sentinel: index
-                         for index, (process, _) in self._workers.items()}
-            ready = wait(list(sentinels), timeout=0.5)
+                         for index, (process, _, _) in self._workers.items()}
+            # Why the wakeup pipe: with a bare timeout, SIGINT/SIGTERM reached the workers only
+            # after up to that timeout, and they kept accepting new connections meanwhile.
+            ready = wait([*sentinels, self._wakeup_fd()], timeout=5.0)
             for sentinel in ready:
                 if self._stopping:
                     break
+                if sentinel not in sentinels:
+                    self._drain_wakeup()  # else a stray byte would make every wait return
+                    continue
                 index = sentinels[sentinel]
-                process, started = self._workers[index]
+                process, started, serving = self._workers[index]
                 process.join()
+                if serving.is_set():
+                    self._started.add(index)
+                elif index not in self._started:
+                    # Why: a worker that cannot start the first time (an import, a hook or the
+                    # event loop failing) will not start the next time either: replacing it
+                    # forever only repeated its traceback every second. Stop, like one worker.
+                    self._failure = (f'worker {index} (pid {process.pid}) failed to start '
+                                     f'(exit code {process.exitcode}): stopping; its error '
+                                     'is logged above')
+                    logger.error('%s', self._failure)
+                    self._stopping = True
+                    break
                 uptime = time.monotonic() - started
                 logger.warning('worker %d (pid %s) exited with code %s; starting a new one',
                                index, process.pid, process.exitcode)
                 if uptime < _MIN_UPTIME:
-                    time.sleep(_RESPAWN_DELAY)
+                    wait([self._wakeup_fd()], timeout=_RESPAWN_DELAY)  # a signal cuts it short
                 if not self._stopping:
                     self._spawn(index)
+
+    def _wakeup_fd(self) -> int:
+        assert self._wakeup is not None
+        return self._wakeup[0]
+
+    def _drain_wakeup(self) -> None:
+        try:
+            os.read(self._wakeup_fd(), 512)
+        except OSError:  # nothing to read
+            pass
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if not self._stopping:
             logger.info('received %s: stopping the workers', signal.Signals(signum).name)
         self._stopping = True
+        if self._wakeup is not None:
+            try:
+                os.write(self._wakeup[1], b'\0')
+            except OSError:  # the pipe is full: a wakeup is pending already
+                pass
 
     def _stop_all(self) -> None:
         self._stopping = True
-        processes = [process for process, _ in self._workers.values()]
+        processes = [process for process, _, _ in self._workers.values()]
         for process in processes:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
@@ -139,16 +195,20 @@ def _unlisten(sock: socket.socket, host: str, port: int) -> socket.socket:
     return reserved
 
 
-def _worker_main(supervisor: Supervisor, index: int) -> None:
+def _worker_main(supervisor: Supervisor, index: int, ready: Any) -> None:
     # The parent's handlers would only set its flag: a worker stops through its event loop.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for sock in supervisor._reserved:
         sock.close()
+    if supervisor._wakeup is not None:
+        for fd in supervisor._wakeup:
+            os.close(fd)
+        supervisor._wakeup = None
     sockets: Optional[list[socket.socket]] = None
     try:
         sockets = supervisor._worker_sockets()
-        run_worker(supervisor.app, supervisor.options, sockets)
+        run_worker(supervisor.app, supervisor.options, sockets, started=ready.set)
     except KeyboardInterrupt:
         pass
     finally:

@@ -79,9 +79,10 @@ class UpgradedStream:
         Raises:
             ClientDisconnected: The connection is closed.
         """
-        if self._protocol.closed:
+        protocol = self._protocol
+        if protocol.closed or protocol.transport.is_closing():
             raise ClientDisconnected('the client closed the connection')
-        self._protocol.write(data)
+        protocol.write(data)
 
     async def drain(self) -> None:
         """Wait until the client has taken what was written."""

@@ -28,17 +28,22 @@ class ContentLengthDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Consume ``data``; return the body bytes it holds (possibly none)."""
+        if self.done:
+            # Bytes fed after the end accumulate in ``rest`` (as ChunkedDecoder does) instead of
+            # replacing what an earlier call left there.
+            self.rest += data
+            return []
         remaining = self.remaining
         size = len(data)
         if size < remaining:
             self.remaining = remaining - size
-            return [data]
+            return [data] if size else []
         self.remaining = 0
         self.done = True
         if size == remaining:
             return [data]
         self.rest = data[remaining:]
-        return [data[:remaining]] if remaining else []
+        return [data[:remaining]]
 
 
 # RFC 9112 §7.1: chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS
@@ -143,12 +148,21 @@ class ChunkedDecoder:
 
     def _keep_partial(self, data: bytes, pos: int, limit: int) -> None:
         partial = data[pos:]
-        if len(partial) > limit:
-            if self._state == _TRAILER:
+        # A complete line or section may still be missing the CR of its CRLF (size line) or up
+        # to 3 bytes of its CRLFCRLF (trailers): allow for them, or a size line or trailer
+        # section exactly at its limit would pass whole but fail when it arrives in pieces.
+        if self._state == _TRAILER:
+            if len(partial) > limit + 3:
                 raise HeaderFieldsTooLarge('trailer section too large')
-            raise BadRequest('chunk size line too long')
-        if self._state == _SIZE and b'\n' in partial:
-            raise BadRequest('bare LF in chunk size line')
+            # RFC 9112 §2.2: a bare LF is rejected now, not when a CRLFCRLF arrives: a client
+            # that ends its trailers with LF LF or LF CRLF never sends one, and would hang.
+            if partial.count(b'\n') != partial.count(b'\r\n'):
+                raise BadRequest('bare LF in trailer section')
+        else:
+            if len(partial) > limit + 1:
+                raise BadRequest('chunk size line too long')
+            if b'\n' in partial:
+                raise BadRequest('bare LF in chunk size line')
         self._pending = partial
 
     @staticmethod

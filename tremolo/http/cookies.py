@@ -9,7 +9,8 @@ from email.utils import format_datetime
 # RFC 6265 §4.1.1: cookie-name is a token; cookie-octet excludes CTLs, whitespace, DQUOTE,
 # comma, semicolon and backslash.
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(r'(?:"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"|[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*)')
+_COOKIE_OCTETS = r'[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*'
+_VALUE = re.compile(rf'(?:"{_COOKIE_OCTETS}"|{_COOKIE_OCTETS})')
 # Path and Domain attribute values: any CHAR except CTLs or ";" (RFC 6265 §4.1.1 av-octet).
 _ATTRIBUTE = re.compile(r'[\x20-\x3a\x3c-\x7e]*')
 _SAMESITE = {'strict': 'Strict', 'lax': 'Lax', 'none': 'None'}

@@ -31,7 +31,10 @@ class Headers(Mapping[str, str]):
         return self._raw
 
     def __getitem__(self, name: str) -> str:
-        return self._raw[name.lower().encode('latin-1')].decode('latin-1')
+        value = self._raw.get(_key(name))
+        if value is None:
+            raise KeyError(name)
+        return value.decode('latin-1')
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -40,11 +43,11 @@ class Headers(Mapping[str, str]):
     def get(self, name: str, default: str | _T) -> str | _T: ...
 
     def get(self, name, default=None):
-        value = self._raw.get(name.lower().encode('latin-1'))
+        value = self._raw.get(_key(name))
         return default if value is None else value.decode('latin-1')
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower().encode('latin-1') in self._raw
+        return isinstance(name, str) and _key(name) in self._raw
 
     def __iter__(self) -> Iterator[str]:
         return (name.decode('latin-1') for name in self._raw)
@@ -54,6 +57,15 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f'Headers({dict(self.items())!r})'
+
+
+def _key(name: str) -> bytes | None:
+    # A name outside latin-1 cannot be a field name (names are tokens, RFC 9110 §5.1): it is
+    # simply absent, rather than a UnicodeEncodeError out of ``in`` or ``get()``.
+    try:
+        return name.lower().encode('latin-1')
+    except UnicodeEncodeError:
+        return None
 
 
 class MultiDict(Mapping[str, str]):

@@ -115,51 +115,62 @@ class HeadReader:
         Raises:
             ParseError: The head is malformed or exceeds a limit.
         """
-        end = buffer.find(b'\r\n\r\n', self._scanned)
-        if end == -1:
-            self._check_incomplete(buffer)
-            return None
-        self._scanned = 0
-        start = 0
         # RFC 9112 §2.2: a server SHOULD ignore at least one empty line received before the
-        # request line.
+        # request line. They are skipped before looking for the end of the head: searching from
+        # 0 took the CRLFCRLF of two empty lines for that end, and the offsets of the recursive
+        # call that handled it then misled the next search into reporting a bare LF.
+        start = 0
         while buffer.startswith(b'\r\n', start):
             start += 2
-        if start:
             if start > 8:
                 raise BadRequest('too many empty lines before the request line')
-            if start > end:
-                # The buffer so far is only empty lines; what follows decides.
-                rest = self.read(buffer[start:])
-                return None if rest is None else (rest[0], rest[1] + start)
+        scanned = max(self._scanned, start)
+        end = buffer.find(b'\r\n\r\n', scanned)
+        if end == -1:
+            self._check_incomplete(buffer, start, scanned)
+            return None
+        self._scanned = 0
+        line_end = buffer.find(b'\r\n', start, end + 2)
+        # The request line is checked first so that an overlong one gets the same 414 whether the
+        # head arrives whole or in pieces (_check_incomplete sees the line before the head ends).
+        if line_end - start > self.max_request_line:
+            raise URITooLong('request line too long')
         if end - start > self.max_head_size:
             raise HeaderFieldsTooLarge('request head too large')
-        line_end = buffer.find(b'\r\n', start, end + 2)
         head = parse_request_line(buffer[start:line_end], self.max_request_line)
         if line_end < end:
             parse_fields(buffer[line_end + 2:end + 2], head, self.max_header_count)
         check_framing(head)
         return head, end + 4
 
-    def _check_incomplete(self, buffer: bytes) -> None:
+    def _check_incomplete(self, buffer: bytes, start: int, scanned: int) -> None:
         size = len(buffer)
         self._scanned = max(0, size - 3)
-        if size > self.max_head_size:
-            line_end = buffer.find(b'\r\n')
-            if line_end == -1 or line_end > self.max_request_line:
-                raise URITooLong('request line too long')
-            raise HeaderFieldsTooLarge('request head too large')
-        line_end = buffer.find(b'\n')
+        # Limits are measured as read() measures them on a complete head, which may still be
+        # missing its last bytes here: the request line its CR, the head up to 3 bytes of its
+        # final CRLFCRLF. Otherwise a head exactly at a limit would be accepted whole but
+        # rejected when it arrives in pieces.
+        line_end = buffer.find(b'\n', start)
         if line_end == -1:
-            if size > self.max_request_line:
+            if size - start > self.max_request_line + 1:
                 raise URITooLong('request line too long')
+            if size - start > self.max_head_size + 3:
+                raise HeaderFieldsTooLarge('request head too large')
             return
         # RFC 9112 §2.2 lets a server reject a bare LF; we do, in the request line and in any
-        # field line, rather than waiting for a CRLFCRLF that such a client never sends.
-        if buffer.startswith(b'\n') or b'\n\n' in buffer or (
+        # field line, rather than waiting for a CRLFCRLF that such a client never sends. LF LF
+        # and LF CRLF both end a head for a client that sends bare LFs; only the bytes not
+        # searched by the previous call are searched again, so the scan stays O(n) overall.
+        if (
             buffer[line_end - 1:line_end] != b'\r'
+            or buffer.find(b'\n\n', scanned) != -1
+            or buffer.find(b'\n\r\n', scanned) != -1
         ):
             raise BadRequest('bare LF in request head')
+        if line_end - 1 - start > self.max_request_line:
+            raise URITooLong('request line too long')
+        if size - start > self.max_head_size + 3:
+            raise HeaderFieldsTooLarge('request head too large')
 
 
 def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
@@ -180,12 +191,15 @@ def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
         raise BadRequest('malformed HTTP version')
     if _METHOD.fullmatch(method) is None:
         raise BadRequest('malformed method')
+    if method == b'CONNECT':
+        # Checked before the target: CONNECT is refused whatever its target looks like, instead
+        # of an origin-form CONNECT reaching the handlers as an ordinary request (RFC 9110
+        # §9.3.6 gives it a tunnel semantics this server does not implement).
+        raise NotImplementedByServer('CONNECT is not supported')
     if _TARGET.fullmatch(target) is None:
         raise BadRequest('malformed request target')
     first = target[0]
     if first != 47:  # '/': not origin-form
-        if method == b'CONNECT':
-            raise NotImplementedByServer('CONNECT is not supported')
         if target == b'*':
             if method != b'OPTIONS':
                 raise BadRequest('asterisk-form is only allowed for OPTIONS')
@@ -245,8 +259,10 @@ def check_framing(head: RequestHead) -> None:
         if head.version != _HTTP11:
             # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is a framing fault.
             raise BadRequest('Transfer-Encoding in an HTTP/1.0 request')
-        codings = [c.strip(b' \t').lower() for c in transfer_encoding.split(b',')]
-        if codings[-1] != b'chunked':
+        # RFC 9110 §5.6.1: empty list elements ("chunked," or ", chunked") are ignored, as h11
+        # does; otherwise a trailing comma would turn a chunked body into a 400 or a 501.
+        codings = [c for c in _tokens(transfer_encoding.lower()) if c]
+        if not codings or codings[-1] != b'chunked':
             raise BadRequest('chunked is not the final transfer coding')
         if len(codings) > 1:
             if b'chunked' in codings[:-1]:
@@ -263,9 +279,12 @@ def check_framing(head: RequestHead) -> None:
         if head.version == _HTTP11:
             if b'close' in tokens and b'close' in _tokens(tokens):
                 head.keep_alive = False
-        elif b'keep-alive' in _tokens(tokens):
-            head.keep_alive = True
-        if b'upgrade' in tokens and b'upgrade' in _tokens(tokens):
+        else:
+            # RFC 9112 §9.3: "close" wins in any version, even next to "keep-alive".
+            options = _tokens(tokens)
+            head.keep_alive = b'keep-alive' in options and b'close' not in options
+        # RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request.
+        if head.version == _HTTP11 and b'upgrade' in tokens and b'upgrade' in _tokens(tokens):
             upgrade = headers.get(b'upgrade')
             if upgrade:
                 head.upgrade = upgrade.lower()

@@ -219,17 +219,17 @@ class TestClient:
         self.app = app
         self.timeout = timeout
         options.setdefault('access_log', False)
-        self.options = Options.from_kwargs(**options)
+        self.settings = Options.from_kwargs(**options)
         self.runtime: Optional[Runtime] = None
         self.state: Optional[ServerState] = None
         self._connections: list[TestConnection] = []
 
     async def __aenter__(self) -> TestClient:
         loop = asyncio.get_running_loop()
-        compiled = self.app.compile(self.options)
+        compiled = self.app.compile(self.settings)
         self.runtime = Runtime(compiled, loop)
         await self.runtime.startup()
-        self.state = ServerState(loop, self.options, self.runtime)
+        self.state = ServerState(loop, self.settings, self.runtime)
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:

@@ -1,0 +1,195 @@
+"""Exceptions, error handlers and what clients see of failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from tremolo import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    MethodNotAllowed,
+    Redirect,
+    RegistrationError,
+    TooManyRequests,
+)
+from tremolo.testing import TestClient
+
+
+async def test_http_exception_status_message_and_headers(app):
+    @app.route('/')
+    async def index():
+        raise TooManyRequests('slow down', headers={'Retry-After': '3'})
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert response.status == 429
+    assert response.text == 'slow down'
+    assert response.header('retry-after') == '3'
+    assert response.header('content-type') == 'text/plain; charset=utf-8'
+
+
+async def test_exception_discards_headers_set_before_it(app):
+    @app.route('/')
+    async def index(response):
+        response.set_header('X-Partial', '1')
+        raise Forbidden()
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert response.status == 403 and response.text == 'Forbidden'
+    assert response.header('x-partial') is None
+
+
+async def test_redirect(app):
+    @app.route('/old')
+    async def old():
+        raise Redirect('/new', 301)
+
+    @app.route('/login')
+    async def login(response):
+        response.set_cookie('session', 'abc')
+        return response.redirect('/home')
+
+    async with TestClient(app) as client:
+        old = await client.get('/old')
+        login = await client.get('/login')
+    assert old.status == 301 and old.header('location') == '/new'
+    assert login.status == 302 and login.header('location') == '/home'
+    assert login.cookies == {'session': 'abc'}
+    with pytest.raises(ValueError):
+        Redirect('/x', 200)
+    with pytest.raises(ValueError):
+        Redirect('/x\r\nSet-Cookie: a=b')
+
+
+async def test_unhandled_error_is_a_500_without_internals(app, caplog):
+    @app.route('/')
+    async def index():
+        raise KeyError('secret-internal-name')
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert response.status == 500
+    assert response.text == 'Internal Server Error'
+    assert 'secret' not in response.text
+    assert 'secret-internal-name' in caplog.text  # logged for the operator
+
+
+async def test_debug_shows_the_traceback(app):
+    @app.route('/')
+    async def index():
+        raise KeyError('secret-internal-name')
+
+    async with TestClient(app, debug=True) as client:
+        response = await client.get('/')
+    assert response.status == 500
+    assert 'Traceback' in response.text and 'secret-internal-name' in response.text
+
+
+async def test_error_handlers_by_status_and_class(app):
+    class PaymentError(Exception):
+        pass
+
+    class CardDeclined(PaymentError):
+        pass
+
+    @app.error(404)
+    async def not_found(request, exc):
+        return {'missing': request.path, 'status': exc.status}
+
+    @app.error(PaymentError)
+    async def payment(exc, response):
+        response.set_status(402)
+        return f'payment failed: {type(exc).__name__}'
+
+    @app.error(500)
+    def crashed(exc):
+        return 'custom 500'
+
+    @app.route('/pay')
+    async def pay():
+        raise CardDeclined()
+
+    @app.route('/crash')
+    async def crash():
+        raise RuntimeError()
+
+    async with TestClient(app) as client:
+        missing = await client.get('/nowhere')
+        pay = await client.get('/pay')
+        crash = await client.get('/crash')
+    assert missing.status == 404 and missing.json() == {'missing': '/nowhere', 'status': 404}
+    assert pay.status == 402 and pay.text == 'payment failed: CardDeclined'
+    assert crash.status == 500 and crash.text == 'custom 500'
+
+
+async def test_405_error_handler_keeps_allow(app):
+    @app.error(405)
+    async def not_allowed(exc):
+        assert isinstance(exc, MethodNotAllowed)
+        return 'nope'
+
+    @app.route('/x')
+    async def x():
+        return ''
+
+    async with TestClient(app) as client:
+        response = await client.post('/x')
+    assert response.status == 405 and response.text == 'nope'
+    assert response.header('allow') == 'GET, HEAD'
+
+
+async def test_failing_error_handler_falls_back_to_a_bare_500(app, caplog):
+    @app.error(400)
+    async def broken():
+        raise RuntimeError('handler bug')
+
+    @app.route('/')
+    async def index():
+        raise BadRequest()
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert response.status == 500 and response.text == 'Internal Server Error'
+    assert 'handler bug' in caplog.text
+
+
+async def test_custom_http_exception_subclass(app):
+    class Locked(HTTPException):
+        status = 423
+
+    @app.route('/')
+    async def index():
+        raise Locked()
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert response.status == 423 and response.text == 'Locked'
+
+
+async def test_server_keeps_serving_after_errors(app):
+    @app.route('/boom')
+    async def boom():
+        raise RuntimeError()
+
+    @app.route('/ok')
+    async def ok():
+        return 'fine'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        assert (await connection.request('GET', '/boom')).status == 500
+        # A 500 before anything was sent keeps the connection usable.
+        assert (await connection.request('GET', '/ok')).text == 'fine'
+
+
+def test_error_registration_rules(app):
+    with pytest.raises(RegistrationError):
+        app.error(200)
+    with pytest.raises(RegistrationError):
+        app.error('404')
+    with pytest.raises(RegistrationError, match='nothing can supply'):
+        @app.error(404)
+        async def handler(missing):
+            return ''

@@ -1,0 +1,226 @@
+"""Signature-driven injection: server names, path params, providers, route options."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from tremolo import Context, Globals, RegistrationError, Request, Response, Tremolo
+from tremolo.testing import TestClient
+
+
+async def test_every_server_name_is_injected(app):
+    seen = {}
+
+    @app.route('/{id:int}')
+    async def everything(request, response, context, app, globals, loop, logger, id):
+        seen.update(locals())
+        return ''
+
+    async with TestClient(app) as client:
+        await client.get('/5')
+    assert isinstance(seen['request'], Request)
+    assert isinstance(seen['response'], Response)
+    assert isinstance(seen['context'], Context)
+    assert seen['app'] is app
+    assert isinstance(seen['globals'], Globals)
+    assert seen['loop'] is asyncio.get_running_loop()
+    assert isinstance(seen['logger'], logging.Logger)
+    assert seen['id'] == 5
+
+
+async def test_var_keyword_receives_server_names_and_params(app):
+    @app.route('/{name}')
+    async def handler(**server):
+        return sorted(server)
+
+    async with TestClient(app) as client:
+        response = await client.get('/x')
+    assert response.json() == sorted(
+        ['request', 'response', 'context', 'app', 'globals', 'loop', 'logger', 'name']
+    )
+
+
+async def test_defaults_are_route_options_visible_in_context(app):
+    @app.route('/big')
+    async def big(content_type='application/octet-stream', chunk=3, **server):
+        options = server['context'].options
+        return {'buffer_size': options['buffer_size'], 'chunk': options['chunk'],
+                'content_type': options['content_type'], 'param': chunk}
+
+    async with TestClient(app, buffer_size=4096) as client:
+        response = await client.get('/big')
+    assert response.header('content-type') == 'application/octet-stream'
+    assert response.json() == {'buffer_size': 4096, 'chunk': 3,
+                               'content_type': 'application/octet-stream', 'param': 3}
+
+
+async def test_decorator_options_override_handler_defaults(app):
+    @app.route('/x', content_type='text/plain', flavour='vanilla')
+    async def handler(context, flavour='chocolate'):
+        return f'{flavour} {context.options["flavour"]}'
+
+    async with TestClient(app) as client:
+        response = await client.get('/x')
+    assert response.header('content-type') == 'text/plain'
+    assert response.text == 'chocolate vanilla'
+
+
+async def test_option_changed_by_middleware_reaches_the_handler(app):
+    @app.on_request
+    async def tune(context):
+        context.options['chunk'] = 7
+
+    @app.route('/x')
+    async def handler(chunk=1):
+        return str(chunk)
+
+    @app.route('/y')
+    async def other(context):
+        return str(context.option('chunk'))
+
+    async with TestClient(app) as client:
+        assert (await client.get('/x')).text == '7'
+        assert (await client.get('/y')).text == '7'
+
+
+async def test_options_are_per_request(app):
+    @app.route('/x')
+    async def handler(context, flag=False):
+        before = context.options['flag']
+        context.options['flag'] = True
+        return str(before)
+
+    async with TestClient(app) as client:
+        assert (await client.get('/x')).text == 'False'
+        assert (await client.get('/x')).text == 'False'
+
+
+class Database:
+    def __init__(self, name):
+        self.name = name
+
+
+async def test_providers_by_name_by_type_and_cleanup(app):
+    events = []
+
+    @app.provide('settings')
+    def settings():
+        return {'debug': True}
+
+    @app.provide(Database)
+    async def database(settings, request):
+        events.append('open')
+        yield Database(f'db for {request.path}')
+        events.append('close')
+
+    @app.provide('user')
+    async def user(db: Database):
+        return f'user from {db.name}'
+
+    @app.route('/x')
+    async def handler(user, store: Database, settings):
+        events.append('handler')
+        return {'user': user, 'store': store.name, 'settings': settings}
+
+    async with TestClient(app) as client:
+        response = await client.get('/x')
+    assert response.json() == {'user': 'user from db for /x', 'store': 'db for /x',
+                               'settings': {'debug': True}}
+    # Computed once per request though asked for twice; cleaned up after the response.
+    assert events == ['open', 'handler', 'close']
+
+
+def test_unsatisfiable_parameter_names_handler_and_route(app):
+    with pytest.raises(RegistrationError) as info:
+        @app.route('/user/{id}')
+        async def show(id, database):
+            return ''
+    message = str(info.value)
+    assert 'show' in message and "'/user/{id}'" in message and "'database'" in message
+
+
+def test_positional_only_and_varargs_are_rejected(app):
+    with pytest.raises(RegistrationError, match='keyword'):
+        app.route('/a')(eval('lambda request, /: None'))
+    with pytest.raises(RegistrationError, match='keyword'):
+        @app.route('/b')
+        async def b(*args):
+            return ''
+
+
+def test_provider_rules(app):
+    with pytest.raises(RegistrationError, match='server name'):
+        app.provide('request', lambda: 1)
+    app.provide('x', lambda: 1)
+    with pytest.raises(RegistrationError, match='already registered'):
+        app.provide('x', lambda: 2)
+
+
+def test_bad_route_option_values(app):
+    with pytest.raises(RegistrationError, match='status'):
+        app.route('/a', status=1000)(lambda: '')
+    with pytest.raises(RegistrationError, match='content_type'):
+        @app.route('/b')
+        async def b(content_type=3):
+            return ''
+
+
+async def test_globals_are_shared_and_filled_at_worker_start(app):
+    @app.on_worker_start
+    async def start(globals, app, loop, logger):
+        globals.counter = 0
+
+    @app.route('/')
+    async def index(globals):
+        globals.counter += 1
+        return str(globals.counter)
+
+    async with TestClient(app) as client:
+        await client.get('/')
+        assert (await client.get('/')).text == '2'
+
+
+async def test_request_hooks_and_error_handlers_are_injected_too(app):
+    @app.provide('token')
+    def token(request):
+        return request.headers.get('x-token', 'none')
+
+    @app.on_request
+    async def check(token, context):
+        context.token = token
+
+    @app.error(ValueError)
+    async def value_error(exc, token, context, response):
+        response.set_status(422)
+        return {'error': str(exc), 'token': token, 'seen': context.token}
+
+    @app.route('/')
+    async def index():
+        raise ValueError('bad value')
+
+    async with TestClient(app) as client:
+        response = await client.get('/', headers={'X-Token': 'abc'})
+    assert response.status == 422
+    assert response.json() == {'error': 'bad value', 'token': 'abc', 'seen': 'abc'}
+
+
+def test_seed_examples_register():
+    app = Tremolo()
+
+    @app.route('/hello')
+    async def hello_world(**server):
+        yield b'Hello '
+        yield b'world!'
+
+    @app.route('/my/url/big.data')
+    async def my_big_data(content_type='application/octet-stream', **server):
+        buffer_size = server['context'].options['buffer_size']
+        yield buffer_size
+
+    compiled = app.compile()
+    endpoint = compiled.router.lookup('GET', '/my/url/big.data')[0]
+    assert endpoint.options['content_type'] == 'application/octet-stream'
+    assert endpoint.options['buffer_size'] == 16384

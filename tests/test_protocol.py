@@ -1,0 +1,281 @@
+"""The protocol on an in-memory transport: keep-alive, pipelining, errors, timeouts, flow."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tremolo.testing import TestClient
+
+
+@pytest.fixture
+def echo_app(app):
+    @app.route('/')
+    async def index(request):
+        return f'{request.method} {request.path}'
+
+    @app.route('/slow')
+    async def slow():
+        await asyncio.sleep(0.05)
+        return 'slow'
+
+    @app.route('/echo', methods=['POST'])
+    async def echo(request):
+        return await request.body()
+
+    return app
+
+
+async def test_keep_alive_serves_several_requests(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        for _ in range(3):
+            response = await connection.request('GET', '/')
+            assert response.text == 'GET /'
+            assert response.header('connection') is None
+        assert not connection.closed
+        assert connection.protocol.connection.requests == 3
+
+
+async def test_connection_close_is_honoured(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        response = await connection.request('GET', '/', headers={'Connection': 'close'})
+        assert response.header('connection') == 'close'
+        await asyncio.sleep(0)
+        assert connection.closed
+
+
+async def test_http10_keep_alive(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+        response = await connection.read_response()
+        assert response.header('connection') == 'keep-alive'
+        connection.send(b'GET / HTTP/1.0\r\n\r\n')
+        response = await connection.read_response()
+        assert response.header('connection') == 'close'
+        await asyncio.sleep(0)
+        assert connection.closed
+
+
+async def test_pipelined_requests_are_answered_in_order(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        connection.send(
+            b'GET /slow HTTP/1.1\r\nHost: t\r\n\r\n'
+            b'POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello'
+            b'GET /third HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n'
+        )
+        bodies = [(await connection.read_response()).text for _ in range(4)]
+    assert bodies == ['slow', 'hello', 'Not Found', 'GET /']
+
+
+async def test_leading_empty_lines_are_ignored(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        connection.send(b'\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        assert (await connection.read_response()).text == 'GET /'
+
+
+@pytest.mark.parametrize('raw, status', [
+    (b'GET / HTTP/1.1\r\n\r\n', 400),
+    (b'GET / HTTP/2.0\r\nHost: t\r\n\r\n', 505),
+    (b'GET /\x01 HTTP/1.1\r\nHost: t\r\n\r\n', 400),
+    (b'GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n', 400),
+    (b'GET / HTTP/1.1\nHost: t\n\n', 400),
+    (b'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
+     400),
+    (b'POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501),
+    (b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\nHost: t\r\n\r\n', 414),
+    (b'GET / HTTP/1.1\r\nHost: t\r\nX: ' + b'a' * 20000 + b'\r\n\r\n', 431),
+    (b'GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n', 417),
+])
+async def test_malformed_requests_get_their_status_and_a_close(echo_app, raw, status):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        # What follows a rejected request must never be read as another request.
+        connection.send(raw + b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        data = await connection.read_all()
+    assert data.startswith(b'HTTP/1.1 %d ' % status)
+    assert b'Connection: close\r\n' in data
+    assert data.count(b'HTTP/1.1') == 1
+    assert connection.closed
+
+
+async def test_bad_chunked_body_is_a_400_and_closes(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        connection.send(b'POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n'
+                        b'zz\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        data = await connection.read_all()
+    assert data.startswith(b'HTTP/1.1 400 ')
+    assert data.count(b'HTTP/1.1') == 1
+
+
+async def test_head_timeout_is_a_408(echo_app):
+    async with TestClient(echo_app, header_timeout=0.01) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.1\r\nHost:')
+        await asyncio.sleep(0.03)
+        client.state.sweep()
+        data = await connection.read_all()
+    assert data.startswith(b'HTTP/1.1 408 Request Timeout')
+
+
+async def test_idle_keep_alive_connection_is_closed_silently(echo_app):
+    async with TestClient(echo_app, keepalive_timeout=0.01) as client:
+        connection = client.connect()
+        await connection.request('GET', '/')
+        client.state.sweep()
+        assert not connection.closed
+        await asyncio.sleep(0.03)
+        client.state.sweep()
+        assert await connection.read_all() == b''
+        assert connection.closed
+
+
+async def test_half_closed_client_still_gets_its_answers(echo_app):
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        connection.send(b'GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        connection.send_eof()
+        data = await connection.read_all()
+    assert data.count(b'HTTP/1.1 200 OK') == 2
+    assert data.endswith(b'GET /')
+
+
+async def test_slow_client_makes_the_handler_wait(app):
+    progress = []
+
+    @app.route('/')
+    async def index():
+        for number in range(20):
+            progress.append(number)
+            yield b'x' * 1000
+
+    async with TestClient(app) as client:
+        connection = client.connect(write_buffer_limit=3000)
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        await asyncio.sleep(0.02)
+        # The handler is parked on drain, not producing into memory.
+        assert len(progress) < 6
+        response = await connection.read_response()
+    assert len(response.body) == 20_000 and len(progress) == 20
+
+
+async def test_writer_sees_a_disconnect(app):
+    outcome = asyncio.get_running_loop().create_future()
+
+    @app.route('/')
+    async def index(response):
+        try:
+            while True:
+                await response.write(b'x' * 1000)
+        except ConnectionError as exc:
+            outcome.set_result(type(exc).__name__)
+
+    async with TestClient(app) as client:
+        connection = client.connect(write_buffer_limit=2000)
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        await connection.receive()
+        await connection.close()
+        assert await asyncio.wait_for(outcome, 2) == 'ClientDisconnected'
+
+
+async def test_pipelined_bytes_above_the_limit_pause_reading(app):
+    release = asyncio.Event()
+
+    @app.route('/')
+    async def index():
+        await release.wait()
+        return 'ok'
+
+    async with TestClient(app, max_pipelined_bytes=100) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        await asyncio.sleep(0)
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n' * 10)
+        assert not connection.transport.reading
+        release.set()
+        for _ in range(11):
+            assert (await connection.read_response()).text == 'ok'
+        assert connection.transport.reading
+
+
+async def test_upgrade_hands_the_connection_over(app):
+    @app.route('/echo')
+    async def upgrade(request, response):
+        if request.head.upgrade != b'echo':
+            return 'plain GET still works'
+        stream = await response_upgrade(response)
+        while True:
+            data = await stream.read()
+            if not data:
+                break
+            stream.write(data.upper())
+            await stream.drain()
+
+    async def response_upgrade(response):
+        response.set_status(101)
+        response.set_header('Upgrade', 'echo')
+        response.set_header('Connection', 'Upgrade')
+        await response.write(b'')
+        return response._protocol.upgrade()
+
+    async with TestClient(app) as client:
+        assert (await client.get('/echo')).text == 'plain GET still works'
+        connection = client.connect()
+        connection.send(b'GET /echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n'
+                        b'Upgrade: echo\r\n\r\nearly')
+        data = b''
+        while b'EARLY' not in data:
+            data += await connection.receive()
+        assert data.startswith(b'HTTP/1.1 101 Switching Protocols\r\n')
+        connection.send(b'more')
+        assert await connection.receive() == b'MORE'
+        connection.send_eof()
+        await connection.read_all()
+        assert connection.closed
+
+
+async def test_shutdown_closes_idle_and_finishes_busy(app):
+    release = asyncio.Event()
+
+    @app.route('/wait')
+    async def wait():
+        await release.wait()
+        return 'done'
+
+    @app.route('/')
+    async def index():
+        return 'ok'
+
+    async with TestClient(app) as client:
+        idle = client.connect()
+        await idle.request('GET', '/')
+        busy = client.connect()
+        busy.send(b'GET /wait HTTP/1.1\r\nHost: t\r\n\r\n')
+        await asyncio.sleep(0)
+        client.state.close_idle()
+        await asyncio.sleep(0)
+        assert idle.closed and not busy.closed
+        release.set()
+        response = await busy.read_response()
+        assert response.text == 'done' and response.header('connection') == 'close'
+        await asyncio.sleep(0)
+        assert busy.closed
+
+
+async def test_server_and_date_headers(app):
+    @app.route('/')
+    async def index():
+        return ''
+
+    async with TestClient(app, server_name='') as client:
+        response = await client.get('/')
+    assert response.header('server') is None
+    assert response.header('date').endswith(' GMT')
+    async with TestClient(app) as client:
+        assert (await client.get('/')).header('server') == 'Tremolo'

@@ -1,0 +1,252 @@
+"""Routing: static, parameterised and regex paths, methods, views, mounts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tremolo import RegistrationError, Tremolo, View
+from tremolo.routing import PathPattern
+from tremolo.testing import TestClient
+
+
+async def test_static_and_parameter_routes(app):
+    @app.route('/user/me')
+    async def me():
+        return 'me'
+
+    @app.route('/user/{name}')
+    async def by_name(name):
+        return f'name={name}'
+
+    @app.route('/item/{id:int}')
+    async def item(id):
+        return {'id': id, 'type': type(id).__name__}
+
+    @app.route('/price/{value:float}')
+    async def price(value):
+        return {'value': value}
+
+    @app.route('/thing/{key:uuid}')
+    async def thing(key):
+        return {'key': str(key), 'type': type(key).__name__}
+
+    @app.route('/files/{rest:path}')
+    async def files(rest):
+        return rest
+
+    key = uuid.uuid4()
+    async with TestClient(app) as client:
+        assert (await client.get('/user/me')).text == 'me'
+        assert (await client.get('/user/bob')).text == 'name=bob'
+        assert (await client.get('/user/b%C3%B6b')).text == 'name=böb'
+        assert (await client.get('/item/-7')).json() == {'id': -7, 'type': 'int'}
+        assert (await client.get('/item/x')).status == 404
+        assert (await client.get('/price/2.5')).json() == {'value': 2.5}
+        assert (await client.get(f'/thing/{key}')).json() == {'key': str(key), 'type': 'UUID'}
+        assert (await client.get('/files/a/b/c.txt')).text == 'a/b/c.txt'
+        assert (await client.get('/user/a/b')).status == 404
+
+
+async def test_regex_route(app):
+    @app.route(r'^/page/(?P<number>[0-9]+)(?:/(?P<slug>[a-z]+))?$')
+    async def page(number, slug):
+        return {'number': number, 'slug': slug}
+
+    async with TestClient(app) as client:
+        assert (await client.get('/page/12/intro')).json() == {'number': '12', 'slug': 'intro'}
+        assert (await client.get('/page/3')).json() == {'number': '3', 'slug': None}
+        assert (await client.get('/page/x')).status == 404
+
+
+async def test_query_string_does_not_affect_routing(app):
+    @app.route('/search')
+    async def search(request):
+        return {'q': request.query.getlist('q'), 'page': request.query.get('page')}
+
+    async with TestClient(app) as client:
+        response = await client.get('/search?q=a&q=b%20c&page=2')
+    assert response.json() == {'q': ['a', 'b c'], 'page': '2'}
+
+
+async def test_methods_405_with_allow_and_head_from_get(app):
+    @app.route('/thing', methods=['GET', 'POST'])
+    async def thing(request):
+        return request.method
+
+    @app.route('/thing', methods='DELETE')
+    async def remove():
+        return 'deleted'
+
+    async with TestClient(app) as client:
+        assert (await client.post('/thing')).text == 'POST'
+        assert (await client.delete('/thing')).text == 'deleted'
+        head = await client.head('/thing')
+        assert head.status == 200 and head.header('content-length') == '4'  # 'HEAD'
+        response = await client.put('/thing')
+    assert response.status == 405
+    assert response.header('allow') == 'DELETE, GET, HEAD, POST'
+
+
+async def test_404_body_and_405_across_dynamic_routes(app):
+    @app.route('/a/{x}', methods=['POST'])
+    async def a(x):
+        return x
+
+    async with TestClient(app) as client:
+        missing = await client.get('/nope')
+        wrong = await client.get('/a/1')
+    assert missing.status == 404 and missing.text == 'Not Found'
+    assert wrong.status == 405 and wrong.header('allow') == 'POST'
+
+
+async def test_shortcut_decorators(app):
+    for method in ('get', 'post', 'put', 'patch', 'delete'):
+        async def handler(request):
+            return request.method
+
+        getattr(app, method)('/r')(handler)
+
+    async with TestClient(app) as client:
+        for method in ('GET', 'POST', 'PUT', 'PATCH', 'DELETE'):
+            assert (await client.request(method, '/r')).text == method
+
+
+async def test_class_based_view(app):
+    @app.route('/items/{id:int}')
+    class Item(View):
+        def __init__(self):
+            self.deleted = []
+
+        async def get(self, id):
+            return {'id': id}
+
+        async def delete(self, id, response):
+            self.deleted.append(id)
+            response.set_status(204)
+
+    async with TestClient(app) as client:
+        assert (await client.get('/items/3')).json() == {'id': 3}
+        assert (await client.delete('/items/4')).status == 204
+        response = await client.post('/items/5')
+    assert response.status == 405
+    assert response.header('allow') == 'DELETE, GET, HEAD'
+
+
+async def test_view_instance_without_base_class(app):
+    class Echo:
+        async def post(self, request):
+            return await request.body()
+
+    app.add_route('/echo', Echo())
+    async with TestClient(app) as client:
+        assert (await client.post('/echo', body=b'hi')).body == b'hi'
+
+
+async def test_mount_prefixes_routes_and_scopes_middleware(app):
+    api = Tremolo()
+    seen = []
+
+    @api.on_request
+    async def api_only(request):
+        seen.append(request.path)
+
+    @api.route('/users/{id:int}')
+    async def user(id):
+        return {'user': id}
+
+    @api.error(404)
+    async def api_not_found():
+        return {'error': 'not found'}
+
+    @app.route('/')
+    async def index():
+        return 'root'
+
+    app.mount('/api', api)
+    async with TestClient(app) as client:
+        assert (await client.get('/api/users/1')).json() == {'user': 1}
+        assert (await client.get('/')).text == 'root'
+        api_missing = await client.get('/api/nothing')
+        root_missing = await client.get('/nothing')
+    assert seen == ['/api/users/1', '/api/nothing']
+    assert api_missing.status == 404 and api_missing.json() == {'error': 'not found'}
+    assert root_missing.status == 404 and root_missing.text == 'Not Found'
+
+
+async def test_url_for(app):
+    @app.route('/user/{id:int}/files/{rest:path}', name='file')
+    async def file(id, rest):
+        return ''
+
+    api = Tremolo()
+
+    @api.route('/ping', name='ping')
+    async def ping():
+        return ''
+
+    app.mount('/api', api)
+    assert app.url_for('file', id=3, rest='a b/c') == '/user/3/files/a%20b/c'
+    assert app.url_for('ping') == '/api/ping'
+    with pytest.raises(KeyError):
+        app.url_for('file', id=3)
+    with pytest.raises(KeyError):
+        app.url_for('missing')
+
+
+@pytest.mark.parametrize(
+    'path', ['no-slash', '/x/{bad', '/x/{id:nope}', '/x/{a}/{a}', '^(unclosed']
+)
+def test_bad_paths_fail_at_registration(app, path):
+    with pytest.raises(RegistrationError):
+        app.route(path)(lambda: '')
+
+
+def test_duplicate_route_names_the_handlers(app):
+    @app.route('/x')
+    async def first():
+        return ''
+
+    with pytest.raises(RegistrationError, match=r"duplicate route: GET /x .*first"):
+        @app.route('/x', methods=['GET', 'POST'])
+        async def second():
+            return ''
+
+
+def test_registration_after_start_is_an_error(app):
+    app.compile()
+    with pytest.raises(RegistrationError, match='already serving'):
+        app.route('/late')(lambda: '')
+
+
+def test_bad_method_and_view_without_methods(app):
+    with pytest.raises(RegistrationError, match='invalid HTTP method'):
+        app.route('/x', methods=['G E T'])(lambda: '')
+
+    class Empty(View):
+        pass
+
+    with pytest.raises(RegistrationError, match='defines none of'):
+        app.route('/y')(Empty)
+
+
+def test_mount_rules(app):
+    sub = Tremolo()
+    with pytest.raises(RegistrationError):
+        app.mount('api', sub)
+    with pytest.raises(RegistrationError):
+        app.mount('/', sub)
+    app.mount('/api', sub)
+    with pytest.raises(RegistrationError):
+        Tremolo().mount('/other', sub)
+    with pytest.raises(RegistrationError):
+        app.mount('/self', app)
+
+
+def test_path_pattern_matching():
+    pattern = PathPattern('/a/{x:int}/b')
+    assert pattern.match('/a/12/b') == {'x': 12}
+    assert pattern.match('/a/12/bc') is None
+    assert pattern.match('/a/12/b/') is None
+    assert PathPattern('/static').match('/static') == {}
