@@ -218,3 +218,20 @@ async def test_client_disconnect_mid_body_reaches_the_handler(app):
         await asyncio.sleep(0.01)
         await connection.close()
         assert await asyncio.wait_for(outcome, 2) == 'ClientDisconnected'
+
+
+async def test_sync_handler_reads_the_body_directly(app):
+    @app.route('/', methods=['POST'])
+    def index(request):
+        data = request.json()
+        return {'got': data, 'raw': request.body().decode()}
+
+    @app.route('/form', methods=['POST'])
+    def form(request):
+        return dict(request.form())
+
+    async with TestClient(app) as client:
+        response = await client.post('/', json={'a': 1})
+        form = await client.post('/form', form={'x': 'y'})
+    assert response.json() == {'got': {'a': 1}, 'raw': '{"a": 1}'}
+    assert form.json() == {'x': 'y'}

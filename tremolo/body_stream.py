@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections import deque
 from typing import Any, Awaitable, Callable, Optional, Protocol, Union
 
@@ -44,9 +45,9 @@ class BodyStream:
     """
 
     __slots__ = (
-        '_control', '_loop', '_chunks', '_buffered', '_eof', '_exception', '_waiter',
+        '_control', '_chunks', '_buffered', '_eof', '_exception', '_waiter',
         '_high_water', '_paused', '_started', '_received', 'content_length', 'max_size',
-        'timeout', 'filters', 'expect_continue', 'trailers',
+        'timeout', 'filters', 'expect_continue', 'trailers', 'loop', 'thread',
     )
 
     def __init__(
@@ -55,7 +56,6 @@ class BodyStream:
         max_size: int, expect_continue: bool = False,
     ) -> None:
         self._control = control
-        self._loop = loop
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -71,6 +71,9 @@ class BodyStream:
         self.filters: list[StreamFilter] = []
         self.expect_continue = expect_continue
         self.trailers: dict[bytes, bytes] = {}
+        #: The event loop and its thread, for reads from sync handlers in other threads.
+        self.loop = loop
+        self.thread = threading.get_ident()
 
     # -- the protocol's side ------------------------------------------------------------------
 
@@ -160,9 +163,9 @@ class BodyStream:
             self._control.send_continue()
 
     async def _wait(self) -> None:
-        waiter = self._loop.create_future()
+        waiter = self.loop.create_future()
         self._waiter = waiter
-        timer = self._loop.call_later(self.timeout, _expire, waiter)
+        timer = self.loop.call_later(self.timeout, _expire, waiter)
         try:
             await waiter
         finally:

@@ -6,7 +6,7 @@ Built once when serving starts (:meth:`Tremolo.compile`); nothing here changes p
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ErrorHandlers
 from .injection import Plan
@@ -166,10 +166,3 @@ def _no_handler() -> None:  # pragma: no cover - never called: the route is miss
 
 _NO_HANDLER = Plan(_no_handler, 'no route', 'sync')
 
-
-def find_endpoint(compiled: CompiledApp, method: str, path: str) -> Optional[Endpoint]:
-    """The endpoint serving ``method path``, or ``None`` (for tools and tests)."""
-    try:
-        return compiled.router.lookup(method, path)[0]
-    except Exception:
-        return None

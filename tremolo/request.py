@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+import threading
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Optional
 from urllib.parse import unquote
 
 from .exceptions import BadRequest, UnsupportedMediaType
@@ -166,8 +168,55 @@ class Request:
                 return
             yield data
 
-    async def body(self) -> bytes:
-        """The whole body (at most :attr:`max_body_size` bytes, else 413)."""
+    def body(self) -> Awaitable[bytes]:
+        """The whole body (at most :attr:`max_body_size` bytes, else 413).
+
+        Await it in async code. Called from a sync handler (which runs in a worker thread),
+        it returns the bytes directly, read by the event loop on the handler's behalf.
+
+        Raises:
+            PayloadTooLarge: The body exceeds :attr:`max_body_size`.
+            RequestTimeout: The client stopped sending for longer than the body timeout.
+            ClientDisconnected: The client went away.
+        """
+        return self._bridge(self._read_body())
+
+    def text(self, encoding: Optional[str] = None) -> Awaitable[str]:
+        """The body decoded with ``encoding``, else the Content-Type charset, else UTF-8
+        (awaitable; direct in sync handlers, like :meth:`body`).
+
+        Raises:
+            BadRequest: The body is not valid in that encoding.
+        """
+        return self._bridge(self._read_text(encoding))
+
+    def json(self) -> Awaitable[Any]:
+        """The body parsed as JSON (awaitable; direct in sync handlers, like :meth:`body`).
+
+        Raises:
+            BadRequest: The body is not valid JSON (or not valid UTF-8).
+        """
+        return self._bridge(self._read_json())
+
+    def form(self, max_fields: int = 1000) -> Awaitable[FormData]:
+        """The body parsed as a form (``application/x-www-form-urlencoded`` or
+        ``multipart/form-data``), held in memory: use it for forms, not for big uploads
+        (awaitable; direct in sync handlers, like :meth:`body`).
+
+        Raises:
+            UnsupportedMediaType: The body is of another type.
+            BadRequest: The body is malformed or holds more than ``max_fields`` fields.
+        """
+        return self._bridge(self._read_form(max_fields))
+
+    def _bridge(self, coroutine: Any) -> Any:
+        stream = self._stream
+        if stream is not None and threading.get_ident() != stream.thread:
+            # A sync handler in the thread pool: let the event loop read, and wait for it.
+            return asyncio.run_coroutine_threadsafe(coroutine, stream.loop).result()
+        return coroutine
+
+    async def _read_body(self) -> bytes:
         if self._body is None:
             stream = self._stream
             if stream is None:
@@ -177,45 +226,28 @@ class Request:
                 self._body = await stream.read_all()
         return self._body
 
-    async def text(self, encoding: Optional[str] = None) -> str:
-        """The body decoded with ``encoding``, else the Content-Type charset, else UTF-8.
-
-        Raises:
-            BadRequest: The body is not valid in that encoding.
-        """
+    async def _read_text(self, encoding: Optional[str]) -> str:
         charset = encoding or self._charset() or 'utf-8'
         try:
-            return (await self.body()).decode(charset)
+            return (await self._read_body()).decode(charset)
         except (UnicodeDecodeError, LookupError) as exc:
             raise BadRequest(f'body is not valid {charset}') from exc
 
-    async def json(self) -> Any:
-        """The body parsed as JSON.
-
-        Raises:
-            BadRequest: The body is not valid JSON (or not valid UTF-8).
-        """
-        body = await self.body()
+    async def _read_json(self) -> Any:
+        body = await self._read_body()
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest('body is not valid JSON') from exc
 
-    async def form(self, max_fields: int = 1000) -> FormData:
-        """The body parsed as a form (``application/x-www-form-urlencoded`` or
-        ``multipart/form-data``), held in memory: use it for forms, not for big uploads.
-
-        Raises:
-            UnsupportedMediaType: The body is of another type.
-            BadRequest: The body is malformed or holds more than ``max_fields`` fields.
-        """
+    async def _read_form(self, max_fields: int) -> FormData:
         if self._form is None:
             from .forms import parse_form
 
             content_type = self.head.headers.get(b'content-type', b'').decode('latin-1')
             if not content_type:
                 raise UnsupportedMediaType('a form needs a Content-Type')
-            self._form = parse_form(content_type, await self.body(), max_fields)
+            self._form = parse_form(content_type, await self._read_body(), max_fields)
         return self._form
 
     def _charset(self) -> Optional[str]:

@@ -25,5 +25,3 @@ class Dispatcher(Protocol):
     def connection_lost(self, connection: Connection) -> Optional[Awaitable[None]]:
         """Run ``on_close`` hooks, if any."""
 
-    def handle_error(self, request: Request, response: Response, exc: BaseException) -> Any:
-        """Answer a request whose handling raised ``exc`` (only used as a fallback)."""
