@@ -209,20 +209,13 @@ async def test_upgrade_hands_the_connection_over(app):
     async def upgrade(request, response):
         if request.head.upgrade != b'echo':
             return 'plain GET still works'
-        stream = await response_upgrade(response)
+        stream = await response.upgrade('echo')
         while True:
             data = await stream.read()
             if not data:
                 break
             stream.write(data.upper())
             await stream.drain()
-
-    async def response_upgrade(response):
-        response.set_status(101)
-        response.set_header('Upgrade', 'echo')
-        response.set_header('Connection', 'Upgrade')
-        await response.write(b'')
-        return response._protocol.upgrade()
 
     async with TestClient(app) as client:
         assert (await client.get('/echo')).text == 'plain GET still works'
@@ -233,6 +226,8 @@ async def test_upgrade_hands_the_connection_over(app):
         while b'EARLY' not in data:
             data += await connection.receive()
         assert data.startswith(b'HTTP/1.1 101 Switching Protocols\r\n')
+        assert b'Upgrade: echo\r\nConnection: Upgrade\r\n' in data
+        assert b'Content-Type' not in data and b'Transfer-Encoding' not in data
         connection.send(b'more')
         assert await connection.receive() == b'MORE'
         connection.send_eof()

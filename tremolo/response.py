@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .body_stream import StreamFilter
     from .protocol import HTTPProtocol
     from .request import Request
+    from .upgrade import UpgradedStream
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: no CR, LF or NUL in a field value (they would split or end the header).
@@ -199,6 +200,32 @@ class Response:
         self.set_status(status)
         self.set_header('Location', location)
         return b''
+
+    async def upgrade(
+        self, protocol: str, headers: Optional[list[tuple[str, str]]] = None
+    ) -> UpgradedStream:
+        """Switch the connection to another protocol (RFC 9110 §7.8): send
+        ``101 Switching Protocols`` and return the raw byte stream of the connection.
+
+        HTTP stops on this connection; it closes when the handler returns.
+
+        Args:
+            protocol: The ``Upgrade`` value, e.g. ``'websocket'``.
+            headers: Extra headers for the 101 response.
+        """
+        if self.headers_sent:
+            raise RuntimeError('cannot upgrade: the response has already started')
+        self.status = 101
+        self.reason = None
+        self.headers['Upgrade'] = protocol
+        self.headers['Connection'] = 'Upgrade'
+        for name, value in headers or ():
+            self.headers.add(name, value)
+        self.headers_sent = self.finished = True
+        self.keep_alive = True  # the connection goes on, in the new protocol
+        self._protocol.write(self._head(None))
+        self._protocol.response_finished(self)
+        return self._protocol.upgrade()
 
     def add_filter(self, stream_filter: StreamFilter) -> None:
         """Pass every piece of the body through ``stream_filter`` before it is sent.
