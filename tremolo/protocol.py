@@ -62,7 +62,14 @@ class ServerState:
         self.access_log = options.access_log and access_logger.isEnabledFor(logging.INFO)
         self.closing = False
         self._sweeper: Optional[asyncio.TimerHandle] = None
+        self._background: set[asyncio.Future[Any]] = set()
         self.sweep_interval = 1.0
+
+    def run_in_background(self, coroutine: Any) -> None:
+        """Run ``coroutine`` as a task that is kept referenced until it finishes."""
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def start(self) -> None:
         if self._sweeper is None:
@@ -121,6 +128,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._deadline_kind = 0
         self._upgraded: Optional[UpgradedStream] = None
         self._connect_hooks: Optional[asyncio.Future[None]] = None
+        self._task: Optional[asyncio.Task[None]] = None
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -188,7 +196,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.connection is not None:
             hooks = self.state.dispatcher.connection_lost(self.connection)
             if hooks is not None:
-                asyncio.ensure_future(hooks)
+                self.state.run_in_background(hooks)
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -241,7 +249,7 @@ class HTTPProtocol(asyncio.Protocol):
             data = self._buffer
             self._buffer = b''
             self._buffer = self._feed_body(data)
-        self.loop.create_task(self._run(request, response))
+        self._task = self.loop.create_task(self._run(request, response))
 
     def _feed_body(self, data: bytes) -> bytes:
         """Decode body bytes into the current body stream; return what follows the body."""
@@ -277,7 +285,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if not response.finished:
             self._handler_failed(response, RuntimeError('the response was not finished'))
-        self._request = self._response = None
+        self._request = self._response = self._task = None
         body = self._body
         self._body = None
         if self.closed:
