@@ -35,6 +35,12 @@ class URITooLong(ParseError):
     status = 414
 
 
+class ExpectationFailed(ParseError):
+    """An ``Expect`` value other than ``100-continue`` (RFC 9110 §10.1.1)."""
+
+    status = 417
+
+
 class HeaderFieldsTooLarge(ParseError):
     status = 431
 

@@ -12,6 +12,7 @@ import re
 
 from .errors import (
     BadRequest,
+    ExpectationFailed,
     HeaderFieldsTooLarge,
     NotImplementedByServer,
     PayloadTooLarge,
@@ -313,8 +314,3 @@ def parse_content_length(value: bytes) -> int:
 def _tokens(value: bytes) -> list[bytes]:
     return [t.strip(b' \t') for t in value.split(b',')]
 
-
-class ExpectationFailed(BadRequest):
-    """An ``Expect`` value other than ``100-continue`` (RFC 9110 §10.1.1)."""
-
-    status = 417
