@@ -193,3 +193,17 @@ def test_error_registration_rules(app):
         @app.error(404)
         async def handler(missing):
             return ''
+
+
+async def test_exception_with_a_class_handler_is_not_logged_as_an_error(app, caplog):
+    @app.error(LookupError)
+    async def lookup():
+        return 'handled'
+
+    @app.route('/')
+    async def index():
+        raise KeyError('expected')
+
+    async with TestClient(app) as client:
+        assert (await client.get('/')).text == 'handled'
+    assert not [r for r in caplog.records if r.levelname == 'ERROR']

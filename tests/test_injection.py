@@ -65,7 +65,7 @@ async def test_decorator_options_override_handler_defaults(app):
     async with TestClient(app) as client:
         response = await client.get('/x')
     assert response.header('content-type') == 'text/plain'
-    assert response.text == 'chocolate vanilla'
+    assert response.text == 'vanilla vanilla'
 
 
 async def test_option_changed_by_middleware_reaches_the_handler(app):
@@ -224,3 +224,39 @@ def test_seed_examples_register():
     endpoint = compiled.router.lookup('GET', '/my/url/big.data')[0]
     assert endpoint.options['content_type'] == 'application/octet-stream'
     assert endpoint.options['buffer_size'] == 16384
+
+
+async def test_decorator_option_value_reaches_the_parameter(app):
+    @app.route('/a', buffer_size=100)
+    async def a(context, buffer_size=5):
+        return f'{buffer_size} {context.options["buffer_size"]}'
+
+    @app.route('/b')
+    async def b(context, buffer_size=5):
+        return f'{buffer_size} {context.options["buffer_size"]}'
+
+    async with TestClient(app) as client:
+        assert (await client.get('/a')).text == '100 100'
+        assert (await client.get('/b')).text == '5 5'
+
+
+async def test_body_limit_changed_in_context_options_is_enforced(app):
+    @app.on_request
+    async def tighten(context):
+        context.options['max_body_size'] = 3
+
+    @app.route('/', methods=['POST'])
+    async def index(request):
+        return await request.body()
+
+    async with TestClient(app) as client:
+        assert (await client.post('/', body=b'abc')).body == b'abc'
+        assert (await client.post('/', body=b'abcd')).status == 413
+
+
+def test_url_for_with_a_parameter_called_name(app):
+    @app.route('/user/{name}', name='user')
+    async def user(name):
+        return name
+
+    assert app.url_for('user', name='zoë') == '/user/zo%C3%AB'

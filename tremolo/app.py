@@ -100,7 +100,7 @@ class Tremolo:
             path: ``/static``, ``/user/{id:int}`` or a regex starting with ``^``.
             methods: HTTP methods (default ``GET``; ``HEAD`` follows ``GET``). Ignored for
                 views, whose methods decide.
-            name: A name for :meth:`url_for`.
+            name: A name for `url_for`.
             **options: Route options (``content_type``, ``status``, ``max_body_size``, ...),
                 overriding the handler's default arguments of the same name.
         """
@@ -180,7 +180,7 @@ class Tremolo:
                         f'served by {record.plan.name} ({where})'
                     )
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route registered with ``name``, with ``params`` filled in.
 
         Raises:
@@ -236,7 +236,10 @@ class Tremolo:
     def on_request(self, *, priority: int = ..., prefix: Optional[str] = ...
                    ) -> Callable[[F], F]: ...
 
-    def on_request(self, func=None, *, priority=DEFAULT_PRIORITY, prefix=None):
+    def on_request(
+        self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY,
+        prefix: Optional[str] = None,
+    ) -> Any:
         """Run the decorated function before each handler (lower priority first).
 
         A value returned by the hook is sent as the response and the handler is skipped.
@@ -250,24 +253,35 @@ class Tremolo:
     def on_response(self, *, priority: int = ..., prefix: Optional[str] = ...
                     ) -> Callable[[F], F]: ...
 
-    def on_response(self, func=None, *, priority=DEFAULT_PRIORITY, prefix=None):
+    def on_response(
+        self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY,
+        prefix: Optional[str] = None,
+    ) -> Any:
         """Run the decorated function just before the response head is sent (reverse
         priority order): set headers, cookies, status, or add filters to the body."""
         return self._hook('on_response', func, priority, prefix)
 
-    def on_connect(self, func=None, *, priority=DEFAULT_PRIORITY):
+    def on_connect(
+        self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
+    ) -> Any:
         """Run the decorated function when a client connects (before its first request)."""
         return self._hook('on_connect', func, priority, None)
 
-    def on_close(self, func=None, *, priority=DEFAULT_PRIORITY):
+    def on_close(
+        self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
+    ) -> Any:
         """Run the decorated function when a connection closes."""
         return self._hook('on_close', func, priority, None)
 
-    def on_worker_start(self, func=None, *, priority=DEFAULT_PRIORITY):
+    def on_worker_start(
+        self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
+    ) -> Any:
         """Run the decorated function in each worker before it accepts connections."""
         return self._hook('on_worker_start', func, priority, None)
 
-    def on_worker_stop(self, func=None, *, priority=DEFAULT_PRIORITY):
+    def on_worker_stop(
+        self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
+    ) -> Any:
         """Run the decorated function in each worker after it stopped serving."""
         return self._hook('on_worker_stop', func, priority, None)
 
@@ -372,7 +386,7 @@ class Tremolo:
 
     def compile(self, options: Optional[Options] = None) -> CompiledApp:
         """Freeze the application for serving (routes, chains, plans); registering anything
-        afterwards is an error. Called by :meth:`run` and by the test client."""
+        afterwards is an error. Called by `run` and by the test client."""
         options = options or Options()
         compiled = CompiledApp(self, options)
         self._compiled = compiled
@@ -381,7 +395,7 @@ class Tremolo:
         return compiled
 
     def listen(self, address: Union[int, str]) -> None:
-        """Also listen on ``address``: a port (on the host given to :meth:`run`),
+        """Also listen on ``address``: a port (on the host given to `run`),
         ``'host:port'``, or the path of a UNIX socket."""
         if isinstance(address, bool) or not isinstance(address, (int, str)):
             raise TypeError(f'listen() takes a port or a path, not {address!r}')
@@ -393,7 +407,7 @@ class Tremolo:
         Args:
             host: Address to bind.
             port: Port to bind.
-            **options: Any :class:`~tremolo.options.Options` field: ``debug``, ``worker_num``,
+            **options: Any `Options` field: ``debug``, ``worker_num``,
                 ``reload``, ``loop``, ``ssl``, ``access_log``, limits and timeouts...
 
         Raises:

@@ -16,10 +16,10 @@ from typing import Any, Awaitable, Callable, Optional, Protocol, Union
 
 from .exceptions import ClientDisconnected, PayloadTooLarge, RequestTimeout
 
-#: A stream filter: called with each piece of data (and ``final=True`` once, at the end); returns
-#: the data to pass on, or an awaitable of it. Filters are how middleware transform or pace a
-#: body (speed limiters, decompression, compression).
 StreamFilter = Callable[[bytes, bool], Union[bytes, Awaitable[bytes]]]
+"""A stream filter: called with each piece of data (and once with ``final=True`` at the end);
+returns the data to pass on, or an awaitable of it. Filters are how middleware transform or pace
+a body (speed limiters, decompression, compression)."""
 
 
 class ReadControl(Protocol):
@@ -172,7 +172,7 @@ class BodyStream:
             timer.cancel()
 
     async def read_all(self) -> bytes:
-        """The whole body (subject to :attr:`max_size`)."""
+        """The whole body (subject to `max_size`)."""
         first = await self.read()
         if not first:
             return b''

@@ -1,6 +1,6 @@
 """The application frozen for serving: endpoints with their middleware chains precomputed.
 
-Built once when serving starts (:meth:`Tremolo.compile`); nothing here changes per request.
+Built once when serving starts (`Tremolo.compile`); nothing here changes per request.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Endpoint:
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
-        'uses_providers',
+        'uses_providers', 'option_kwargs',
     )
 
     def __init__(
@@ -61,6 +61,12 @@ class Endpoint:
             or self.max_body_size != server_options.max_body_size
             or self.buffer_size != server_options.buffer_size
         )
+        # Route options whose effective value differs from the handler's own default (set on
+        # the decorator or by the server): passed explicitly, the rest is left to Python.
+        self.option_kwargs = {
+            name: options[name] for name, default in plan.options.items()
+            if name in options and options[name] is not default
+        }
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
         self.errors = errors

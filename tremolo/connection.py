@@ -12,7 +12,8 @@ class Connection:
     """One client connection.
 
     Attributes:
-        client: The peer address: ``(host, port)`` for TCP, the socket path for UNIX sockets.
+        client: The peer address: ``(host, port)`` for TCP; ``None`` on UNIX sockets, where
+            the peer has no address.
         server: The local address the client connected to.
         scheme: ``'https'`` on TLS listeners, else ``'http'``.
         state: A namespace for your own per-connection data (set it in ``on_connect``).

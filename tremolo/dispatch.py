@@ -1,7 +1,7 @@
 """One request through the application: route, middleware, handler, result, errors.
 
-:class:`Runtime` is what the protocol calls (it implements :class:`tremolo.types.Dispatcher`).
-It is built from a :class:`~tremolo.compiled.CompiledApp`, once per worker.
+`Runtime` is what the protocol calls (it implements `tremolo.types.Dispatcher`).
+It is built from a `CompiledApp`, once per worker.
 """
 
 from __future__ import annotations
@@ -132,11 +132,15 @@ class Runtime:
                     return
             if missing is not None:
                 raise missing
+            if context._options is not None:
+                _apply_options(context._options, request)
             plan = endpoint.plan
-            if plan.mode is ASYNC and not plan.providers and context._options is None:
+            if (plan.mode is ASYNC and not plan.providers and context._options is None
+                    and not endpoint.option_kwargs):
                 result = await plan.func(**plan.kwargs(values, params))
             else:
-                result = await self.call(plan, values, params, scope, context)
+                result = await self.call(plan, values, params, scope, context,
+                                         endpoint.option_kwargs)
             await send_result(result, response, endpoint.json_type, endpoint.where, self.loop)
         except ClientDisconnected:
             raise
@@ -164,14 +168,17 @@ class Runtime:
         values: dict[str, Any], params: dict[str, Any], scope: Optional[Scope],
     ) -> None:
         """Answer with the error handler for ``exc``, or the default error response."""
+        plan = endpoint.errors.find(exc)
         if not isinstance(exc, HTTPException):
-            logger.error('error in %s answering %s %s', endpoint.where, request.method,
-                         request.path, exc_info=exc)
+            # An exception with a handler registered for its class is an expected outcome.
+            level = logging.DEBUG if plan is not None and plan is endpoint.errors.find_class(
+                exc) else logging.ERROR
+            logger.log(level, 'error in %s answering %s %s', endpoint.where, request.method,
+                       request.path, exc_info=exc)
         if response.headers_sent:
             raise exc  # the head is out: the protocol cuts the response short
         http_exc = exc if isinstance(exc, HTTPException) else InternalServerError()
         _reset(response, http_exc)
-        plan = endpoint.errors.find(exc)
         if plan is not None:
             try:
                 error_values = {**values, 'exc': exc}
@@ -208,9 +215,12 @@ class Runtime:
     async def call(
         self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
         scope: Optional[Scope], context: Optional[Context] = None,
+        option_kwargs: Optional[dict[str, Any]] = None,
     ) -> Any:
         """Call ``plan``'s function with its injected arguments; await or thread it."""
         kwargs = plan.kwargs(values, params)
+        if option_kwargs:
+            kwargs.update(option_kwargs)
         if plan.providers:
             for name, provider in plan.providers:
                 kwargs[name] = await self._provide(provider, values, params, scope)
@@ -277,6 +287,14 @@ class Runtime:
                 logger.error('provider %r yielded more than once', generator)
             except Exception:
                 logger.exception('provider cleanup failed')
+
+
+def _apply_options(options: dict[str, Any], request: Request) -> None:
+    """Apply body limits changed in ``context.options`` by a request hook."""
+    request.max_body_size = options.get('max_body_size', request.max_body_size)
+    stream = request._stream
+    if stream is not None:
+        stream._high_water = options.get('buffer_size', stream._high_water)
 
 
 def _reset(response: Response, exc: HTTPException) -> None:

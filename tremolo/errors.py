@@ -30,13 +30,20 @@ class ErrorHandlers:
 
     def find(self, exc: BaseException) -> Optional[Plan]:
         """The handler for ``exc``: by class (most specific first), then by status."""
+        plan = self.find_class(exc)
+        if plan is not None:
+            return plan
+        status = exc.status if isinstance(exc, HTTPException) else 500
+        return self.by_status.get(status)
+
+    def find_class(self, exc: BaseException) -> Optional[Plan]:
+        """The handler registered for the class of ``exc`` or a base class, if any."""
         if self.by_class:
             for cls in type(exc).__mro__:
                 plan = self.by_class.get(cls)
                 if plan is not None:
                     return plan
-        status = exc.status if isinstance(exc, HTTPException) else 500
-        return self.by_status.get(status)
+        return None
 
     def __bool__(self) -> bool:
         return bool(self.by_status or self.by_class)

@@ -1,6 +1,6 @@
 """Exceptions that become HTTP responses.
 
-Raise an :class:`HTTPException` (or one of its subclasses) anywhere in a handler, a middleware
+Raise an `HTTPException` (or one of its subclasses) anywhere in a handler, a middleware
 hook or a provider: the request is answered with its status, its message as the body and its
 headers, unless an error handler registered with ``@app.error(status)`` answers instead.
 """

@@ -44,7 +44,7 @@ class UploadedFile:
 
 
 class FormData(MultiDict):
-    """Form fields (as strings) plus :attr:`files`, the file parts by field name."""
+    """Form fields (as strings) plus `files`, the file parts by field name."""
 
     __slots__ = ('files',)
 

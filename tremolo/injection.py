@@ -1,10 +1,10 @@
-"""Signature-driven injection: a function's parameters are read once into a :class:`Plan`.
+"""Signature-driven injection: a function's parameters are read once into a `Plan`.
 
 A parameter is filled, in this order, from: the server's names for the kind of function
 (``request``, ``response``, ``context``, ...), the route's path parameters, the registered
 providers (by name, then by type annotation); otherwise its default value stands, and for
 handlers that default is a *route option*. ``**kwargs`` receives every server name and path
-parameter. A parameter that nothing can fill is a :class:`~tremolo.exceptions.RegistrationError`
+parameter. A parameter that nothing can fill is a `RegistrationError`
 naming the function, raised when it is registered.
 """
 
@@ -149,7 +149,7 @@ def compile_plan(
     modes: tuple[str, ...] = (ASYNC, ASYNC_GEN, SYNC, SYNC_GEN),
     inline: bool = False,
 ) -> Plan:
-    """Read ``func``'s signature into a :class:`Plan`.
+    """Read ``func``'s signature into a `Plan`.
 
     Args:
         func: The function to inspect.

@@ -1,6 +1,6 @@
 """Every setting, its default and its meaning, in one typed object.
 
-:class:`Options` drives the keyword arguments of :meth:`Tremolo.run`, the flags of
+`Options` drives the keyword arguments of `Tremolo.run`, the flags of
 ``python -m tremolo`` and the configuration table of the documentation. Fields marked as route
 options can also be set per route (as a handler's default argument) and are visible to each
 request as ``context.options``.
@@ -130,14 +130,14 @@ class Options:
         return values
 
 
-#: Route options that only exist per route (the others are :class:`Options` fields marked
+#: Route options that only exist per route (the others are `Options` fields marked
 #: ``route``). A handler's default argument of the same name overrides them.
 ROUTE_DEFAULTS: dict[str, Any] = {
     'content_type': 'text/html; charset=utf-8',
     'status': 200,
 }
 
-#: Documentation of :data:`ROUTE_DEFAULTS`, rendered in the configuration page.
+#: Documentation of `ROUTE_DEFAULTS`, rendered in the configuration page.
 ROUTE_HELP: dict[str, str] = {
     'content_type': 'Content-Type of the response (JSON results use application/json unless '
     'this is set on the route).',

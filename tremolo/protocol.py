@@ -1,6 +1,6 @@
 """The asyncio Protocol: bytes from the socket to requests, responses back to the socket.
 
-One :class:`HTTPProtocol` per connection. It feeds the sans-IO head reader and body decoders,
+One `HTTPProtocol` per connection. It feeds the sans-IO head reader and body decoders,
 answers parse errors itself (with the status they carry, then closes), runs one request at a
 time through the dispatcher (pipelined requests wait in the buffer, so answers stay in order),
 applies read backpressure and write drain, decides keep-alive, and enforces the head and
@@ -346,7 +346,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def pause_reading(self) -> None:
-        """Stop reading the socket until :meth:`resume_reading` (body buffer full)."""
+        """Stop reading the socket until `resume_reading` (body buffer full)."""
         self._pause(_UPGRADE_FULL if self._upgraded is not None else _BODY_FULL)
 
     def resume_reading(self) -> None:

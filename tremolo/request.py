@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 class Request:
     """An HTTP request.
 
-    Cheap attributes (:attr:`method`, :attr:`path`, :attr:`version`) are set when the head is
-    parsed; everything else (:attr:`headers`, :attr:`query`, :attr:`cookies`) is decoded the
+    Cheap attributes (`method`, `path`, `version`) are set when the head is
+    parsed; everything else (`headers`, `query`, `cookies`) is decoded the
     first time it is asked for. The body is read only when the handler asks for it, through
-    :meth:`body`, :meth:`stream`, :meth:`json`, :meth:`text` or :meth:`form`.
+    `body`, `stream`, `json`, `text` or `form`.
 
     Attributes:
         method: ``'GET'``, ``'POST'``, ...
@@ -34,7 +34,9 @@ class Request:
         query_string: The part of the target after ``?``, still percent-encoded.
         version: ``'1.1'`` or ``'1.0'``.
         params: The path parameters of the matched route.
-        connection: The :class:`~tremolo.connection.Connection` this request arrived on.
+        connection: The `Connection` this request arrived on.
+        max_body_size: The body limit of this request (from the route's ``max_body_size``);
+            raise or lower it before the first read.
     """
 
     __slots__ = (
@@ -93,7 +95,7 @@ class Request:
 
     @property
     def client(self) -> Address:
-        """The client's address: ``(host, port)``, or a socket path on UNIX sockets."""
+        """The client's address: ``(host, port)``, or ``None`` on UNIX sockets."""
         return self.connection.client
 
     @property
@@ -152,7 +154,7 @@ class Request:
         """Yield the body piece by piece as it arrives, in constant memory.
 
         Raises:
-            PayloadTooLarge: The body exceeds :attr:`max_body_size`.
+            PayloadTooLarge: The body exceeds `max_body_size`.
             RequestTimeout: The client stopped sending for longer than the body timeout.
             ClientDisconnected: The client went away.
         """
@@ -169,13 +171,13 @@ class Request:
             yield data
 
     def body(self) -> Awaitable[bytes]:
-        """The whole body (at most :attr:`max_body_size` bytes, else 413).
+        """The whole body (at most `max_body_size` bytes, else 413).
 
         Await it in async code. Called from a sync handler (which runs in a worker thread),
         it returns the bytes directly, read by the event loop on the handler's behalf.
 
         Raises:
-            PayloadTooLarge: The body exceeds :attr:`max_body_size`.
+            PayloadTooLarge: The body exceeds `max_body_size`.
             RequestTimeout: The client stopped sending for longer than the body timeout.
             ClientDisconnected: The client went away.
         """
@@ -183,7 +185,7 @@ class Request:
 
     def text(self, encoding: Optional[str] = None) -> Awaitable[str]:
         """The body decoded with ``encoding``, else the Content-Type charset, else UTF-8
-        (awaitable; direct in sync handlers, like :meth:`body`).
+        (awaitable; direct in sync handlers, like `body`).
 
         Raises:
             BadRequest: The body is not valid in that encoding.
@@ -191,7 +193,7 @@ class Request:
         return self._bridge(self._read_text(encoding))
 
     def json(self) -> Awaitable[Any]:
-        """The body parsed as JSON (awaitable; direct in sync handlers, like :meth:`body`).
+        """The body parsed as JSON (awaitable; direct in sync handlers, like `body`).
 
         Raises:
             BadRequest: The body is not valid JSON (or not valid UTF-8).
@@ -201,7 +203,7 @@ class Request:
     def form(self, max_fields: int = 1000) -> Awaitable[FormData]:
         """The body parsed as a form (``application/x-www-form-urlencoded`` or
         ``multipart/form-data``), held in memory: use it for forms, not for big uploads
-        (awaitable; direct in sync handlers, like :meth:`body`).
+        (awaitable; direct in sync handlers, like `body`).
 
         Raises:
             UnsupportedMediaType: The body is of another type.

@@ -41,7 +41,7 @@ def check_header(name: str, value: str) -> None:
 class ResponseHeaders:
     """The response headers: a case-insensitive multi-mapping backed by a list.
 
-    ``headers['X-A'] = 'b'`` replaces every ``X-A``; :meth:`add` appends another one.
+    ``headers['X-A'] = 'b'`` replaces every ``X-A``; `add` appends another one.
     ``Content-Length`` and ``Transfer-Encoding`` are computed by the server and cannot be set.
     """
 
@@ -107,16 +107,16 @@ class ResponseHeaders:
 class Response:
     """The response to one request.
 
-    Set :attr:`status`, headers and cookies, then either let the handler's result be sent whole
-    (with ``Content-Length``) or stream with :meth:`write` (chunked on HTTP/1.1, delimited by
-    closing the connection on HTTP/1.0) and finish with :meth:`end`.
+    Set `status`, headers and cookies, then either let the handler's result be sent whole
+    (with ``Content-Length``) or stream with `write` (chunked on HTTP/1.1, delimited by
+    closing the connection on HTTP/1.0) and finish with `end`.
 
     Attributes:
         status: The status code (defaults to the route's ``status`` option).
         reason: A custom reason phrase, or ``None`` for the standard one.
         content_type: The Content-Type header value.
         filters: Stream filters applied to every piece of the body (see
-            :meth:`add_filter`).
+            `add_filter`).
     """
 
     __slots__ = (
@@ -179,7 +179,7 @@ class Response:
 
         Defaults are the safe ones: ``Path=/``, ``HttpOnly``, ``SameSite=Lax``. Keyword
         arguments: ``max_age``, ``expires``, ``path``, ``domain``, ``secure``, ``httponly``,
-        ``samesite``, ``partitioned`` (see :func:`tremolo.http.cookies.format_set_cookie`).
+        ``samesite``, ``partitioned`` (see `tremolo.http.cookies.format_set_cookie`).
         """
         self._headers.append(('Set-Cookie', format_set_cookie(name, value, **attributes)))
 

@@ -74,7 +74,7 @@ class UpgradedStream:
         return data
 
     def write(self, data: bytes) -> None:
-        """Queue ``data`` for sending (call :meth:`drain` to wait for the client).
+        """Queue ``data`` for sending (call `drain` to wait for the client).
 
         Raises:
             ClientDisconnected: The connection is closed.

@@ -1,7 +1,7 @@
 """Request body decoders for the two framings of RFC 9112 §6: Content-Length and chunked.
 
 Both take whatever bytes arrived and return the body data found in them; a decoder that has
-seen the end of its body sets :attr:`done` and keeps the bytes that followed in :attr:`rest`
+seen the end of its body sets `done` and keeps the bytes that followed in `rest`
 (the start of a pipelined request). Data may be split anywhere across calls.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 class ParseError(Exception):
     """A request that cannot be accepted as HTTP/1.1.
 
-    The connection that produced it must be answered with :attr:`status` and then closed: after
+    The connection that produced it must be answered with `status` and then closed: after
     a framing error nothing that follows on the wire can be trusted as a new request
     (RFC 9112 §2.2, §6.3).
     """

@@ -13,7 +13,7 @@ class Headers(Mapping[str, str]):
     """Case-insensitive, read-only request headers.
 
     Values are decoded as ISO-8859-1, which maps every byte to one character (RFC 9110 §5.5
-    gives field values no other charset). The bytes as received stay available in :attr:`raw`.
+    gives field values no other charset). The bytes as received stay available in `raw`.
 
     Example:
         ``request.headers['content-type']`` and ``request.headers['Content-Type']`` are the
@@ -71,7 +71,7 @@ def _key(name: str) -> bytes | None:
 class MultiDict(Mapping[str, str]):
     """An ordered mapping that can hold several values per key (query strings, form fields).
 
-    Indexing and :meth:`get` return the first value; :meth:`getlist` returns all of them.
+    Indexing and `get` return the first value; `getlist` returns all of them.
     """
 
     __slots__ = ('_items', '_map')

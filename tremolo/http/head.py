@@ -1,9 +1,9 @@
 """The request head: request line and header fields (RFC 9112 §2, §3, §5).
 
-A :class:`HeadReader` looks for a complete head in a buffer that its caller owns and turns it into
-a :class:`RequestHead`, or raises a :class:`~tremolo.http.errors.ParseError` naming the status to
-answer with. It never consumes body bytes: the framing it decides (:attr:`RequestHead.chunked`,
-:attr:`RequestHead.content_length`) tells the caller which body decoder to use next.
+A `HeadReader` looks for a complete head in a buffer that its caller owns and turns it into
+a `RequestHead`, or raises a `ParseError` naming the status to
+answer with. It never consumes body bytes: the framing it decides (`RequestHead.chunked`,
+`RequestHead.content_length`) tells the caller which body decoder to use next.
 """
 
 from __future__ import annotations

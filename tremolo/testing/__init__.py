@@ -1,8 +1,8 @@
 """Testing tools: an in-process client and a real server on an ephemeral port.
 
-- :class:`TestClient` drives the real parser, protocol and application over an in-memory
+- `TestClient` drives the real parser, protocol and application over an in-memory
   transport: no socket, deterministic, fast.
-- :func:`serve` starts the application on ``127.0.0.1`` on a free port in the running event
+- `serve` starts the application on ``127.0.0.1`` on a free port in the running event
   loop, for tests that use a real HTTP client.
 
 Example:

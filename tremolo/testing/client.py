@@ -123,7 +123,7 @@ class TestConnection:
     """One client connection to the application, kept open across requests.
 
     Args:
-        client: The :class:`TestClient` it belongs to.
+        client: The `TestClient` it belongs to.
         peer: The client address the server sees.
         write_buffer_limit: Simulate a slow client: unread output above this pauses the
             server's writing until the test reads.
@@ -190,7 +190,7 @@ class TestConnection:
         return TestResponse(reader)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> TestResponse:
-        """Send a request (see :meth:`TestClient.request`) and read its response."""
+        """Send a request (see `TestClient.request`) and read its response."""
         self.send(build_request(method, path, **kwargs))
         return await self.read_response(method)
 
@@ -210,7 +210,7 @@ class TestClient:
     Args:
         app: The application.
         timeout: Seconds to wait for a response before failing.
-        **options: Server options (:class:`~tremolo.options.Options` fields).
+        **options: Server options (`Options` fields).
     """
 
     __test__ = False

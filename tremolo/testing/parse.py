@@ -48,7 +48,7 @@ class ResponseReader:
         return self._chunked.trailers if self._chunked is not None else {}
 
     def feed(self, data: bytes) -> None:
-        """Consume bytes; sets :attr:`complete` when the response is whole."""
+        """Consume bytes; sets `complete` when the response is whole."""
         self.buffer += data
         while not self.complete:
             if self.head is None:

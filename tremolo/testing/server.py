@@ -13,13 +13,13 @@ if TYPE_CHECKING:
 
 
 class RunningServer:
-    """A server started by :func:`serve`.
+    """A server started by `serve`.
 
     Attributes:
         host: The address it listens on.
         port: The port it was given.
         url: ``http://host:port``.
-        worker: The :class:`~tremolo.server.Worker` serving it.
+        worker: The `Worker` serving it.
     """
 
     def __init__(self, host: str, port: int, worker: Worker) -> None:

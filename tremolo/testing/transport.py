@@ -14,7 +14,7 @@ class MemoryTransport(asyncio.Transport):
     above the limit pauses the protocol's writing until the test reads (a slow client).
 
     Args:
-        protocol: The protocol (``connection_made`` is called by :meth:`open`).
+        protocol: The protocol (``connection_made`` is called by `open`).
         peer: The client address reported to the server.
         sockname: The server address reported to the server.
         write_buffer_limit: Bytes of unread output before writing pauses (``None``: never).
