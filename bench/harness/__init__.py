@@ -1,0 +1,1 @@
+"""The benchmark harness: servers, processes, validation, load, memory, startup and reports."""

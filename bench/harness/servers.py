@@ -1,0 +1,113 @@
+"""The servers compared: how each one is started, from which virtual environment.
+
+Every server gets the same treatment: access log off, log level warning or above, a listen
+backlog of 4096 and a keep-alive timeout of 300 s (so the idle-connection measurement keeps
+them all), one process (a supervisor plus one worker for tremolo 0.5.3, whose worker is the
+one measured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+ENVS_DIR = BENCH_DIR / '.envs'
+APPS_DIR = BENCH_DIR / 'apps'
+BASELINE = 'tremolo'
+
+BACKLOG = '4096'
+KEEPALIVE = '300'
+
+TREMOLO_CLI = [
+    '-m', 'tremolo', 'tremolo_app:app', '--host', '127.0.0.1', '--port', '{port}',
+    '--no-access-log', '--log-level', 'warning', '--backlog', BACKLOG,
+    '--keepalive-timeout', KEEPALIVE,
+]
+UVICORN_CLI = [
+    '-m', 'uvicorn', 'asgi_app:app', '--host', '127.0.0.1', '--port', '{port}',
+    '--no-access-log', '--log-level', 'warning', '--backlog', BACKLOG,
+    '--timeout-keep-alive', KEEPALIVE, '--lifespan', 'on',
+]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server configuration to measure."""
+
+    name: str
+    label: str
+    env: str
+    args: list[str]
+    import_stmt: str
+    packages: tuple[str, ...] = field(default=())
+
+    @property
+    def python(self) -> Path:
+        return ENVS_DIR / self.env / 'bin' / 'python'
+
+    def argv(self, port: int) -> list[str]:
+        return [str(self.python), *(arg.format(port=port) for arg in self.args)]
+
+    def unavailable(self) -> Optional[str]:
+        """Why this server cannot run here, or None."""
+        reason_file = ENVS_DIR / f'{self.env}.unavailable'
+        if reason_file.exists():
+            return reason_file.read_text().strip() or 'environment unavailable'
+        if not (ENVS_DIR / self.env / '.ok').exists() or not self.python.exists():
+            return f'environment .envs/{self.env} is not set up (run: make -C bench setup)'
+        return None
+
+
+SERVERS: list[ServerSpec] = [
+    ServerSpec(
+        'tremolo', 'Tremolo (this repo), asyncio', 'tremolo',
+        [*TREMOLO_CLI, '--loop', 'asyncio'], 'import tremolo', ('tremolo',),
+    ),
+    ServerSpec(
+        'tremolo-uvloop', 'Tremolo (this repo), uvloop', 'tremolo',
+        [*TREMOLO_CLI, '--loop', 'uvloop'], 'import tremolo, uvloop', ('tremolo', 'uvloop'),
+    ),
+    ServerSpec(
+        'tremolo-pypy', 'Tremolo (this repo) on PyPy, asyncio', 'pypy',
+        [*TREMOLO_CLI, '--loop', 'asyncio'], 'import tremolo', ('tremolo',),
+    ),
+    ServerSpec(
+        'tremolo-0.5.3', 'tremolo 0.5.3 (PyPI), limits lifted', 'tremolo053',
+        ['tremolo053_app.py', '--port', '{port}', '--backlog', BACKLOG,
+         '--keepalive-timeout', KEEPALIVE],
+        'import tremolo', ('tremolo',),
+    ),
+    ServerSpec(
+        'uvicorn-h11', 'uvicorn, h11 + asyncio, raw ASGI', 'uvicorn',
+        [*UVICORN_CLI, '--http', 'h11', '--loop', 'asyncio'], 'import uvicorn, h11',
+        ('uvicorn', 'h11'),
+    ),
+    ServerSpec(
+        'uvicorn-httptools', 'uvicorn, httptools + uvloop, raw ASGI', 'uvicorn',
+        [*UVICORN_CLI, '--http', 'httptools', '--loop', 'uvloop'],
+        'import uvicorn, httptools, uvloop', ('uvicorn', 'httptools', 'uvloop'),
+    ),
+    ServerSpec(
+        'aiohttp', 'aiohttp.web (C extensions)', 'aiohttp',
+        ['aiohttp_app.py', '--port', '{port}', '--backlog', BACKLOG,
+         '--keepalive-timeout', KEEPALIVE],
+        'import aiohttp.web', ('aiohttp', 'multidict', 'yarl'),
+    ),
+]
+
+
+def select(names: Optional[list[str]]) -> list[ServerSpec]:
+    """The servers named (all when ``names`` is empty), baseline first, in the table's order.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+    if not names:
+        return list(SERVERS)
+    known = {spec.name: spec for spec in SERVERS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f'unknown server(s) {", ".join(unknown)}; known: {", ".join(known)}')
+    return [spec for spec in SERVERS if spec.name in names]

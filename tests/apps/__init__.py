@@ -1,0 +1,1 @@
+"""Small applications started in real processes by the running tests."""

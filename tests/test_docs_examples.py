@@ -1,0 +1,699 @@
+"""The examples of the documentation do what the pages say they do.
+
+Each file under ``examples/`` is included verbatim in a page. Here each one is imported (or,
+for the README's examples that open a file or bind fixed ports, executed with just that path or
+port substituted) and exercised: in process with :class:`tremolo.testing.TestClient`, and for
+the examples about running a server, as a real process on real sockets.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import logging
+import os
+import re
+import runpy
+import signal
+import types
+import uuid
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+import tremolo.server
+from tests.apps.harness import (
+    PYTHON,
+    REPO_ROOT,
+    Processes,
+    child_env,
+    fetch,
+    fetch_text,
+    free_port,
+)
+from tremolo import Options
+from tremolo.testing import TestClient
+
+EXAMPLES = REPO_ROOT / 'examples'
+DOCS = REPO_ROOT / 'docs'
+
+
+def example(name: str) -> types.ModuleType:
+    """The module ``examples.NAME``."""
+    return importlib.import_module(f'examples.{name}')
+
+
+def source(name: str) -> str:
+    return (EXAMPLES / f'{name}.py').read_text()
+
+
+def substituted(name: str, *replacements: tuple[str, str]) -> str:
+    """The source of an example with each ``(old, new)`` replaced, each exactly once."""
+    text = source(name)
+    for old, new in replacements:
+        assert text.count(old) == 1, f'{old!r} is not in examples/{name}.py exactly once'
+        text = text.replace(old, new)
+    return text
+
+
+def module_from(text: str, name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(compile(text, f'<{name}>', 'exec'), module.__dict__)
+    return module
+
+
+@pytest.fixture
+def procs(tmp_path):
+    with Processes(tmp_path) as processes:
+        yield processes
+
+
+def tremolo_messages(caplog, names) -> list[str]:
+    """The messages of the ``tremolo`` logger that are among ``names``, in order."""
+    return [record.getMessage() for record in caplog.records
+            if record.name == 'tremolo' and record.getMessage() in names]
+
+
+# -- the README's examples ---------------------------------------------------------------------
+
+async def test_hello_world_returns_latin_1():
+    app = example('hello').app
+    async with TestClient(app) as client:
+        response = await client.get('/hello')
+        assert response.status == 200
+        assert response.body == b'Hello world!'
+        assert response.headers['content-type'] == 'text/html; charset=latin-1'
+        assert response.headers['content-length'] == '12'
+        head = await client.head('/hello')
+        assert head.status == 200 and head.body == b''
+        assert head.headers['content-length'] == '12'
+
+
+@pytest.mark.slow
+async def test_hello_world_runs_as_a_script(procs, tmp_path):
+    script = tmp_path / 'hello.py'
+    script.write_text(substituted('hello', ("'0.0.0.0', 8000", "'127.0.0.1', 0")))
+    server = procs.script(script, cwd=tmp_path)
+    assert await fetch_text(await server.url('/hello')) == 'Hello world!'
+    await server.wait_for(r'"GET /hello HTTP/1\.1" 200 12')  # the access log
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+async def test_yield_streams_each_piece():
+    async with TestClient(example('streaming').app) as client:
+        response = await client.get('/hello')
+    assert response.status == 200
+    assert response.headers['transfer-encoding'] == 'chunked'
+    assert response.chunks == [b'Hello ', b'world!']
+
+
+@pytest.fixture
+def big_data(tmp_path):
+    """The README's big-file example, reading a real temporary file instead of its path."""
+    data = os.urandom(40_000)
+    path = tmp_path / 'big.data'
+    path.write_bytes(data)
+    text = substituted('streaming', ("'/my/folder/big.data'", repr(str(path))))
+    return module_from(text, 'big_data_example').app, data
+
+
+async def test_big_data_is_sent_one_buffer_at_a_time(big_data):
+    app, data = big_data
+    async with TestClient(app) as client:
+        response = await client.get('/my/url/big.data')
+    assert response.status == 200
+    assert response.headers['content-type'] == 'application/octet-stream'
+    assert response.body == data
+    assert [len(chunk) for chunk in response.chunks] == [16384, 16384, 40_000 - 2 * 16384]
+
+
+async def test_big_data_follows_the_buffer_size_option(big_data):
+    app, data = big_data
+    async with TestClient(app, buffer_size=4096) as client:
+        response = await client.get('/my/url/big.data')
+        head = await client.head('/my/url/big.data')
+    assert response.body == data
+    assert {len(chunk) for chunk in response.chunks[:-1]} == {4096}
+    assert len(response.chunks) == 10
+    assert head.status == 200 and head.body == b''
+
+
+@pytest.mark.slow
+async def test_workers_share_one_port(procs, tmp_path):
+    script = tmp_path / 'workers.py'
+    script.write_text(substituted('workers', ("'0.0.0.0', 8000", "'127.0.0.1', 0")))
+    server = procs.script(script, cwd=tmp_path)
+    addresses = await server.serving(count=2)
+    assert len(set(addresses)) == 1  # two workers, one address
+    url = await server.url('/')
+    pids = {(await fetch_text(url)).split()[-1] for _ in range(4)}
+    assert pids and all(pid.isdigit() and int(pid) != server.pid for pid in pids)
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    assert 'received SIGTERM: stopping the workers' in server.stderr
+
+
+@pytest.mark.slow
+async def test_listen_serves_every_port(procs, tmp_path):
+    first, second, main = free_port(), free_port(), free_port()
+    script = tmp_path / 'listen.py'
+    script.write_text(substituted(
+        'listen', ('app.listen(8001)', f'app.listen({first})'),
+        ('app.listen(8002)', f'app.listen({second})'),
+        ("'0.0.0.0', 8000", f"'127.0.0.1', {main}"),
+    ))
+    server = procs.script(script, cwd=tmp_path)
+    assert len(await server.serving(count=3)) == 3
+    for port in (main, first, second):
+        assert await fetch_text(f'http://127.0.0.1:{port}/') == f'You reached port {port}\n'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+@pytest.mark.slow
+async def test_uvloop_policy_is_honoured(procs, tmp_path):
+    try:
+        importlib.import_module('uvloop')
+    except ImportError:  # stand in for uvloop: a policy whose loop class is uvloop.Loop
+        (tmp_path / 'uvloop.py').write_text(
+            'import asyncio\n\n\n'
+            'class Loop(asyncio.SelectorEventLoop):\n'
+            '    pass\n\n\n'
+            'class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):\n'
+            '    def new_event_loop(self):\n'
+            '        return Loop()\n'
+        )
+    script = tmp_path / 'with_uvloop.py'
+    script.write_text(substituted('with_uvloop', ("'127.0.0.1', 8000", "'127.0.0.1', 0")))
+    server = procs.script(script, cwd=tmp_path, env=child_env(
+        PYTHONPATH=f'{tmp_path}{os.pathsep}{REPO_ROOT}'
+    ))
+    assert await fetch_text(await server.url('/')) == 'Running on uvloop.Loop\n'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+def run_as_main(monkeypatch, name: str) -> list[Options]:
+    """Run ``examples/NAME.py`` as a script, catching the options it serves with."""
+    served: list[Options] = []
+    monkeypatch.setattr(tremolo.server, 'serve', lambda app, options: served.append(options))
+    runpy.run_path(str(EXAMPLES / f'{name}.py'), run_name='__main__')
+    assert len(served) == 1
+    return served
+
+
+def test_run_calls_of_the_examples_are_valid(monkeypatch):
+    [hello] = run_as_main(monkeypatch, 'hello')
+    assert (hello.host, hello.port, hello.debug, hello.log_level) == ('0.0.0.0', 8000, True,
+                                                                       'debug')
+    [workers] = run_as_main(monkeypatch, 'workers')
+    assert (workers.host, workers.port, workers.worker_num) == ('0.0.0.0', 8000, 2)
+    [listen] = run_as_main(monkeypatch, 'listen')
+    assert listen.listen == [8001, 8002] and listen.port == 8000
+    [options] = run_as_main(monkeypatch, 'options')
+    assert (options.worker_num, options.max_body_size, options.access_log) == (
+        4, 1024 * 1024, False)
+    [unix] = run_as_main(monkeypatch, 'unix_socket')
+    assert unix.listen == ['/run/tremolo/app.sock'] and unix.worker_num == 4
+
+
+async def test_deployment_examples_in_process():
+    async with TestClient(example('workers').app) as client:
+        workers = await client.get('/')
+    async with TestClient(example('listen').app) as client:
+        listen = await client.get('/')  # the test client's server address is port 8000
+    async with TestClient(example('unix_socket').app) as client:
+        proxied = await client.get('/', headers={'X-Forwarded-For': '203.0.113.7'})
+    async with TestClient(example('logging_config').app) as client:
+        hello = await client.get('/hello')
+    assert workers.text == f'Served by the worker with pid {os.getpid()}\n'
+    assert listen.text == 'You reached port 8000\n'
+    assert proxied.text == "Hello 203.0.113.7 (via ('127.0.0.1', 8000))\n"
+    assert hello.text == 'Hello world!'
+
+
+# -- handlers and streaming --------------------------------------------------------------------
+
+async def test_results_table():
+    async with TestClient(example('handlers').app) as client:
+        bytes_ = await client.get('/bytes')
+        text = await client.get('/text')
+        latin = await client.get('/latin')
+        json_ = await client.get('/json')
+        list_ = await client.get('/list')
+        nothing = await client.get('/nothing')
+    assert (bytes_.body, bytes_.headers['content-length']) == (b'raw bytes', '9')
+    assert text.body == 'Grüße'.encode() and text.text == 'Grüße'
+    assert text.headers['content-type'] == 'text/html; charset=utf-8'
+    assert latin.body == 'Grüße'.encode('latin-1') and latin.text == 'Grüße'
+    assert latin.headers['content-type'] == 'text/html; charset=latin-1'
+    assert json_.json() == {'name': 'Tremolo', 'streaming': True}
+    assert json_.headers['content-type'] == 'application/json'
+    assert list_.json() == [1, 2, 3] and list_.headers['content-type'] == 'application/json'
+    assert (nothing.status, nothing.body, nothing.headers['content-length']) == (200, b'', '0')
+
+
+async def test_streaming_handlers():
+    async with TestClient(example('handlers').app) as client:
+        countdown = await client.get('/countdown')
+        lines = await client.get('/lines')
+        manual = await client.get('/manual')
+    assert countdown.chunks == [b'3...\n', b'2...\n', b'1...\n', b'liftoff!\n']
+    assert countdown.headers['cache-control'] == 'no-store'
+    assert countdown.headers['content-type'] == 'text/plain; charset=utf-8'
+    assert lines.chunks == [b'line 0\n', b'line 1\n', b'line 2\n']
+    assert manual.status == 202
+    assert manual.chunks == [b'first, ', b'second, ', b'last\n']
+    assert manual.headers['content-type'] == 'text/plain; charset=utf-8'
+
+
+async def test_sync_handler_runs_in_a_thread():
+    async with TestClient(example('handlers').app) as client:
+        response = await client.get('/blocking')
+    assert response.text == 'GET /blocking done in a thread\n'
+
+
+async def test_head_sends_the_head_only():
+    async with TestClient(example('handlers').app) as client:
+        whole = await client.head('/bytes')
+        streamed = await client.head('/countdown')
+    assert (whole.status, whole.body, whole.headers['content-length']) == (200, b'', '9')
+    assert (streamed.status, streamed.body) == (200, b'')
+    assert streamed.headers['cache-control'] == 'no-store'
+
+
+async def test_request_and_response_helpers():
+    async with TestClient(example('handlers').app) as client:
+        response = await client.get(
+            '/visits?tag=a&tag=b', headers={'Cookie': 'visits=4', 'User-Agent': 'curl/8'}
+        )
+    assert response.json() == {
+        'visits': 5, 'method': 'GET', 'path': '/visits', 'tags': ['a', 'b'],
+        'user_agent': 'curl/8', 'url': 'http://testserver/visits?tag=a&tag=b',
+        'client': '127.0.0.1',
+    }
+    assert response.cookies == {'visits': '5'}
+    assert 'Max-Age=3600; Path=/; HttpOnly; SameSite=Lax' in response.headers['set-cookie']
+
+
+async def test_reading_the_request_body():
+    multipart = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="title"\r\n\r\nNotes\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="attachment"; filename="a.txt"\r\n'
+        b'Content-Type: text/plain\r\n\r\nfile content\r\n--XyZ--\r\n'
+    )
+    async with TestClient(example('request_body').app) as client:
+        echo = await client.post('/echo', body=b'\x00\x01 binary')
+        upload = await client.post('/upload', body=b'x' * 1_000_000, chunked=True)
+        read_json = await client.post('/json', json={'a': [1, 2]})
+        bad_json = await client.post('/json', body='{not json')
+        text = await client.post('/text', body='Grüße'.encode('latin-1'),
+                                 headers={'Content-Type': 'text/plain; charset=latin-1'})
+        form = await client.post('/form', body='name=Ada&tag=x&tag=y', headers={
+            'Content-Type': 'application/x-www-form-urlencoded'})
+        files = await client.post('/form', body=multipart, headers={
+            'Content-Type': 'multipart/form-data; boundary=XyZ'})
+        no_form = await client.post('/form', body='plain', headers={'Content-Type': 'text/plain'})
+    assert echo.body == b'\x00\x01 binary'
+    assert echo.headers['content-type'] == 'application/octet-stream'
+    assert upload.json() == {'received': 1_000_000}
+    assert read_json.json() == {'you sent': {'a': [1, 2]}}
+    assert bad_json.status == 400
+    assert text.text == '5 characters'
+    assert form.json() == {'fields': {'name': 'Ada', 'tag': 'x'}, 'tags': ['x', 'y'], 'files': {}}
+    assert files.json() == {'fields': {'title': 'Notes'}, 'tags': [],
+                            'files': {'attachment': [['a.txt', 12]]}}
+    assert no_form.status == 415
+
+
+async def test_route_body_limit():
+    async with TestClient(example('request_body').app) as client:
+        small = await client.post('/comment', body=b'x' * 1024)
+        big = await client.post('/comment', body=b'x' * 1025)
+        big_streamed = await client.post('/comment', body=b'x' * 2000, chunked=True)
+        over_server_limit = await client.post('/echo', body=b'x' * (10 * 1024 * 1024 + 1))
+    assert small.text == 'Thanks for 1024 bytes of comment'
+    assert big.status == 413 and big_streamed.status == 413
+    assert over_server_limit.status == 413
+
+
+# -- routing -----------------------------------------------------------------------------------
+
+async def test_static_and_parameter_routes():
+    order_id = uuid.uuid4()
+    async with TestClient(example('routing').app) as client:
+        assert (await client.get('/')).text == 'Home\n'
+        assert (await client.get('/about')).text == 'About\n'
+        assert (await client.get('/about/')).status == 404
+        assert (await client.get('/user/Ada%20Lovelace')).text == 'Hello, Ada Lovelace\n'
+        assert (await client.get('/item/42')).json() == {'item_id': 42}
+        assert (await client.get('/item/abc')).status == 404
+        assert (await client.get('/scale/1.25')).json() == {'doubled': 2.5}
+        assert (await client.get(f'/order/{order_id.hex}')).json() == {'order': str(order_id)}
+        assert (await client.get('/files/docs/a/b.md')).json() == {'file': 'docs/a/b.md'}
+        assert (await client.get('/archive/2024/05')).json() == {'year': '2024', 'month': '05'}
+        assert (await client.get('/archive/24/05')).status == 404
+
+
+async def test_methods_405_and_head():
+    async with TestClient(example('routing').app) as client:
+        listed = await client.get('/articles')
+        created = await client.post('/articles', json={'title': 'Streams'})
+        refused = await client.put('/articles')
+        deleted = await client.delete('/articles/3')
+        head = await client.head('/articles')
+        view_refused = await client.patch('/books/1')
+    assert listed.json() == {'articles': []}
+    assert (created.status, created.json()) == (201, {'created': 'Streams'})
+    assert refused.status == 405 and refused.headers['allow'] == 'GET, HEAD, POST'
+    assert (deleted.status, deleted.body) == (204, b'')
+    assert (head.status, head.body) == (200, b'')
+    assert view_refused.status == 405
+    assert view_refused.headers['allow'] == 'DELETE, GET, HEAD, PUT'
+
+
+async def test_class_based_view():
+    async with TestClient(example('routing').app) as client:
+        got = await client.get('/books/7')
+        put = await client.put('/books/7', json={'title': 'Flow'})
+        deleted = await client.delete('/books/7')
+    assert got.json() == {'id': 7, 'title': 'Book 7'}
+    assert put.json() == {'id': 7, 'title': 'Flow'}
+    assert deleted.status == 204
+
+
+async def test_mount_scopes_its_middleware():
+    async with TestClient(example('routing').app) as client:
+        refused = await client.get('/admin/dashboard')
+        allowed = await client.get('/admin/dashboard', headers={'X-Role': 'admin'})
+        elsewhere = await client.get('/about')
+    assert (refused.status, refused.text) == (403, 'Admins only\n')
+    assert (allowed.status, allowed.text) == (200, 'Admin dashboard\n')
+    assert elsewhere.status == 200
+
+
+async def test_url_for():
+    app = example('routing').app
+    async with TestClient(app) as client:
+        links = (await client.get('/links')).json()
+    assert links == {
+        'about': '/about', 'user': '/user/Ada%20Lovelace', 'file': '/files/docs/guide.md',
+        'book': '/books/7', 'dashboard': '/admin/dashboard',
+    }
+    with pytest.raises(KeyError):
+        app.url_for('nowhere')
+    with pytest.raises(KeyError):
+        app.url_for('user')  # a parameter is missing
+
+
+# -- injection ---------------------------------------------------------------------------------
+
+async def test_server_names_and_path_parameters():
+    async with TestClient(example('injection').app) as client:
+        whoami = await client.get('/whoami/ada')
+        everything = await client.get('/everything/ada')
+    assert whoami.json() == {
+        'username': 'ada', 'path': '/whoami/ada', 'app': 'tremolo',
+        'worker_globals': ['sessions_closed'], 'max_body_size': 10 * 1024 * 1024,
+    }
+    assert whoami.headers['x-loop'].endswith('EventLoop')
+    assert everything.json() == ['app', 'context', 'globals', 'logger', 'loop', 'request',
+                                 'response', 'username']
+    page = (DOCS / 'injection.md').read_text()
+    assert json.dumps(everything.json(), separators=(',', ':')) in page
+
+
+async def test_providers_by_name_and_type_with_cleanup():
+    async with TestClient(example('injection').app) as client:
+        anonymous = await client.get('/orders')
+        before = await client.get('/sessions-closed')
+        orders = await client.get('/orders', headers={'Authorization': 'Bearer ada'})
+        after = await client.get('/sessions-closed')
+    assert anonymous.status == 401 and anonymous.headers['www-authenticate'] == 'Bearer'
+    assert before.json() == {'closed': 0}  # the provider was never called for the 401
+    assert orders.json() == {'user': 'ada', 'orders': [{'sql': 'orders of ada'}]}
+    assert after.json() == {'closed': 1}
+
+
+async def test_route_options_from_defaults_and_decorator():
+    async with TestClient(example('injection').app) as client:
+        report = await client.get('/report.csv')
+        created = await client.post('/items', json={'name': 'pen'})
+    assert report.headers['content-type'] == 'text/csv; charset=utf-8'
+    assert report.text == 'month,sales\n2024-01,42\n'
+    assert (created.status, created.json()) == (201, {'created': {'name': 'pen'}})
+
+
+def test_registration_error_names_the_handler_and_route(capsys):
+    runpy.run_path(str(EXAMPLES / 'registration_errors.py'))
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("profile (route '/profile'): nothing can supply parameter 'user'")
+    assert printed in (DOCS / 'injection.md').read_text()
+
+
+# -- middleware --------------------------------------------------------------------------------
+
+def documented_orders() -> dict[str, list[str]]:
+    """The ordering tables of the middleware page: request line to the calls, in order."""
+    page = (DOCS / 'middleware.md').read_text()
+    tables = {}
+    for match in re.finditer(r'<!-- order: (.+?) -->\n((?:\|.*\n)+)', page):
+        rows = match.group(2).strip().splitlines()[2:]
+        tables[match.group(1)] = [row.split('|')[2].strip().strip('`') for row in rows]
+    return tables
+
+
+HOOK_NAMES = {'authenticate', 'start_timer', 'Cors.on_request', 'Cors.on_response',
+              'add_server_timing', 'add_user_header', 'items', 'about'}
+
+
+async def test_middleware_order_matches_the_documented_tables(caplog):
+    caplog.set_level(logging.INFO, logger='tremolo')
+    tables = documented_orders()
+    assert set(tables) == {'GET /api/items', 'OPTIONS /api/items', 'GET /about'}
+    async with TestClient(example('middleware').app) as client:
+        for request_line, calls in tables.items():
+            caplog.clear()
+            method, path = request_line.split()
+            await client.request(method, path)
+            assert tremolo_messages(caplog, HOOK_NAMES) == calls, request_line
+
+
+async def test_middleware_effects_and_short_circuits(caplog):
+    caplog.set_level(logging.INFO, logger='tremolo')
+    async with TestClient(example('middleware').app) as client:
+        items = await client.get('/api/items', headers={'X-User': 'ada'})
+        preflight = await client.options('/api/items')
+        about = await client.get('/about')
+        caplog.clear()
+        mallory = await client.get('/about', headers={'X-User': 'mallory'})
+    assert items.json() == {'items': ['a', 'b']}
+    assert items.headers['x-user'] == 'ada'
+    assert items.headers['access-control-allow-origin'] == 'https://example.com'
+    assert items.headers['server-timing'].startswith('app;dur=')
+    assert (preflight.status, preflight.body) == (204, b'')
+    assert preflight.headers['access-control-allow-methods'] == 'GET, POST'
+    assert 'access-control-allow-origin' not in about.headers
+    assert (mallory.status, mallory.text) == (403, 'Go away\n')
+    assert 'server-timing' not in mallory.headers and mallory.headers['x-user'] == 'mallory'
+    assert tremolo_messages(caplog, HOOK_NAMES) == [
+        'authenticate', 'add_server_timing', 'add_user_header']
+
+
+async def test_gzip_response_filter():
+    accept = {'Accept-Encoding': 'gzip, br'}
+    async with TestClient(example('filters').app) as client:
+        article = await client.get('/article', headers=accept)
+        feed = await client.get('/feed', headers=accept)
+        plain = await client.get('/article')
+        head = await client.head('/article', headers=accept)
+    assert article.headers['content-encoding'] == 'gzip'
+    assert article.headers['vary'] == 'Accept-Encoding'
+    assert int(article.headers['content-length']) == len(article.body) < 1700
+    assert gzip.decompress(article.body) == b'Tremolo streams. ' * 100
+    assert len(feed.chunks) > 50  # still streamed, piece by piece
+    assert gzip.decompress(feed.body) == ''.join(f'entry {n}\n' for n in range(100)).encode()
+    assert 'content-encoding' not in plain.headers and len(plain.body) == 1700
+    assert head.body == b'' and head.headers['content-length'] == article.headers[
+        'content-length']
+
+
+async def test_gunzip_request_filter():
+    gzipped = {'Content-Encoding': 'gzip'}
+    async with TestClient(example('filters').app) as client:
+        zipped = await client.post('/notes', body=gzip.compress(b'hello'), headers=gzipped)
+        plain = await client.post('/notes', body=b'hello')
+        broken = await client.post('/notes', body=b'not gzip', headers=gzipped)
+    assert zipped.json() == plain.json() == {'note': 'hello'}
+    assert (broken.status, broken.text) == (400, 'the body is not valid gzip')
+
+
+# -- hooks and extensions ----------------------------------------------------------------------
+
+async def test_worker_and_connection_hooks(caplog):
+    caplog.set_level(logging.INFO, logger='tremolo')
+    async with TestClient(example('hooks').app) as client:
+        assert 'pool of 10 opened' in caplog.messages
+        connection = client.connect()
+        answers = [(await connection.request('GET', '/visit')).json() for _ in range(3)]
+        await connection.close()
+    assert answers == [{'pool_size': 10, 'served_on_this_connection': n} for n in (1, 2, 3)]
+    assert '127.0.0.1 connected' in caplog.messages
+    assert '127.0.0.1 leaves after 3 requests' in caplog.messages
+    assert caplog.messages[-1] == 'pool closed'
+
+
+async def test_extension(caplog):
+    module = example('extension')
+    caplog.set_level(logging.INFO, logger='tremolo')
+    assert module.stats.name == 'request-stats' and module.stats.path == '/_stats'
+    async with TestClient(module.app) as client:
+        assert (await client.get('/')).text == 'Hello\n'
+        assert (await client.get('/nowhere')).status == 404
+        assert (await client.get('/_stats')).json() == {'200': 1, '404': 1}
+        assert (await client.get('/_stats')).json() == {'200': 2, '404': 1}
+    assert 'request-stats: 4 responses' in caplog.messages
+    page = (DOCS / 'extensions.md').read_text()
+    assert '{"200":1,"404":1}' in page and '{"200":2,"404":1}' in page
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+async def test_http_exceptions_and_redirects():
+    async with TestClient(example('errors').app) as client:
+        found = await client.get('/books/1')
+        missing = await client.get('/books/9')
+        unknown = await client.get('/nowhere')
+        vague = await client.get('/search')
+        busy = await client.get('/search?q=dune')
+        moved = await client.get('/old-books/2')
+        login = await client.get('/login')
+    assert found.json() == {'id': 1, 'title': 'Dune'}
+    assert (missing.status, missing.json()) == (404, {'error': 'no book 9', 'path': '/books/9'})
+    assert (unknown.status, unknown.json()) == (404, {'error': 'Not Found', 'path': '/nowhere'})
+    assert (vague.status, vague.text) == (400, 'say what you are looking for')
+    assert vague.headers['content-type'] == 'text/plain; charset=utf-8'
+    assert (busy.status, busy.text, busy.headers['retry-after']) == (429, 'slow down', '3')
+    assert (moved.status, moved.headers['location'], moved.body) == (301, '/books/2', b'')
+    assert (login.status, login.headers['location']) == (302, '/books/1')
+
+
+async def test_error_handler_by_class_and_hidden_internals(caplog):
+    async with TestClient(example('errors').app) as client:
+        out = await client.get('/buy/2')
+        crash = await client.get('/crash')
+    assert (out.status, out.json()) == (409, {'error': 'Solaris is out of stock'})
+    assert (crash.status, crash.body) == (500, b'Internal Server Error')
+    assert any('hunter2' in str(record.exc_info[1]) for record in caplog.records
+               if record.exc_info)  # logged for the developer...
+
+
+async def test_debug_shows_the_traceback(caplog):
+    async with TestClient(example('errors').app, debug=True) as client:
+        crash = await client.get('/crash')
+    assert crash.status == 500
+    assert crash.text.startswith('Traceback') and 'hunter2' in crash.text
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+async def test_route_and_request_options():
+    async with TestClient(example('options').app) as client:
+        upload = await client.post('/upload', body=b'x' * (11 * 1024 * 1024), chunked=True)
+        export = await client.get('/export.csv')
+        download = await client.get('/downloads/report.pdf')
+        effective = await client.get('/effective')
+    assert upload.json() == {'received': 11 * 1024 * 1024}  # above the server's 10 MiB
+    assert export.headers['content-type'] == 'text/csv; charset=utf-8'
+    assert export.text == 'id,name\n1,Ada\n'
+    assert download.json() == {'name': 'report.pdf', 'buffer_size': 256 * 1024}
+    page = (DOCS / 'configuration.md').read_text()
+    documented = re.search(r'```json\n(.*?)\n```', page, re.S)
+    assert documented is not None
+    assert effective.json() == json.loads(documented.group(1))
+
+
+async def test_server_options_reach_the_request():
+    async with TestClient(example('options').app, max_body_size=1024) as client:
+        effective = (await client.get('/effective')).json()
+        upload = await client.post('/upload', body=b'x' * 2048)
+    assert effective['max_body_size'] == 1024
+    assert upload.status == 200  # the route's own limit wins
+
+
+# -- testing -----------------------------------------------------------------------------------
+
+async def test_testing_examples():
+    module = example('testing')
+    await module.test_hello()
+    await module.test_keep_alive()
+
+
+@pytest.mark.slow
+async def test_testing_example_over_a_real_socket():
+    await example('testing').test_hello_over_a_real_socket()
+
+
+# -- deployment --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+async def test_unix_socket_behind_a_proxy(procs, tmp_path):
+    sock = Path(os.path.realpath('/tmp')) / f'tremolo-docs-{uuid.uuid4().hex[:8]}.sock'
+    script = tmp_path / 'unix_socket.py'
+    script.write_text(substituted(
+        'unix_socket', ("'/run/tremolo/app.sock'", repr(str(sock))),
+        ("'127.0.0.1', 8000, worker_num=4", "'127.0.0.1', 0, worker_num=2"),
+    ))
+    server = procs.script(script, cwd=tmp_path)
+    try:
+        await server.wait_for(r'serving on unix:', count=2)
+        connector = aiohttp.UnixConnector(path=str(sock), force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            headers = {'X-Forwarded-For': '203.0.113.7'}
+            async with session.get('http://tremolo/', headers=headers) as response:
+                assert await response.text() == f'Hello 203.0.113.7 (via {sock})\n'
+        assert (await fetch(await server.url('/')))[0] == 200
+        await server.wait_for(r'- "GET / HTTP/1\.1" 200')  # a UNIX socket client is '-'
+        server.send(signal.SIGTERM)
+        assert await server.wait_exit() == 0
+    finally:
+        if sock.exists():
+            sock.unlink()
+
+
+@pytest.mark.slow
+async def test_access_log_in_a_file_of_its_own(procs, tmp_path):
+    script = tmp_path / 'logging_config.py'
+    script.write_text(substituted('logging_config', ("'127.0.0.1', 8000", "'127.0.0.1', 0")))
+    server = procs.script(script, cwd=tmp_path)
+    assert await fetch_text(await server.url('/hello')) == 'Hello world!'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    access = (tmp_path / 'access.log').read_text()
+    assert re.search(r'127\.0\.0\.1:\d+ - "GET /hello HTTP/1\.1" 200 12$', access, re.M)
+    assert 'serving on' in server.stderr and 'GET /hello' not in server.stderr
+
+
+@pytest.mark.slow
+async def test_command_line_serves_an_example(procs):
+    server = procs.start([PYTHON, '-m', 'tremolo', 'examples.hello:app', '--port', '0',
+                          '--no-access-log'], cwd=REPO_ROOT)
+    assert await fetch_text(await server.url('/hello')) == 'Hello world!'
+    assert 'GET /hello' not in server.stderr
+    server.send(signal.SIGINT)
+    assert await server.wait_exit() == 0
+
+
+# -- the demo of the README --------------------------------------------------------------------
+
+async def test_demo_answers_the_readme_urls():
+    async with TestClient(example('demo').app) as client:
+        hello = await client.get('/hello')
+        user = await client.get('/user/42?greeting=Hi')
+        echo = await client.post('/echo', body='some data')
+    assert hello.text == 'Hello world!\n'
+    assert user.json() == {'id': 42, 'greeting': 'Hi'}
+    assert echo.body == b'some data'
