@@ -147,12 +147,17 @@ def test_options_table_marker_is_replaced():
     assert '`10485760` (10 MiB)' in rendered
 
 
-def test_rst_roles_become_code():
-    hook = load_hook('rst_roles')
-    html = (':meth:<code>url_for</code> and :class:<code>~tremolo.options.Options</code>, '
-            'but not <code>:meth:</code>')
-    assert hook.strip_roles(html) == (
-        '<code>url_for</code> and <code>Options</code>, but not <code>:meth:</code>')
+def test_docstrings_use_markdown_not_sphinx_roles():
+    # mkdocstrings reads docstrings as Markdown: a Sphinx role would show up literally.
+    role = re.compile(r':(?:meth|class|attr|func|data|mod|exc|obj):`')
+    offenders = [
+        f'{path.relative_to(ROOT)}:{number}'
+        for folder in ('tremolo', 'middleware', 'extensions')
+        for path in sorted((ROOT / folder).rglob('*.py'))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if role.search(line)
+    ]
+    assert offenders == []
 
 
 # -- the other tables and the API reference ----------------------------------------------------

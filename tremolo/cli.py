@@ -1,5 +1,5 @@
 """``python -m tremolo module:app``: the command line, built from
-:class:`~tremolo.options.Options`.
+`Options`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Serving: sockets, the event loop of a worker, graceful shutdown.
 
-:func:`serve` is what :meth:`Tremolo.run` and the command line call. One worker runs in the
-calling process; several run as child processes supervised by :mod:`tremolo.supervisor`, each
+`serve` is what `Tremolo.run` and the command line call. One worker runs in the
+calling process; several run as child processes supervised by `tremolo.supervisor`, each
 with its own ``SO_REUSEPORT`` socket so that the kernel balances connections between them.
 """
 
@@ -144,7 +144,7 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
 class Worker:
     """Serves an application on sockets in the running event loop.
 
-    Used by :func:`serve` in each worker process, and by :func:`tremolo.testing.serve` in
+    Used by `serve` in each worker process, and by `tremolo.testing.serve` in
     tests.
     """
 
