@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip -q --disable-pip-version-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip 'setuptools>=64' wheel
+	$(PIP) install --upgrade pip 'setuptools>=77' wheel
 
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e .
