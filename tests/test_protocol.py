@@ -274,3 +274,17 @@ async def test_server_and_date_headers(app):
     assert response.header('date').endswith(' GMT')
     async with TestClient(app) as client:
         assert (await client.get('/')).header('server') == 'Tremolo'
+
+
+async def test_thousands_of_pipelined_requests_do_not_recurse(app):
+    @app.route('/')
+    async def index():
+        return 'ok'
+
+    async with TestClient(app, max_pipelined_bytes=1_000_000) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n' * 5000)
+        data = b''
+        while data.count(b'HTTP/1.1 200 OK') < 5000:
+            data += await connection.receive()
+    assert data.count(b'\r\n\r\nok') == 5000

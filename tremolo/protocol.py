@@ -14,6 +14,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any, Optional
 
+from . import eager
 from .body_stream import BodyStream
 from .connection import Connection
 from .exceptions import BadRequest, ClientDisconnected
@@ -129,6 +130,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._upgraded: Optional[UpgradedStream] = None
         self._connect_hooks: Optional[asyncio.Future[None]] = None
         self._task: Optional[asyncio.Task[None]] = None
+        self._starting = False
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -212,18 +214,34 @@ class HTTPProtocol(asyncio.Protocol):
     # -- reading --------------------------------------------------------------------------------
 
     def _next_request(self) -> None:
-        buffer = self._buffer
-        if not buffer:
+        """Start the requests waiting in the buffer, one at a time.
+
+        A request answered without waiting finishes inside ``start``; the loop then takes the
+        next pipelined one (a loop, not recursion: a client may pipeline thousands).
+        """
+        if self._starting:
             return
+        self._starting = True
+        try:
+            while self._request is None and self._buffer and not self.closing:
+                if not self._start_request():
+                    break
+        finally:
+            self._starting = False
+
+    def _start_request(self) -> bool:
+        """Parse the head at the start of the buffer and start answering it; ``False`` while
+        the head is incomplete or was rejected."""
+        buffer = self._buffer
         try:
             result = self._head_reader.read(buffer)
         except ParseError as exc:
             self._reject(exc.status, exc.message)
-            return
+            return False
         if result is None:
             if self._deadline_kind != _HEAD:
                 self._set_deadline(self.options.header_timeout, _HEAD)
-            return
+            return False
         head, consumed = result
         self._buffer = buffer[consumed:] if consumed < len(buffer) else b''
         self._deadline = 0.0
@@ -249,7 +267,8 @@ class HTTPProtocol(asyncio.Protocol):
             data = self._buffer
             self._buffer = b''
             self._buffer = self._feed_body(data)
-        self._task = self.loop.create_task(self._run(request, response))
+        self._task = eager.start(self.loop, self._run(request, response))
+        return True
 
     def _feed_body(self, data: bytes) -> bytes:
         """Decode body bytes into the current body stream; return what follows the body."""
