@@ -196,7 +196,7 @@ async def test_url_for(app):
 
 
 @pytest.mark.parametrize(
-    'path', ['no-slash', '/x/{bad', '/x/{id:nope}', '/x/{a}/{a}', '^(unclosed']
+    'path', ['no-slash', '/x/{bad', '/x/{id:nope}', '/x/{a}/{a}', '^(unclosed', '/x/{request}']
 )
 def test_bad_paths_fail_at_registration(app, path):
     with pytest.raises(RegistrationError):

@@ -144,6 +144,11 @@ class Tremolo:
         """
         self._check_open()
         pattern = PathPattern(path)
+        clashes = [name for name in pattern.params if name in REQUEST_NAMES]
+        if clashes:
+            raise RegistrationError(
+                f'route {path!r}: path parameter {clashes[0]!r} has the name of a server value'
+            )
         _check_route_options(options, f'route {path!r}')
         if is_view(handler):
             handlers = view_handlers(handler)

@@ -39,7 +39,7 @@ class Endpoint:
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
-        'uses_providers', 'option_kwargs',
+        'uses_providers', 'option_kwargs', 'direct',
     )
 
     def __init__(
@@ -67,6 +67,8 @@ class Endpoint:
             name: options[name] for name, default in plan.options.items()
             if name in options and options[name] is not default
         }
+        #: The handler can be awaited with the server names alone (the common case).
+        self.direct = plan.mode == 'async' and not plan.providers and not self.option_kwargs
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
         self.errors = errors

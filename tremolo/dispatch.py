@@ -114,10 +114,7 @@ class Runtime:
             if endpoint.custom:
                 endpoint.customize(request, response)
         context = Context(endpoint.options, request.connection)
-        values = self.base.copy()
-        values['request'] = request
-        values['response'] = response
-        values['context'] = context
+        values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
         try:
             if endpoint.response_hooks:
@@ -135,9 +132,11 @@ class Runtime:
             if context._options is not None:
                 _apply_options(context._options, request)
             plan = endpoint.plan
-            if (plan.mode is ASYNC and not plan.providers and context._options is None
-                    and not endpoint.option_kwargs):
-                result = await plan.func(**plan.kwargs(values, params))
+            if endpoint.direct and context._options is None:
+                if plan.var_keyword and not params:
+                    result = await plan.func(**values)  # the call copies values
+                else:
+                    result = await plan.func(**plan.kwargs(values, params))
             else:
                 result = await self.call(plan, values, params, scope, context,
                                          endpoint.option_kwargs)

@@ -25,6 +25,16 @@ _FRAMING = frozenset(('content-length', 'transfer-encoding'))
 
 BodyLike = Union[bytes, bytearray, memoryview, str]
 
+# Content-Type header lines by value: a handful of distinct values serve every response.
+_CONTENT_TYPES: dict[str, bytes] = {}
+
+
+def _content_type_line(content_type: str) -> bytes:
+    line = b'Content-Type: %s\r\n' % content_type.encode('latin-1')
+    if len(_CONTENT_TYPES) < 256:
+        _CONTENT_TYPES[content_type] = line
+    return line
+
 
 def check_header(name: str, value: str) -> None:
     """Refuse a header that could corrupt the response (header injection).
@@ -243,32 +253,38 @@ class Response:
 
     def _head(self, length: Optional[int]) -> bytes:
         status = self.status
-        if self.reason is None:
-            line = STATUS_LINES_11.get(status) or status_line(status)
-        else:
+        line = STATUS_LINES_11.get(status) if self.reason is None else None
+        if line is None:
             line = status_line(status, phrase=self.reason)
         protocol = self._protocol
-        parts = [line, dates.header(), protocol.server_header]
-        if body_allowed(status):
-            parts.append(b'Content-Type: %s\r\n' % self.content_type.encode('latin-1'))
+        if status >= 200 and status != 204 and status != 304:  # content allowed
+            content_type = _CONTENT_TYPES.get(self.content_type) or _content_type_line(
+                self.content_type)
             if length is not None:
-                parts.append(b'Content-Length: %d\r\n' % length)
+                framing = b'%sContent-Length: %d\r\n' % (content_type, length)
             elif self._chunked:
-                parts.append(b'Transfer-Encoding: chunked\r\n')
-        for name, value in self._headers:
-            parts.append(b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1')))
+                framing = content_type + b'Transfer-Encoding: chunked\r\n'
+            else:
+                framing = content_type
+        else:
+            framing = b''
+        if self._headers:
+            framing += b''.join([
+                b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1'))
+                for name, value in self._headers
+            ])
         stream = self.request._stream
         if protocol.closing or (length is not None and stream is not None and not stream.complete):
             # A whole response while the request body is still arriving: that body will not
             # be read, and unread body bytes cannot be told apart from a next request.
             self.keep_alive = False
         if not self.keep_alive:
-            parts.append(b'Connection: close\r\n\r\n')
+            end = b'Connection: close\r\n\r\n'
         elif self.request.version == '1.0':
-            parts.append(b'Connection: keep-alive\r\n\r\n')
+            end = b'Connection: keep-alive\r\n\r\n'
         else:
-            parts.append(b'\r\n')
-        return b''.join(parts)
+            end = b'\r\n'
+        return b'%s%s%s%s%s' % (line, dates.header(), protocol.server_header, framing, end)
 
     def send_whole(self, body: bytes) -> None:
         """Send the head and ``body`` as one write (no filters, no hooks: the fast path)."""
