@@ -27,6 +27,11 @@ _METHOD = re.compile(rb'[%s]+' % _TCHAR)
 # above 0x7e, which RFC 3986 only allows percent-encoded.
 _TARGET = re.compile(rb'[\x21-\x7e]+')
 _VERSION = re.compile(rb'HTTP/[0-9]\.[0-9]')
+_ORIGIN_FORM_LINE = re.compile(rb'([%s]+) (/[\x21-\x7e]*) HTTP/1\.([01])' % _TCHAR)
+_METHOD_NAMES = {
+    name.encode(): name
+    for name in ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE')
+}
 # RFC 9110 §5.5: field-value = *( field-vchar / SP / HTAB ), field-vchar = VCHAR / obs-text.
 # One header line is ``name ":" OWS value OWS CRLF``. The whole header block is checked by one
 # fullmatch: the classes are disjoint (no ':' in a name, no CR/LF in a value) so the match is
@@ -178,6 +183,14 @@ def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
     """Parse ``method SP request-target SP HTTP-version`` (RFC 9112 §3)."""
     if len(line) > max_length:
         raise URITooLong('request line too long')
+    # The common case (origin-form, HTTP/1.x) in one match; anything else takes the long way,
+    # which finds the precise error.
+    match = _ORIGIN_FORM_LINE.fullmatch(line)
+    if match is not None:
+        method, target, minor = match.groups()
+        if method != b'CONNECT':
+            name = _METHOD_NAMES.get(method) or method.decode('ascii')
+            return RequestHead(name, target, _HTTP11 if minor == b'1' else _HTTP10, {})
     parts = line.split(b' ')
     if len(parts) != 3:
         raise BadRequest('malformed request line')
