@@ -39,6 +39,9 @@ _BODY_FULL = 1
 _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
 
+# Most bytes of streamed writes held to be sent together (see HTTPProtocol.write_soon).
+_HOLD_LIMIT = 256 * 1024
+
 # What the deadline of a connection is for.
 _IDLE = 1
 _HEAD = 2
@@ -131,6 +134,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._connect_hooks: Optional[asyncio.Future[None]] = None
         self._task: Optional[asyncio.Task[None]] = None
         self._starting = False
+        self._held: list[bytes] = []
+        self._held_size = 0
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -327,6 +332,7 @@ class HTTPProtocol(asyncio.Protocol):
         if response.headers_sent:
             # Too late for an error status: cut the body short so the client sees it fail.
             response.finished = True
+            self.flush()
             self.abort()
         elif not self.closed:
             response.keep_alive = False
@@ -389,18 +395,60 @@ class HTTPProtocol(asyncio.Protocol):
     # -- writing --------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self.closed:
+        """Write ``data`` now (after anything still held by `write_soon`)."""
+        if self.closed:
+            return
+        if self._held:
+            self._held.append(data)
+            self.flush()
+        else:
             self.transport.write(data)
 
-    def writelines(self, data: Any) -> None:
-        if not self.closed:
-            self.transport.writelines(data)
+    def write_soon(self, data: bytes) -> None:
+        """Write ``data`` at the end of this turn of the event loop, together with whatever
+        else is written before then.
+
+        A streamed body arrives in many small writes; sending each at once costs a system call
+        apiece. Held writes go out before the loop next waits for I/O, so nothing is delayed
+        beyond the code already running, and at most ``_HOLD_LIMIT`` bytes are ever held.
+        """
+        if self.closed:
+            return
+        held = self._held
+        if not held:
+            self.loop.call_soon(self.flush)
+        held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= _HOLD_LIMIT:
+            self.flush()
+
+    def write_chunk_soon(self, data: bytes) -> None:
+        """`write_soon` one piece of a chunked body with its framing (RFC 9112 §7.1)."""
+        if self.closed:
+            return
+        held = self._held
+        if not held:
+            self.loop.call_soon(self.flush)
+        size = len(data)
+        held += (b'%X\r\n' % size, data, b'\r\n')
+        self._held_size += size
+        if self._held_size >= _HOLD_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what `write_soon` holds."""
+        held = self._held
+        if held:
+            self._held = []
+            self._held_size = 0
+            if not self.closed:
+                self.transport.write(b''.join(held))
 
     def send_continue(self) -> None:
         """Tell a client waiting with ``Expect: 100-continue`` to send its body."""
         response = self._response
         if response is not None and not response.headers_sent and not self.closed:
-            self.transport.write(b'HTTP/1.1 100 Continue\r\n\r\n')
+            self.write(b'HTTP/1.1 100 Continue\r\n\r\n')
 
     def response_finished(self, response: Response) -> None:
         if self.state.access_log:
@@ -430,12 +478,15 @@ class HTTPProtocol(asyncio.Protocol):
 
     def close(self) -> None:
         """Close once the written data has been sent."""
+        self.flush()
         self.closing = True
         if not self.closed and self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> None:
         """Close at once, discarding unsent data."""
+        self._held = []
+        self._held_size = 0
         self.closing = True
         if not self.closed and self.transport is not None:
             self.transport.abort()

@@ -335,18 +335,24 @@ class Response:
             self._start_stream()
         if self.filters:
             data = await self._filter(bytes(data), False)
-        if not data or self._head_only:
-            return
+        if data and self._send_piece(data):
+            await protocol.drain()
+
+    def _send_piece(self, data: bytes) -> bool:
+        """Queue one piece of a started body (after filters); return whether the client is
+        behind and the producer must wait (`HTTPProtocol.drain`)."""
+        if self._head_only:
+            return False
+        protocol = self._protocol
         if protocol.closed or protocol.transport.is_closing():
             # Written data would be dropped: stop the producer (it may never await otherwise).
             raise ClientDisconnected('the client closed the connection')
         self.body_size += len(data)
         if self._chunked:
-            protocol.writelines((b'%X\r\n' % len(data), data, b'\r\n'))
+            protocol.write_chunk_soon(data)
         else:
-            protocol.write(data)
-        if protocol.writing_paused:
-            await protocol.drain()
+            protocol.write_soon(data)
+        return protocol.writing_paused
 
     async def end(self, data: BodyLike = b'') -> None:
         """Finish the response; ``data``, if any, is its last piece.
@@ -365,12 +371,12 @@ class Response:
             if tail and not self._head_only:
                 self.body_size += len(tail)
                 if self._chunked:
-                    self._protocol.writelines((b'%X\r\n' % len(tail), tail, b'\r\n'))
+                    self._protocol.write_chunk_soon(tail)
                 else:
-                    self._protocol.write(tail)
+                    self._protocol.write_soon(tail)
         self.finished = True
         if self._chunked and not self._head_only:
-            self._protocol.write(b'0\r\n\r\n')
+            self._protocol.write_soon(b'0\r\n\r\n')
         self._protocol.response_finished(self)
 
     def _start_stream(self) -> None:
@@ -383,7 +389,7 @@ class Response:
         else:
             # RFC 9112 §6.3 (8): without chunked, only closing the connection ends the body.
             self.keep_alive = False
-        self._protocol.write(self._head(None))
+        self._protocol.write_soon(self._head(None))  # goes out with the first piece
 
     async def _run_before_send(self) -> None:
         hook = self.before_send

@@ -123,11 +123,19 @@ async def stream_async(generator: Any, response: Response) -> None:
     """Send each item of an async generator as soon as it is produced."""
     try:
         async for item in generator:
-            data = _chunk(item)
-            if data:
-                await response.write(data)
-                if response._head_only:
-                    break  # HEAD: the head is out; the content is not wanted
+            data = item if type(item) is bytes else _chunk(item)
+            if not data:
+                continue
+            if response._head_only and response.headers_sent:
+                break  # HEAD: the head is out; the content is not wanted
+            if response.headers_sent and not response.filters:
+                # The steady state of a stream: queue the piece, wait only for a slow client.
+                if response._send_piece(data):
+                    await response._protocol.drain()
+                continue
+            await response.write(data)
+            if response._head_only:
+                break  # HEAD: the head is out; the content is not wanted
     finally:
         await generator.aclose()
     await response.end()
