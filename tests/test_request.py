@@ -94,7 +94,7 @@ async def test_stream_reads_in_pieces_in_constant_memory(app):
             total += len(chunk)
         return str(total)
 
-    async with TestClient(app, buffer_size=1024) as client:
+    async with TestClient(app, body_buffer_size=1024) as client:
         connection = client.connect()
         size = 1_000_000
         connection.send(

@@ -458,6 +458,7 @@ def _check_route_options(options: dict[str, Any], where: str) -> None:
         'status': (int, lambda v: 100 <= v <= 999, 'a status code'),
         'max_body_size': (int, lambda v: v >= 0, 'a size in bytes'),
         'buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
+        'body_buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
     }
     for name, value in options.items():
         check = checks.get(name)

@@ -38,7 +38,7 @@ class Endpoint:
 
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
-        'max_body_size', 'buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
+        'max_body_size', 'body_buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
         'uses_providers', 'option_kwargs', 'direct',
     )
 
@@ -55,11 +55,11 @@ class Endpoint:
         self.content_type = options['content_type']
         self.json_type = not explicit_type
         self.max_body_size = options['max_body_size']
-        self.buffer_size = options['buffer_size']
+        self.body_buffer_size = options['body_buffer_size']
         self.custom = (
             self.status != 200 or self.content_type != _DEFAULT_CONTENT_TYPE
             or self.max_body_size != server_options.max_body_size
-            or self.buffer_size != server_options.buffer_size
+            or self.body_buffer_size != server_options.body_buffer_size
         )
         # Route options whose effective value differs from the handler's own default (set on
         # the decorator or by the server): passed explicitly, the rest is left to Python.
@@ -86,7 +86,7 @@ class Endpoint:
         stream = request._stream
         if stream is not None:
             stream.max_size = self.max_body_size
-            stream._high_water = self.buffer_size
+            stream._high_water = self.body_buffer_size
 
     def __repr__(self) -> str:
         return f'<Endpoint {self.where}>'

@@ -30,8 +30,8 @@ class Context:
     def options(self) -> dict[str, Any]:
         """The effective options of this request: the server's, overridden by the route's.
 
-        Changing a value here changes it for this request only (e.g. ``buffer_size``); the
-        route's options are untouched.
+        Changing a value here changes it for this request only (e.g. ``max_body_size`` or
+        ``body_buffer_size`` from an ``on_request`` hook); the route's options are untouched.
         """
         if self._options is None:
             self._options = dict(self._route_options)

@@ -293,7 +293,7 @@ def _apply_options(options: dict[str, Any], request: Request) -> None:
     request.max_body_size = options.get('max_body_size', request.max_body_size)
     stream = request._stream
     if stream is not None:
-        stream._high_water = options.get('buffer_size', stream._high_water)
+        stream._high_water = options.get('body_buffer_size', stream._high_water)
 
 
 def _reset(response: Response, exc: HTTPException) -> None:

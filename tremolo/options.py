@@ -63,8 +63,13 @@ class Options:
     )
     buffer_size: int = _opt(
         16 * KiB,
-        'Read size and per-request body buffer, in bytes: reading the socket pauses when a '
-        'request has this much unread body.', route=True,
+        'Size of the pieces handlers read and write at a time, in bytes (e.g. a file read in '
+        'a loop: context.options["buffer_size"]).', route=True,
+    )
+    body_buffer_size: int = _opt(
+        256 * KiB,
+        'Unread request body held per request, in bytes: reading the socket pauses above it '
+        'until the handler reads (upload backpressure).', route=True,
     )
     max_pipelined_bytes: int = _opt(
         64 * KiB, 'Bytes of pipelined requests held while one is answered; reading pauses above.'
@@ -90,7 +95,7 @@ class Options:
                 raise TypeError(f'option {f.name!r} must be a number, not {value!r}')
         for name in (
             'max_request_line', 'max_header_size', 'max_header_count', 'max_body_size',
-            'buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
+            'buffer_size', 'body_buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f'option {name!r} must be at least 1')

@@ -257,7 +257,7 @@ class HTTPProtocol(asyncio.Protocol):
         if head.chunked or head.content_length:
             options = self.options
             body = BodyStream(
-                self, self.loop, head.content_length, options.buffer_size,
+                self, self.loop, head.content_length, options.body_buffer_size,
                 options.body_timeout, options.max_body_size, head.expect_continue,
             )
             self._decoder = (
@@ -461,7 +461,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def upgrade(self) -> UpgradedStream:
         """Hand the connection over to another protocol; HTTP parsing stops here."""
-        stream = UpgradedStream(self, self.options.buffer_size)
+        stream = UpgradedStream(self, self.options.body_buffer_size)
         self._upgraded = stream
         self._decoder = None
         self._deadline = 0.0
