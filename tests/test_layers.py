@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / 'tremolo'
 
 # The protocol/stream layer: it must not know about the framework above it.
-STREAM_LAYER = ('protocol', 'body_stream', 'request', 'response', 'upgrade', 'connection')
+STREAM_LAYER = (
+    'protocol', 'state', 'eager', 'body_stream', 'request', 'response', 'upgrade', 'connection',
+)
 FRAMEWORK = ('routing', 'pipeline', 'injection', 'dispatch', 'compiled', 'app', 'results')
 
 
@@ -91,7 +93,7 @@ def test_modules_stay_small():
     too_long = {
         str(path.relative_to(ROOT)): count
         for path in python_files(PACKAGE)
-        if (count := len(path.read_text().splitlines())) > 550
+        if (count := len(path.read_text().splitlines())) > 500
     }
     assert too_long == {}
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from .dispatch import Runtime
 from .logs import configure_logging
 from .options import Options
-from .protocol import HTTPProtocol, ServerState
+from .protocol import HTTPProtocol
+from .state import ServerState
 
 if TYPE_CHECKING:
     from .app import Tremolo

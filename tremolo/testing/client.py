@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from ..dispatch import Runtime
 from ..http.cookies import parse_cookie_header
 from ..options import Options
-from ..protocol import HTTPProtocol, ServerState
+from ..protocol import HTTPProtocol
+from ..state import ServerState
 from .parse import ResponseReader
 from .transport import MemoryTransport
 
