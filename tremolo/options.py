@@ -9,9 +9,11 @@ request as ``context.options``.
 from __future__ import annotations
 
 import dataclasses
-import ssl as _ssl
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:  # ssl costs milliseconds to import; only HTTPS servers need it
+    import ssl as _ssl
 
 
 def _opt(default: Any, help: str, *, route: bool = False, cli: bool = True, **extra: Any) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from email.utils import format_datetime
+
+from .dates import http_date
 
 # RFC 6265 §4.1.1: cookie-name is a token; cookie-octet excludes CTLs, whitespace, DQUOTE,
 # comma, semicolon and backslash.
@@ -101,4 +102,4 @@ def _http_date(value: datetime | int | float | str) -> str:
         value = datetime.fromtimestamp(value, timezone.utc)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return format_datetime(value.astimezone(timezone.utc), usegmt=True)
+    return http_date(value.timestamp())

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import time
-from email.utils import formatdate
+
+_DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def http_date(timestamp: float) -> str:
+    """The IMF-fixdate of a POSIX timestamp, e.g. ``'Sun, 06 Nov 1994 08:49:37 GMT'``
+    (RFC 9110 §5.6.7; the names are fixed English, whatever the locale)."""
+    t = time.gmtime(timestamp)
+    return (f'{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} '
+            f'{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT')
 
 
 class DateCache:
@@ -37,7 +47,7 @@ class DateCache:
 
     def _refresh(self, second: int) -> None:
         self._second = second
-        self._value = formatdate(second, usegmt=True).encode('ascii')
+        self._value = http_date(second).encode('ascii')
         self._header = b'Date: %s\r\n' % self._value
 
 
