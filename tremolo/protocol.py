@@ -263,7 +263,8 @@ class HTTPProtocol(asyncio.Protocol):
             # A body left unread cannot be told apart from the next request: close.
             self.close()
             return
-        self._resume(_PIPELINE_FULL | _BODY_FULL)
+        if self._paused:
+            self._resume(_PIPELINE_FULL | _BODY_FULL)
         if self._buffer:
             self._next_request()
         elif self._eof:
