@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip -q --disable-pip-version-check
+# `make test-pypy`: the test suite again on PyPy, in a virtual environment of its own.
+PYPY ?= pypy3
+PYPY_VENV ?= .venv-pypy
+PYPY_BIN := $(PYPY_VENV)/bin
+PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: run test lint format pytest docs docs-serve bench clean
+.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +23,42 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test,docs]'
 	touch $@ $(VENV)/.run-installed
 
+# PyPy itself: Debian's pypy3 when it is missing and we are root, else a clear error.
+pypy:
+	@if ! command -v $(PYPY) >/dev/null 2>&1; then \
+	    if [ "$(PYPY)" = pypy3 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo 'pypy3 not found: apt-get install -y pypy3'; \
+	        export DEBIAN_FRONTEND=noninteractive; \
+	        apt-get install -y -q pypy3 || { apt-get update -q && apt-get install -y -q pypy3; }; \
+	    fi; \
+	    command -v $(PYPY) >/dev/null 2>&1 || { \
+	        echo "make test-pypy needs PyPy 3.9+: '$(PYPY)' was not found. Install it" \
+	             "(Debian/Ubuntu: sudo apt-get install pypy3) or name it: make test-pypy" \
+	             "PYPY=/path/to/pypy3" >&2; \
+	        exit 1; }; \
+	fi
+
+$(PYPY_BIN)/python:
+	$(MAKE) --no-print-directory pypy
+	$(PYPY) -m venv $(PYPY_VENV)
+	echo '*' > $(PYPY_VENV)/.gitignore
+	$(PYPY_PIP) install --upgrade pip 'setuptools>=77' wheel
+
+# uvloop is left out on PyPy by its marker in the test extras.
+$(PYPY_VENV)/.test-installed: pyproject.toml | $(PYPY_BIN)/python
+	$(PYPY_PIP) install -e '.[test]'
+	touch $@
+
 ## run: serve the demo application on http://127.0.0.1:8000
 run: $(VENV)/.run-installed
 	$(BIN)/python -m tremolo examples.demo:app --host 127.0.0.1 --port 8000
 
 ## test: lint, run the whole test suite, build the documentation strictly
 test: lint pytest docs
+
+## test-pypy: run the whole test suite on PyPy (PYPY=pypy3, installed with apt-get if missing)
+test-pypy: $(PYPY_VENV)/.test-installed
+	$(PYPY_BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
@@ -49,4 +84,4 @@ bench:
 	$(MAKE) -C bench all
 
 clean:
-	rm -rf $(VENV) build site .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(PYPY_VENV) build site .pytest_cache .ruff_cache *.egg-info

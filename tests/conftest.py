@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tremolo import Tremolo
 from tremolo.testing import TestClient
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-asyncio < 1.3 (the last line for Python 3.9) asks the policy for the current loop
+    # around every async test; on Python 3.9 that implicitly creates a loop and leaves it set.
+    # A later ``asyncio.run`` replaces it without closing it, and the collector (at once on
+    # CPython, at some later test on PyPy) reports "unclosed event loop". Marking the main
+    # thread's loop as explicitly unset makes ``get_event_loop`` raise instead of creating one.
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tremolo import Context, Globals, RegistrationError, Request, Response, Tremolo
 from tremolo.testing import TestClient
+
+if TYPE_CHECKING:  # a name for type checkers only: unresolvable at run time
+    from decimal import Decimal
 
 
 async def test_every_server_name_is_injected(app):
@@ -131,6 +135,21 @@ async def test_providers_by_name_by_type_and_cleanup(app):
                                'settings': {'debug': True}}
     # Computed once per request though asked for twice; cleaned up after the response.
     assert events == ['open', 'handler', 'close']
+
+
+async def test_an_unresolvable_annotation_does_not_hide_the_others(app):
+    # ``int | None`` cannot be evaluated before Python 3.10 (PyPy 3.9) and ``Decimal`` is
+    # imported for type checkers only: the provider by type is still found.
+    @app.provide(Database)
+    def database():
+        return Database('main')
+
+    @app.route('/x')
+    async def handler(store: Database, limit: int | None = None, other: Decimal = None):
+        return store.name
+
+    async with TestClient(app) as client:
+        assert (await client.get('/x')).text == 'main'
 
 
 def test_unsatisfiable_parameter_names_handler_and_route(app):

@@ -30,6 +30,7 @@ from tests.apps.harness import (
     fetch,
     fetch_text,
     free_port,
+    needs_uvloop,
     refused,
 )
 
@@ -281,8 +282,8 @@ async def test_loop_auto_is_asyncio_by_default(procs):
     pytest.param({'loop': 'uvloop', 'worker_num': 2}, marks=pytest.mark.slow),
     pytest.param({'uvloop_policy': True, 'worker_num': 2}, marks=pytest.mark.slow),
 ], ids=['loop=uvloop', 'uvloop-policy', 'loop=uvloop-2-workers', 'uvloop-policy-2-workers'])
+@needs_uvloop
 async def test_uvloop(procs, options):
-    pytest.importorskip('uvloop')
     server = run_basic(procs, **options)
     workers = options.get('worker_num', 1)
     await server.serving(count=workers)

@@ -25,7 +25,7 @@ import time
 import aiohttp
 import pytest
 
-from tests.apps.harness import PYTHON, Processes, ServerProcess, fetch, free_port
+from tests.apps.harness import PYTHON, Processes, ServerProcess, fetch, free_port, needs_uvloop
 
 # -- the README, verbatim -------------------------------------------------------------------------
 
@@ -217,8 +217,8 @@ async def test_listen_on_several_ports(procs, tmp_path):
     await stop(server)
 
 
+@needs_uvloop
 async def test_uvloop_policy(procs, tmp_path):
-    pytest.importorskip('uvloop')
     [port] = free_ports(1)
     # The uvloop snippet first, then the hello world example with a route added before its
     # ``if __name__ == '__main__':`` block.

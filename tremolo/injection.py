@@ -220,5 +220,17 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
         target = target.__call__
     try:
         return typing.get_type_hints(target)
-    except Exception:  # unresolvable string annotations: fall back to names only
-        return {}
+    except Exception:
+        pass
+    # One annotation that cannot be evaluated (``X | None`` before Python 3.10, a name imported
+    # for type checkers only) must not hide the others: resolve them one by one.
+    hints: dict[str, Any] = {}
+    namespace = getattr(target, '__globals__', {})
+    for key, value in (getattr(target, '__annotations__', None) or {}).items():
+        if isinstance(value, str):
+            try:
+                value = eval(value, namespace)
+            except Exception:
+                continue
+        hints[key] = value
+    return hints

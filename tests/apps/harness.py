@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import platform
 import re
 import signal
 import socket
@@ -19,12 +20,19 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import aiohttp
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 #: ``serving on http://127.0.0.1:8000``, ``serving on http://[::1]:8000``, ``serving on unix:/p``
 SERVING = re.compile(r'serving on (?:(https?)://(\[[^\]]*\]|[^\s:]+):(\d+)|unix:(\S+))')
 STARTUP_TIMEOUT = 15.0
+#: uvloop is a CPython extension module: it does not build on PyPy, and the ``test`` extras
+#: install it only where ``platform_python_implementation == 'CPython'``.
+needs_uvloop = pytest.mark.skipif(
+    platform.python_implementation() != 'CPython',
+    reason=f'uvloop does not support {platform.python_implementation()} (CPython-only extension)',
+)
 
 
 def free_port(host: str = '127.0.0.1') -> int:
