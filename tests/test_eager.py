@@ -19,13 +19,8 @@ async def test_a_coroutine_that_never_waits_runs_inline():
         steps.append('ran')
 
     result = eager.start(asyncio.get_running_loop(), quick())
-    if eager.SUPPORTED:
-        assert steps == ['ran']  # before anything else got the loop
-        assert result is None
-    else:  # before Python 3.11 (and on PyPy 3.9/3.10) every coroutine gets a task up front
-        assert result is not None
-        await result
-        assert steps == ['ran']
+    assert steps == ['ran']  # before anything else got the loop
+    assert result is None
 
 
 async def test_a_coroutine_that_waits_continues_in_a_task():
@@ -42,7 +37,7 @@ async def test_a_coroutine_that_waits_continues_in_a_task():
         return 'result'
 
     task = eager.start(loop, slow())
-    assert steps == ['start'] or not eager.SUPPORTED
+    assert steps == ['start']
     future.set_result('value')
     assert await task == 'result'
     assert steps == ['start', 'value', 'end']
@@ -91,9 +86,8 @@ async def test_exceptions_propagate_from_either_side():
         await asyncio.sleep(0)
         raise KeyError('later')
 
-    if eager.SUPPORTED:
-        with pytest.raises(ValueError):
-            eager.start(loop, fails_at_once())
+    with pytest.raises(ValueError):
+        eager.start(loop, fails_at_once())
     task = eager.start(loop, fails_later())
     with pytest.raises(KeyError):
         await task

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Coroutine, Generator
 from typing import Any, Optional
 
-#: ``loop.create_task(..., context=...)`` exists from Python 3.11; before it, every
-#: coroutine gets its task up front (the context could not be carried over).
+#: ``loop.create_task(..., context=...)`` exists from Python 3.11; before it, the task is
+#: created inside the context instead.
 SUPPORTED = sys.version_info >= (3, 11)
 
 
@@ -64,11 +64,13 @@ def start(
         ``None`` if it finished (its result is discarded; exceptions propagate), else the task
         that carries on with it.
     """
-    if not SUPPORTED:
-        return loop.create_task(coroutine)
     context = contextvars.copy_context()
     try:
         pending = context.run(coroutine.send, None)
     except StopIteration:
         return None
-    return loop.create_task(_resume(coroutine, pending), context=context)
+    if SUPPORTED:
+        return loop.create_task(_resume(coroutine, pending), context=context)
+    # Before 3.11 a task copies the context it is created in: created inside ``context``, it
+    # sees what the first step set.
+    return context.run(loop.create_task, _resume(coroutine, pending))
