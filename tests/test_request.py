@@ -182,6 +182,14 @@ async def test_body_size_limits(app):
         assert (await client.post('/raised', body=b'x' * 15)).status == 200
         assert (await client.post('/raised', body=b'x' * 21)).status == 413
         assert (await client.post('/stream', body=b'123456', chunked=True)).status == 413
+        # A chunked body over the limit, whole in one read, read with body().
+        assert (await client.post('/small', body=b'123456', chunked=True)).status == 413
+        connection = client.connect()
+        connection.send(b'POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n')
+        connection.send(b'3\r\nabc\r\n')
+        await asyncio.sleep(0.01)  # the handler is now waiting for the rest
+        connection.send(b'3\r\ndef\r\n0\r\n\r\n')  # over the limit and complete at once
+        assert (await connection.read_response()).status == 413
         connection = client.connect()
         connection.send(b'POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n'
                         b'Expect: 100-continue\r\n\r\n')
@@ -235,3 +243,18 @@ async def test_sync_handler_reads_the_body_directly(app):
         form = await client.post('/form', form={'x': 'y'})
     assert response.json() == {'got': {'a': 1}, 'raw': '{"a": 1}'}
     assert form.json() == {'x': 'y'}
+
+
+async def test_body_timeout_is_an_idle_timeout(app):
+    @app.route('/', methods=['POST'])
+    async def index(request):
+        return await request.body()
+
+    async with TestClient(app, body_timeout=0.2) as client:
+        connection = client.connect()
+        connection.send(b'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n')
+        for piece in (b'ab', b'cd', b'ef'):
+            await asyncio.sleep(0.1)  # 0.3 s in all, but never 0.2 s without data
+            connection.send(piece)
+        response = await connection.read_response()
+    assert response.status == 200 and response.body == b'abcdef'

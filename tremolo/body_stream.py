@@ -47,7 +47,7 @@ class BodyStream:
     __slots__ = (
         '_control', '_chunks', '_buffered', '_eof', '_exception', '_waiter',
         '_high_water', '_paused', '_started', '_received', 'content_length', 'max_size',
-        'timeout', 'filters', 'expect_continue', 'trailers', 'loop', 'thread',
+        'timeout', 'filters', 'expect_continue', 'trailers', 'loop', 'thread', '_collect',
     )
 
     def __init__(
@@ -74,11 +74,20 @@ class BodyStream:
         #: The event loop and its thread, for reads from sync handlers in other threads.
         self.loop = loop
         self.thread = threading.get_ident()
+        # While `read_all` collects, pieces go straight into its list (see there).
+        self._collect: Optional[list[bytes]] = None
 
     # -- the protocol's side ------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         if not data:
+            return
+        collect = self._collect
+        if collect is not None:
+            collect.append(data)
+            self._received += len(data)
+            if self._received > self.max_size:
+                self.set_exception(PayloadTooLarge('request body too large'))
             return
         self._chunks.append(data)
         self._buffered += len(data)
@@ -173,16 +182,60 @@ class BodyStream:
 
     async def read_all(self) -> bytes:
         """The whole body (subject to `max_size`)."""
-        first = await self.read()
-        if not first:
-            return b''
-        parts = [first]
-        while True:
-            data = await self.read()
-            if not data:
-                break
-            parts.append(data)
+        if self.filters:
+            parts = []
+            while True:
+                data = await self.read()
+                if not data:
+                    break
+                parts.append(data)
+            return parts[0] if len(parts) == 1 else b''.join(parts)
+        if not self._started:
+            self._start()
+        # The whole body is wanted (and bounded by max_size): collect the pieces as they arrive,
+        # without pausing the socket or waking this reader for each one.
+        parts = list(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self._control.resume_reading()
+        if not self._eof and self._exception is None:
+            self._collect = parts
+            try:
+                await self._collect_rest(parts)
+            finally:
+                self._collect = None
+        exc = self._exception
+        if exc is not None and not (self._eof and isinstance(exc, ClientDisconnected)):
+            raise exc
         return parts[0] if len(parts) == 1 else b''.join(parts)
+
+    async def _collect_rest(self, parts: list[bytes]) -> None:
+        """Wait for the end of the body; the timeout is an idle one (no new piece for
+        `timeout` seconds), checked by a timer re-armed while pieces keep coming."""
+        loop = self.loop
+        waiter = self._waiter = loop.create_future()
+        seen = len(parts)
+
+        def check() -> None:
+            nonlocal seen, timer
+            if waiter.done():
+                return
+            if len(parts) == seen:
+                _expire(waiter)
+            else:
+                seen = len(parts)
+                timer = loop.call_later(self.timeout, check)
+
+        timer = loop.call_later(self.timeout, check)
+        try:
+            while not self._eof and self._exception is None:
+                await waiter
+                if not self._eof and self._exception is None:
+                    waiter = self._waiter = loop.create_future()
+        finally:
+            timer.cancel()
 
     def __aiter__(self) -> BodyStream:
         return self
