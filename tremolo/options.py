@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # ssl costs milliseconds to import; only HTTPS servers need it
     import ssl as _ssl
@@ -151,12 +151,3 @@ ROUTE_HELP: dict[str, str] = {
     'status': 'Status code of the response.',
 }
 
-
-def route_option_names() -> set[str]:
-    """Names understood as route options by the server itself."""
-    return set(ROUTE_DEFAULTS) | {
-        f.name for f in dataclasses.fields(Options) if f.metadata.get('route')
-    }
-
-
-OptionValue = Union[str, int, float, bool, None]
