@@ -697,3 +697,22 @@ async def test_demo_answers_the_readme_urls():
     assert hello.text == 'Hello world!\n'
     assert user.json() == {'id': 42, 'greeting': 'Hi'}
     assert echo.body == b'some data'
+
+
+# -- switching protocols -----------------------------------------------------------------------
+
+async def test_upgrade_example_echoes_in_upper_case():
+    app = example('upgrade').app
+    async with TestClient(app) as client:
+        plain = await client.get('/echo')
+        assert plain.status == 426 and plain.header('upgrade') == 'echo'
+        connection = client.connect()
+        connection.send(b'GET /echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n'
+                        b'Upgrade: echo\r\n\r\n')
+        head = await connection.receive()
+        assert head.startswith(b'HTTP/1.1 101 Switching Protocols\r\n')
+        connection.send(b'hello')
+        assert await connection.receive() == b'HELLO'
+        connection.send_eof()
+        assert await connection.read_all() == b''
+        assert connection.closed
