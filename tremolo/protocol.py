@@ -358,25 +358,20 @@ class HTTPProtocol(asyncio.Protocol):
         apiece. Held writes go out before the loop next waits for I/O, so nothing is delayed
         beyond the code already running, and at most ``_HOLD_LIMIT`` bytes are ever held.
         """
-        if self.closed:
-            return
-        held = self._held
-        if not held:
-            self.loop.call_soon(self.flush)
-        held.append(data)
-        self._held_size += len(data)
-        if self._held_size >= _HOLD_LIMIT:
-            self.flush()
+        self._hold((data,), len(data))
 
     def write_chunk_soon(self, data: bytes) -> None:
         """`write_soon` one piece of a chunked body with its framing (RFC 9112 §7.1)."""
+        size = len(data)
+        self._hold((b'%X\r\n' % size, data, b'\r\n'), size)
+
+    def _hold(self, pieces: tuple[bytes, ...], size: int) -> None:
         if self.closed:
             return
         held = self._held
         if not held:
             self.loop.call_soon(self.flush)
-        size = len(data)
-        held += (b'%X\r\n' % size, data, b'\r\n')
+        held += pieces
         self._held_size += size
         if self._held_size >= _HOLD_LIMIT:
             self.flush()

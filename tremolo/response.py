@@ -292,17 +292,17 @@ class Response:
             raise RuntimeError('the response has already started')
         self.headers_sent = self.finished = True
         size = len(body)
-        status = self.status
-        if not body_allowed(status):
-            head = self._head(None if status < 200 or status == 204 else size)
+        head = self._head(size)  # no Content-Length where the status allows no content
+        if self._head_only or not body_allowed(self.status):
             self._protocol.write(head)
-        elif self._head_only:
-            self._protocol.write(self._head(size))
-        else:
+        elif size < 65536:
             self.body_size = size
-            self._protocol.write(self._head(size) + body if size < 65536 else self._head(size))
-            if size >= 65536:
-                self._protocol.write(body)
+            self._protocol.write(head + body)
+        else:
+            # A big body is not copied into the head's buffer: two writes instead.
+            self.body_size = size
+            self._protocol.write(head)
+            self._protocol.write(body)
         self._protocol.response_finished(self)
 
     async def send(self, body: BodyLike = b'') -> None:
@@ -368,12 +368,8 @@ class Response:
             await self.write(data)
         if self.filters:
             tail = await self._filter(b'', True)
-            if tail and not self._head_only:
-                self.body_size += len(tail)
-                if self._chunked:
-                    self._protocol.write_chunk_soon(tail)
-                else:
-                    self._protocol.write_soon(tail)
+            if tail:
+                self._send_piece(tail)
         self.finished = True
         if self._chunked and not self._head_only:
             self._protocol.write_soon(b'0\r\n\r\n')
