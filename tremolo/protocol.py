@@ -81,6 +81,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._starting = False
         self._held: list[bytes] = []
         self._held_size = 0
+        self._cancel_on_disconnect = False
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -123,6 +124,12 @@ class HTTPProtocol(asyncio.Protocol):
         if self._upgraded is not None:
             self._upgraded.feed_eof()
             return True
+        if self._cancel_on_disconnect and self._request is not None:
+            # An event stream's client never sends anything more: its end of input means it is
+            # gone (browsers close both ways; a half-closed reader would be an odd client).
+            self.close()
+            self._cancel_request()
+            return True
         if self._decoder is not None and self._body is not None:
             self._body.set_exception(ClientDisconnected('the client closed mid-body'))
             self._decoder = None
@@ -145,6 +152,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._body.set_exception(ClientDisconnected('the client closed the connection'))
         if self._upgraded is not None:
             self._upgraded.feed_eof()
+        if self._cancel_on_disconnect:
+            self._cancel_request()
         if self.connection is not None:
             hooks = self.state.dispatcher.connection_lost(self.connection)
             if hooks is not None:
@@ -249,6 +258,7 @@ class HTTPProtocol(asyncio.Protocol):
             await self.state.dispatcher.handle(request, response)
         except (Exception, asyncio.CancelledError) as exc:
             self._handler_failed(response, exc)
+        self._cancel_on_disconnect = False
         if self._upgraded is not None:
             self.close()
             return
@@ -280,6 +290,10 @@ class HTTPProtocol(asyncio.Protocol):
             response.finished = True
             self.flush()
             self.abort()
+        elif self._cancel_on_disconnect and isinstance(exc, asyncio.CancelledError):
+            # Cancelled because the client left or the server stops (`cancel_on_disconnect`).
+            response.finished = True
+            self.close()
         elif not self.closed:
             response.keep_alive = False
             response.status = 500
@@ -400,6 +414,18 @@ class HTTPProtocol(asyncio.Protocol):
                 request.version, response.status, response.body_size,
             )
 
+    def cancel_on_disconnect(self) -> None:
+        """Cancel the task answering the current request as soon as the client goes away (the
+        connection is lost or the client ends its input) or the server stops: for responses
+        that stream until the client leaves (server-sent events), whose handler mostly waits
+        on something other than the client and would notice only at its next write."""
+        self._cancel_on_disconnect = True
+
+    def _cancel_request(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+
     def upgrade(self) -> UpgradedStream:
         """Hand the connection over to another protocol; HTTP parsing stops here."""
         stream = UpgradedStream(self, self.options.body_buffer_size)
@@ -437,6 +463,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.closing = True
         if self._request is None and self._upgraded is None:
             self.close()
+        elif self._cancel_on_disconnect:
+            self._cancel_request()
 
     def _set_deadline(self, seconds: float, kind: int) -> None:
         self._deadline = self.loop.time() + seconds
