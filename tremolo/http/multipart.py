@@ -253,6 +253,8 @@ def _parse_fields(block: bytes) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     if not block:
         return fields
+    if b'\n' in block.replace(b'\r\n', b''):
+        raise BadRequest('bare LF in multipart part headers')
     for line in block.split(b'\r\n'):
         name, colon, value = line.partition(b':')
         # RFC 9112 §5: no whitespace before the colon; obs-fold (a line starting with
