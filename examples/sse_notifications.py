@@ -60,7 +60,7 @@ async def events(sse, globals):
 # --8<-- [start:notify]
 @app.post('/notify')
 async def notify(request, globals):
-    message = await request.json()  # any JSON value: sent to the clients as JSON
+    message = await request.json()  # a string is sent as it is, any other value as JSON
     event_id = globals.hub.publish(message)
     return {'id': event_id, 'subscribers': len(globals.hub.subscribers)}
 # --8<-- [end:notify]
@@ -88,7 +88,7 @@ PAGE = """<!doctype html>
   const source = new EventSource('/events');
   source.addEventListener('notification', (event) => {
     const item = document.createElement('li');
-    item.textContent = JSON.parse(event.data);
+    item.textContent = event.data;
     document.getElementById('list').append(item);
   });
 </script>
