@@ -74,7 +74,7 @@ async def upload(request):
             break
         file = tempfile.TemporaryFile(dir=os.environ.get('BENCH_DIR')) if MODE == 'disk' else None
         while True:
-            chunk = await part.read_chunk(%d)
+            chunk = await part.read_chunk(PIECE)
             if not chunk:
                 break
             total += len(chunk)
@@ -88,7 +88,7 @@ async def upload(request):
 app = web.Application(client_max_size=1024 ** 3)
 app.router.add_post('/upload', upload)
 web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), access_log=None, print=None)
-''' % PIECE
+'''.replace('PIECE', str(PIECE))
 
 SERVERS = {'tremolo': TREMOLO_APP, 'aiohttp': AIOHTTP_APP}
 
@@ -116,7 +116,8 @@ def start(name: str, port: int, mode: str, cpu: str, workdir: str) -> subprocess
             return process
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f'{name} exited: {process.stderr.read().decode()}')
+                error = process.stderr.read().decode()
+                raise RuntimeError(f'{name} exited: {error}') from None
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f'{name} did not start')
