@@ -79,7 +79,7 @@ def app():
     @app.get('/quiet')
     async def quiet(sse):
         await sse.start()
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.6)
         await sse.send('end')
 
     @app.get('/denied')
@@ -270,8 +270,12 @@ async def test_slow_reader_does_not_pile_up_writes(app):
         reader, writer = await asyncio.open_connection('127.0.0.1', server.worker.options.port)
         writer.write(b'GET /flood HTTP/1.1\r\nHost: x\r\n\r\n')
         await reader.readuntil(b'\r\n\r\n')
-        await asyncio.sleep(0.3)
-        first = len(sent)
+        first = -1
+        for _ in range(50):  # until the socket buffers are full and sending stops
+            await asyncio.sleep(0.1)
+            if len(sent) == first:
+                break
+            first = len(sent)
         await asyncio.sleep(0.3)
         # The client reads nothing: the handler waits for it instead of queueing more.
         assert len(sent) == first

@@ -123,7 +123,7 @@ class EventStream:
         protocol.cancel_on_disconnect()
         self._loop: asyncio.AbstractEventLoop = protocol.loop
         self._keepalive = keepalive
-        self._seen = -1
+        self._seen = 0
         self._timer: Optional[asyncio.TimerHandle] = None
         if keepalive > 0:
             self._timer = self._loop.call_later(keepalive, self._tick)
