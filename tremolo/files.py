@@ -304,6 +304,7 @@ class _Sender:
         logger.warning('%s ended at byte %d while it was sent (the file changed): '
                        'connection aborted', os.fspath(self.path), position)
         self.response.finished = True
+        self.protocol.flush()  # what was read goes out: the client sees a short body
         self.protocol.abort()
         raise ClientDisconnected('the file ended before its announced length')
 

@@ -119,8 +119,11 @@ def parse_range(
                 continue  # unsatisfiable: starts past the end
         else:
             suffix = _number(last)
-            if suffix == 0:
-                continue  # RFC 9110 §14.1.1: a zero suffix-length is unsatisfiable
+            if suffix == 0 or size == 0:
+                # RFC 9110 §14.1.1: a zero suffix-length is unsatisfiable; a suffix of an
+                # empty representation selects no byte and cannot be written as a
+                # Content-Range either.
+                continue
             start = max(size - suffix, 0)  # a suffix longer than the file: the whole file
             stop = size
         ranges.append(ByteRange(start, stop))
