@@ -106,6 +106,8 @@ class StaticFiles(Extension):
             if self.index is None:
                 raise NotFound()
             real = self._inside(os.path.join(real, self.index), request, self.index)
+        elif path.endswith('/'):
+            raise NotFound()  # a file is not a directory (as open() says: ENOTDIR)
         if self.cache_control is not None:
             response.headers['Cache-Control'] = self.cache_control
         return await response.sendfile(
