@@ -92,7 +92,9 @@ class StaticFiles(Extension):
         """The prefix itself: redirected to the directory URL (with the slash)."""
         return response.redirect(_with_query(self.prefix + '/', request), 301)
 
-    async def serve(self, request: Request, response: Response, context: Context, path: str) -> Any:
+    async def serve(
+        self, request: Request, response: Response, context: Context, path: str
+    ) -> Any:
         """Answer ``GET``/``HEAD`` for one path under the prefix."""
         real = self.resolve(request, path)
         try:

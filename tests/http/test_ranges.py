@@ -121,8 +121,9 @@ def test_multipart_byteranges_framing():
     body = b''.join(head + data[r.start:r.stop] for head, r in multipart.parts())
     body += multipart.closing
     assert len(body) == multipart.content_length
-    assert body.startswith(b'--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\n'
-                           b'Content-Range: bytes 0-9/1024\r\n\r\n' + data[:10] + b'\r\n--BOUNDARY\r\n')
+    assert body.startswith(
+        b'--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\n'
+        b'Content-Range: bytes 0-9/1024\r\n\r\n' + data[:10] + b'\r\n--BOUNDARY\r\n')
     assert body.endswith(data[1000:] + b'\r\n--BOUNDARY--\r\n')
     # Parsed back with the standard library's MIME parser.
     from email.parser import BytesParser
