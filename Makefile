@@ -9,7 +9,7 @@ PYPY_VENV ?= .venv-pypy
 PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench clean
+.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench bench-files clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ docs-serve: docs
 
 bench:
 	$(MAKE) -C bench all
+
+## bench-files: file download throughput, Response.sendfile against nginx
+bench-files:
+	$(MAKE) -C bench files
 
 clean:
 	rm -rf $(VENV) $(PYPY_VENV) build site .pytest_cache .ruff_cache *.egg-info
