@@ -7,8 +7,9 @@
 
 Each server is pinned to one CPU (``--server-cpu``), the client (curl, writing to /dev/null) to
 the other (``--client-cpu``). In each round every variant downloads the file once, in turn, so
-that a noisy neighbour hits them all alike; the report gives the median MiB/s of each and its
-ratio to nginx. Variants:
+that a noisy neighbour hits them all alike; the report gives the median MiB/s of each, its
+ratio to nginx, and the CPU time the server spent per GiB sent (user + system, from /proc: a
+figure the neighbours disturb less than the speed). Variants:
 
 - ``nginx``: ``sendfile on`` (``sendfile_max_chunk 0``, ``tcp_nopush off``: its best
   figures here), one worker process, access log off;
@@ -140,15 +141,34 @@ def make_file(path: Path, size: int, random: bool) -> None:
     os.chmod(path, 0o644)
 
 
-def download(url: str, args: argparse.Namespace, expected: int) -> float:
-    """One download with curl; its speed in MiB/s."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its descendants (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    pending = [pid]
+    try:
+        while pending:
+            current = pending.pop()
+            fields = Path(f'/proc/{current}/stat').read_text().rsplit(')', 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f'/proc/{current}/task').iterdir():
+                pending += [int(child) for child in (task / 'children').read_text().split()]
+    except OSError:
+        return 0.0
+    return total / os.sysconf('SC_CLK_TCK')
+
+
+def download(url: str, args: argparse.Namespace, expected: int, pid: int
+             ) -> tuple[float, float]:
+    """One download with curl: its speed in MiB/s, and the server's CPU seconds per GiB."""
     command = pinned(args.client_cpu, args, [
         'curl', '-s', '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', url])
+    before = cpu_seconds(pid)
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
+    cpu = (cpu_seconds(pid) - before) * 1024 * MiB / expected
     speed, size = float(out[0]), int(float(out[1]))
     if size != expected:
         raise RuntimeError(f'{url}: {size} bytes received, {expected} expected')
-    return speed / MiB
+    return speed / MiB, cpu
 
 
 class Servers:
@@ -160,7 +180,7 @@ class Servers:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, name: str, command: list[str], port: int,
-              env: Optional[dict[str, str]] = None) -> None:
+              env: Optional[dict[str, str]] = None) -> int:
         log = open(self.tmp / f'{name}.log', 'wb')
         process = subprocess.Popen(pinned(self.args.server_cpu, self.args, command),
                                    stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -170,6 +190,7 @@ class Servers:
             wait_listening(port, process)
         except RuntimeError as exc:
             raise RuntimeError(f'{name}: {exc}; see {self.tmp / (name + ".log")}') from None
+        return process.pid
 
     def stop(self) -> None:
         for process in self.processes:
@@ -196,7 +217,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix='tremolo-files-'))
     os.chmod(tmp, 0o755)  # nginx's worker runs as another user when started as root
     servers = Servers(tmp, args)
-    urls: dict[str, str] = {}
+    urls: dict[str, tuple[str, int]] = {}  # variant: (url, server pid)
     try:
         print(f'file: {args.size} MiB ({"random" if args.random else "sparse"}) in {tmp}')
         make_file(tmp / 'big.bin', size, args.random)
@@ -204,9 +225,9 @@ def main() -> int:
         if os.path.exists(args.nginx):
             port = free_port()
             (tmp / 'nginx.conf').write_text(NGINX_CONF.format(tmp=tmp, port=port))
-            servers.start('nginx', [args.nginx, '-c', str(tmp / 'nginx.conf'), '-e',
-                                    str(tmp / 'nginx-error.log')], port)
-            urls['nginx'] = f'http://127.0.0.1:{port}/big.bin'
+            pid = servers.start('nginx', [args.nginx, '-c', str(tmp / 'nginx.conf'), '-e',
+                                          str(tmp / 'nginx-error.log')], port)
+            urls['nginx'] = (f'http://127.0.0.1:{port}/big.bin', pid)
         else:
             print('nginx not found: run `make -C bench files` (installs it) or pass --nginx',
                   file=sys.stderr)
@@ -214,43 +235,47 @@ def main() -> int:
         loops = ['asyncio'] + (['uvloop'] if has_module(args.python, 'uvloop') else [])
         for loop in loops:
             port = free_port()
-            servers.start(f'tremolo-{loop}', [
+            pid = servers.start(f'tremolo-{loop}', [
                 args.python, '-m', 'tremolo', 'app:app', '--port', str(port), '--loop', loop,
                 '--no-access-log', '--log-level', 'warning'], port, env)
             base = f'http://127.0.0.1:{port}'
             if loop == 'asyncio':
-                urls['tremolo'] = base + '/sendfile'
-                urls['tremolo-filter'] = base + '/filtered'
+                urls['tremolo'] = (base + '/sendfile', pid)
+                urls['tremolo-filter'] = (base + '/filtered', pid)
             else:
-                urls['tremolo-uvloop'] = base + '/read'
-        for url in urls.values():  # warm up: page cache, first-request costs
-            download(url, args, size)
-        speeds: dict[str, list[float]] = {name: [] for name in urls}
+                urls['tremolo-uvloop'] = (base + '/read', pid)
+        for url, pid in urls.values():  # warm up: page cache, first-request costs
+            download(url, args, size, pid)
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
         for round_number in range(args.rounds):
-            for name, url in urls.items():
-                speeds[name].append(download(url, args, size))
+            for name, (url, pid) in urls.items():
+                samples[name].append(download(url, args, size, pid))
             print(f'round {round_number + 1}: ' + ', '.join(
-                f'{name} {values[-1]:.0f}' for name, values in speeds.items()))
-        report(speeds, args)
+                f'{name} {values[-1][0]:.0f} MiB/s ({values[-1][1]:.2f} s CPU/GiB)'
+                for name, values in samples.items()))
+        report(samples, args)
     finally:
         servers.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def report(speeds: dict[str, list[float]], args: argparse.Namespace) -> None:
-    medians = {name: statistics.median(values) for name, values in speeds.items()}
+def report(samples: dict[str, list[tuple[float, float]]], args: argparse.Namespace) -> None:
+    medians = {name: statistics.median(speed for speed, _ in values)
+               for name, values in samples.items()}
+    cpu = {name: statistics.median(seconds for _, seconds in values)
+           for name, values in samples.items()}
     nginx = medians.get('nginx')
     print()
     print(f'Download of a {args.size} MiB file, median of {args.rounds} rounds '
           f'(curl to /dev/null; server on CPU {args.server_cpu}, client on CPU '
           f'{args.client_cpu}; read path in pieces of {args.chunk_size // 1024} KiB)')
     print()
-    print('| server | MiB/s | ratio to nginx |')
-    print('|---|---:|---:|')
+    print('| server | MiB/s | ratio to nginx | server CPU per GiB |')
+    print('|---|---:|---:|---:|')
     for name, value in medians.items():
         ratio = f'{value / nginx:.0%}' if nginx else 'n/a'
-        print(f'| {name} | {value:.0f} | {ratio} |')
+        print(f'| {name} | {value:.0f} | {ratio} | {cpu[name]:.2f} s |')
 
 
 if __name__ == '__main__':
