@@ -56,6 +56,11 @@ def make_app(root, pieces=None) -> Tremolo:
         return await response.sendfile(root / 'hello.txt', etag='"v2"',
                                        headers={'Cache-Control': 'no-cache'})
 
+    @app.route('/missing')
+    async def missing(response):
+        response.status = 404  # a file as the error page: no 304, no range
+        return await response.sendfile(root / 'page.html')
+
     @app.route('/filtered/{name}')
     async def filtered(name, response):
         def count(data, final):
@@ -261,6 +266,15 @@ async def test_options(app):
         assert response.header('content-disposition') == (
             'attachment; filename="r_sum_ _v1_.bin"; '
             "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v1%22.bin")
+
+
+async def test_error_page_from_a_file_ignores_preconditions_and_ranges(app):
+    async with TestClient(app) as client:
+        etag = (await client.get('/missing')).header('etag')
+        for headers in ({'If-None-Match': etag}, {'Range': 'bytes=0-1'}, {'If-Match': '"x"'}):
+            response = await client.get('/missing', headers=headers)
+            assert response.status == 404 and response.body == b'<h1>hi</h1>'
+            assert 'accept-ranges' not in response.headers
 
 
 async def test_filters_see_every_piece(app, root, pieces):

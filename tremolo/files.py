@@ -136,12 +136,15 @@ async def send_file(
             response_headers['Last-Modified'] = http_date(modified)
         for name, value in (headers.items() if isinstance(headers, Mapping) else headers or ()):
             response_headers[name] = value
+        # RFC 9110 §13.2.1: preconditions (and ranges) are for a response that would be 2xx;
+        # a file sent as an error page (status 404, ...) is sent as it is.
+        success = 200 <= response.status < 300
         status = evaluate(
             request.method, etag=tag, last_modified=modified,
             if_match=fields.get(b'if-match'), if_none_match=fields.get(b'if-none-match'),
             if_modified_since=fields.get(b'if-modified-since'),
             if_unmodified_since=fields.get(b'if-unmodified-since'),
-        )
+        ) if success else 200
         if status == 412:
             raise HTTPException(status=412)
         if status == 304:
@@ -156,6 +159,7 @@ async def send_file(
         response.set_content_type(content_type)
         if filename is not None:
             response_headers['Content-Disposition'] = content_disposition(filename)
+        ranges = ranges and success
         if ranges:
             response_headers['Accept-Ranges'] = 'bytes'
         selected = None
