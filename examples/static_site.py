@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from tremolo import Tremolo
 from tremolo.extensions.static import StaticFiles
+
+from tremolo import Tremolo
 
 SITE = Path(__file__).parent / '_site'
 

@@ -8,6 +8,7 @@ the examples about running a server, as a real process on real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import importlib
 import json
@@ -16,6 +17,7 @@ import os
 import re
 import runpy
 import signal
+import time
 import types
 import uuid
 from pathlib import Path
@@ -752,3 +754,32 @@ async def test_static_site_example(caplog):
     assert any('refused GET /static/%2e%2e/files.py' in m for m in caplog.messages)
     page = (DOCS / 'files.md').read_text()
     assert 'refused GET /static/%2e%2e/secret from 203.0.113.9 (empty or dot segment)' in page
+
+
+# -- bandwidth control -------------------------------------------------------------------------
+
+async def test_bandwidth_example():
+    module = example('bandwidth')
+    async with TestClient(module.app) as client:
+        started = time.monotonic()
+        video = await client.get('/downloads/video')
+        video_seconds = time.monotonic() - started
+        started = time.monotonic()
+        upload = await client.post('/uploads', body=b'u' * (128 * 1024))
+        upload_seconds = time.monotonic() - started
+        started = time.monotonic()
+        pair = await asyncio.gather(*(
+            client.connect(peer=('10.1.1.1', port)).request('GET', '/mirror/iso')
+            for port in (1, 2)))
+        mirror_seconds = time.monotonic() - started
+        started = time.monotonic()
+        premium = await client.get('/reports/q3?plan=premium')
+        premium_seconds = time.monotonic() - started
+        started = time.monotonic()
+        basic = await client.get('/reports/q3')
+        basic_seconds = time.monotonic() - started
+    assert len(video.body) == 1024 * 1024 and 1.5 < video_seconds < 10   # 1 MiB at 512 KiB/s
+    assert upload.json() == {'received': 128 * 1024} and 0.3 < upload_seconds < 5
+    assert [len(r.body) for r in pair] == [256 * 1024] * 2 and 0.35 < mirror_seconds < 5
+    assert len(premium.body) == len(basic.body) == 64 * 1024
+    assert premium_seconds < 0.3 < basic_seconds < 5

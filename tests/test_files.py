@@ -10,6 +10,7 @@ import re
 
 import aiohttp
 import pytest
+from tremolo.middleware.bandwidth import throttle
 
 from tests.apps.harness import needs_uvloop
 from tremolo import Tremolo
@@ -55,6 +56,20 @@ def make_app(root, pieces=None) -> Tremolo:
     async def custom_etag(response):
         return await response.sendfile(root / 'hello.txt', etag='"v2"',
                                        headers={'Cache-Control': 'no-cache'})
+
+    @app.route('/paced/{name}')
+    async def paced(name, response):
+        def count(data, final):
+            pieces.append(len(data))
+            return data
+        count.preserves_length = True  # like a speed limiter
+        response.add_filter(count)
+        return await response.sendfile(root / name, chunk_size=65536)
+
+    @app.route('/throttled')
+    async def throttled(response):
+        throttle(response, rate=1024 * 1024)
+        return await response.sendfile(root / 'data.bin')
 
     @app.route('/missing')
     async def missing(response):
@@ -289,6 +304,32 @@ async def test_filters_see_every_piece(app, root, pieces):
         assert response.status == 206 and sum(pieces) == len(response.body)
         response = await client.request('HEAD', '/filtered/data.bin')
         assert response.status == 200 and response.body == b''
+
+
+async def test_length_preserving_filters_keep_the_content_length(app, root, pieces):
+    data = (root / 'data.bin').read_bytes()
+    async with TestClient(app) as client:
+        response = await client.get('/paced/data.bin')
+        assert response.body == data and response.header('content-length') == '300000'
+        assert 'transfer-encoding' not in response.headers
+        assert sum(pieces) == len(data) and max(pieces) == 65536
+        response = await client.get('/paced/data.bin', headers={'Range': 'bytes=10-19,-5'})
+        assert response.status == 206
+        assert int(response.header('content-length')) == len(response.body)
+        response = await client.request('HEAD', '/paced/data.bin')
+        assert response.header('content-length') == '300000' and response.body == b''
+
+
+async def test_speed_limited_download(app, root, sendfile_calls):
+    data = (root / 'data.bin').read_bytes()
+    async with serve(app) as server, aiohttp.ClientSession() as session:
+        started = asyncio.get_running_loop().time()
+        async with session.get(server.url + '/throttled') as response:
+            assert response.headers['Content-Length'] == '300000'
+            assert await response.read() == data
+        elapsed = asyncio.get_running_loop().time() - started
+    assert 0.15 < elapsed < 5  # 300 kB at 1 MiB/s, less the burst
+    assert sendfile_calls == []  # the limiter must see every piece
 
 
 async def test_access_log_counts_the_file_bytes(app, caplog):

@@ -8,9 +8,9 @@ import os
 
 import aiohttp
 import pytest
+from tremolo.extensions.static import StaticFiles
 
 from tremolo import RegistrationError, Tremolo
-from tremolo.extensions.static import StaticFiles
 from tremolo.testing import TestClient, serve
 
 

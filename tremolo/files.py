@@ -9,7 +9,8 @@ bytes, in one of two ways:
 - **Read and write**: pieces of ``chunk_size`` bytes read from the file and written with the
   response's own backpressure. It is used when zero-copy cannot be: over TLS (the bytes must be
   encrypted in user space), when the response has stream filters (a speed limiter or
-  compression must see every piece), when the event loop has no ``sendfile`` (uvloop), for
+  compression must see every piece; only filters that change the length, such as
+  compression, make the body chunked), when the event loop has no ``sendfile`` (uvloop), for
   ``multipart/byteranges`` bodies, and on the in-memory transport of the test client.
 
 The pieces are read with plain blocking reads on the event loop's thread. A regular file
@@ -184,6 +185,12 @@ async def send_file(
             await sender.send_multipart(multipart)
 
 
+# How the body of a file response goes out.
+_RAW = 0  # no filters: zero-copy where possible, else reads written as they are
+_PACED = 1  # length-preserving filters only (a speed limiter): Content-Length kept
+_STREAMED = 2  # other filters: through response.write(), chunked
+
+
 class _Sender:
     """Moves the bytes of one file response once its head is decided."""
 
@@ -199,54 +206,61 @@ class _Sender:
         if self.chunk_size < 1:
             raise ValueError('chunk_size must be at least 1')
 
-    async def _begin(self, length: int) -> bool:
-        """Run the on_response hooks; send the head unless filters will (via ``write``).
-        Return whether the body goes through the filters."""
+    async def _begin(self, length: int) -> int:
+        """Run the on_response hooks and send the head, unless filters that change the length
+        will (through ``write``); return how the body goes out (`_RAW`, `_PACED`,
+        `_STREAMED`)."""
         response = self.response
         if response.before_send is not None:
             await response._run_before_send()
-        if response.filters:
-            return True
+        filters = response.filters
+        if filters and not all(getattr(f, 'preserves_length', False) for f in filters):
+            return _STREAMED  # e.g. compression: the length is unknown, the body chunked
         response.headers_sent = True
         self.protocol.write(response._head(length))
-        return False
+        # Filters that keep every byte (a speed limiter) keep the Content-Length too.
+        return _PACED if filters else _RAW
 
-    def _finish(self) -> None:
-        self.response.finished = True
-        self.protocol.response_finished(self.response)
+    async def _end(self, mode: int) -> None:
+        response = self.response
+        if mode == _STREAMED:
+            await response.end()
+            return
+        if mode == _PACED and not response._head_only:
+            tail = await response._filter(b'', True)
+            if tail and response._send_piece(tail):
+                await self.protocol.drain()
+        response.finished = True
+        self.protocol.response_finished(response)
 
     async def send(self, length: int, offset: int, count: int) -> None:
         response = self.response
-        filtered = await self._begin(length)
-        if filtered:
-            if response._head_only:
-                await response.write(b'')  # the head, without a length: the filters decide
-            else:
-                await self._copy(offset, count, filtered=True)
-            await response.end()
-            return
-        if not response._head_only and count:
-            if not await self._zero_copy(offset, count):
-                await self._copy(offset, count, filtered=False)
-        self._finish()
+        mode = await self._begin(length)
+        if mode == _STREAMED and response._head_only:
+            await response.write(b'')  # the head, without a length: the filters decide
+        elif not response._head_only and count:
+            if mode != _RAW or not await self._zero_copy(offset, count):
+                await self._copy(offset, count, mode)
+        await self._end(mode)
 
     async def send_multipart(self, multipart: MultipartRanges) -> None:
         response = self.response
-        filtered = await self._begin(multipart.content_length)
+        mode = await self._begin(multipart.content_length)
         if not response._head_only:
             for head, byte_range in multipart.parts():
-                await self._piece(head, filtered)
-                await self._copy(byte_range.start, byte_range.length, filtered)
-            await self._piece(multipart.closing, filtered)
-        if filtered:
-            await response.end()
-        else:
-            self._finish()
+                await self._piece(head, mode)
+                await self._copy(byte_range.start, byte_range.length, mode)
+            await self._piece(multipart.closing, mode)
+        await self._end(mode)
 
-    async def _piece(self, data: bytes, filtered: bool) -> None:
-        if filtered:
-            await self.response.write(data)
-        elif self.response._send_piece(data):
+    async def _piece(self, data: bytes, mode: int) -> None:
+        response = self.response
+        if mode == _STREAMED:
+            await response.write(data)
+            return
+        if mode == _PACED:
+            data = await response._filter(data, False)
+        if data and response._send_piece(data):
             await self.protocol.drain()
 
     async def _zero_copy(self, offset: int, count: int) -> bool:
@@ -277,7 +291,7 @@ class _Sender:
             self._shrunk(offset + sent)
         return True
 
-    async def _copy(self, offset: int, count: int, filtered: bool) -> None:
+    async def _copy(self, offset: int, count: int, mode: int) -> None:
         """Send ``count`` bytes from ``offset`` by reads, with the response's backpressure."""
         response = self.response
         protocol = self.protocol
@@ -291,8 +305,10 @@ class _Sender:
                 self._shrunk(file.tell())
                 return
             count -= len(data)
-            if filtered:
+            if mode == _STREAMED:
                 await response.write(data)
+            elif mode == _PACED:
+                await self._piece(data, mode)
             elif response._send_piece(data):
                 await protocol.drain()
                 unyielded = 0

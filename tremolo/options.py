@@ -77,6 +77,24 @@ class Options:
         64 * KiB, 'Bytes of pipelined requests held while one is answered; reading pauses above.'
     )
 
+    download_rate: int = _opt(
+        0, 'Download speed limit, in bytes per second, over rate_scope (0: unlimited). Per '
+        'route: the rate route option.',
+    )
+    upload_rate: int = _opt(
+        0, 'Upload speed limit, in bytes per second, over rate_scope (0: unlimited). As a '
+        "route option: the limit of each of the route's requests on its own.", route=True,
+    )
+    rate_scope: str = _opt(
+        'connection', 'What download_rate and upload_rate limit: each connection, each client '
+        'address (its connections share the rate), or the whole worker.',
+        choices=('connection', 'client', 'worker'),
+    )
+    rate_burst: int = _opt(
+        0, 'Bytes a limited transfer may send at once after a pause (0: a twentieth of a '
+        "second's worth of the rate, 16 KiB to 1 MiB).",
+    )
+
     header_timeout: float = _opt(
         10.0, 'Seconds to receive a complete request head once it starts (408 after).'
     )
@@ -105,6 +123,13 @@ class Options:
                      'graceful_shutdown_timeout'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'option {name!r} must be positive')
+        for name in ('download_rate', 'upload_rate', 'rate_burst'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must be 0 or more bytes (per second)')
+        if self.rate_scope not in ('connection', 'client', 'worker'):
+            raise ValueError(
+                f"rate_scope must be 'connection', 'client' or 'worker', not {self.rate_scope!r}"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f'port must be between 0 and 65535, not {self.port}')
         if self.loop not in ('auto', 'asyncio', 'uvloop'):
@@ -142,6 +167,7 @@ class Options:
 ROUTE_DEFAULTS: dict[str, Any] = {
     'content_type': 'text/html; charset=utf-8',
     'status': 200,
+    'rate': 0,
 }
 
 #: Documentation of `ROUTE_DEFAULTS`, rendered in the configuration page.
@@ -149,5 +175,7 @@ ROUTE_HELP: dict[str, str] = {
     'content_type': 'Content-Type of the response (JSON results use application/json unless '
     'this is set on the route).',
     'status': 'Status code of the response.',
+    'rate': 'Download speed limit of each response of the route on its own, in bytes per '
+    'second (0: unlimited).',
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -40,6 +41,10 @@ _UPGRADE_FULL = 4
 
 # Most bytes of streamed writes held to be sent together (see HTTPProtocol.write_soon).
 _HOLD_LIMIT = 256 * 1024
+# Held writes at least this big go out with one writev() instead of being joined first.
+_SCATTER_MIN = 32 * 1024
+# At most this many pieces per writev() (IOV_MAX is 1024 on Linux and the BSDs).
+_SCATTER_MAX = 1024
 
 # What the deadline of a connection is for.
 _IDLE = 1
@@ -81,6 +86,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._starting = False
         self._held: list[bytes] = []
         self._held_size = 0
+        # The socket's descriptor for scatter writes (plain TCP only), else -1.
+        self._fd = -1
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -92,6 +99,8 @@ class HTTPProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:  # pragma: no cover - the socket went away already
                 pass
+            if transport.get_extra_info('sslcontext') is None and hasattr(os, 'writev'):
+                self._fd = sock.fileno()
         self.connection = Connection(transport)
         self.state.connections.add(self)
         self._set_deadline(self.options.keepalive_timeout, _IDLE)
@@ -381,9 +390,36 @@ class HTTPProtocol(asyncio.Protocol):
         held = self._held
         if held:
             self._held = []
+            size = self._held_size
             self._held_size = 0
-            if not self.closed:
+            if self.closed:
+                return
+            if (size >= _SCATTER_MIN and self._fd >= 0 and len(held) <= _SCATTER_MAX
+                    and not self.transport.get_write_buffer_size()):
+                self._scatter(held, size)
+            else:
                 self.transport.write(b''.join(held))
+
+    def _scatter(self, held: list[bytes], size: int) -> None:
+        """Send big held writes straight from their pieces with one ``writev``: joining them
+        first would copy every byte of a streamed body once more. Only while the transport
+        buffers nothing (so no byte can overtake another); what the socket does not take now
+        goes to the transport, which sends it when the socket is writable again."""
+        try:
+            sent = os.writev(self._fd, held)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            # A broken connection: the transport's own write finds out and closes it.
+            sent = 0
+        if sent >= size:
+            return
+        for index, piece in enumerate(held):
+            if sent < len(piece):
+                held[index] = piece[sent:]
+                self.transport.write(b''.join(held[index:]))
+                return
+            sent -= len(piece)
 
     def send_continue(self) -> None:
         """Tell a client waiting with ``Expect: 100-continue`` to send its body."""

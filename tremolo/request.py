@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Optional
 from urllib.parse import unquote
 
+from .body_stream import insert_filter
 from .exceptions import BadRequest, UnsupportedMediaType
 from .http.cookies import parse_cookie_header
 from .http.fields import Headers, MultiDict, parse_query
@@ -146,9 +147,15 @@ class Request:
     # -- body ---------------------------------------------------------------------------------
 
     def add_filter(self, stream_filter: StreamFilter) -> None:
-        """Pass every piece of the body through ``stream_filter`` before the handler sees it."""
+        """Pass every piece of the body through ``stream_filter`` before the handler sees it
+        (see `StreamFilter`); nothing happens when the request has no body."""
         if self._stream is not None:
-            self._stream.filters.append(stream_filter)
+            insert_filter(self._stream.filters, stream_filter, wire_last=False)
+
+    @property
+    def filters(self) -> list[StreamFilter]:
+        """The body's stream filters, in the order they apply (empty without a body)."""
+        return self._stream.filters if self._stream is not None else []
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Yield the body piece by piece as it arrives, in constant memory.

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import files
+from .body_stream import insert_filter
 from .exceptions import ClientDisconnected
 from .http.cookies import format_set_cookie
 from .http.dates import dates
@@ -283,11 +284,12 @@ class Response:
         The filter is called as ``stream_filter(data, final)`` and returns the bytes to send
         (or an awaitable of them); it is called one last time with ``final=True`` so that it can
         flush what it holds. With a filter, whole bodies are filtered before Content-Length is
-        computed.
+        computed, unless every filter has ``preserves_length`` (see `StreamFilter`): then the
+        body keeps its Content-Length and goes through the filters in pieces.
         """
         if self.headers_sent:
             raise RuntimeError('cannot add a filter after the response has started')
-        self.filters.append(stream_filter)
+        insert_filter(self.filters, stream_filter, wire_last=True)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -352,8 +354,45 @@ class Response:
         if isinstance(body, str):
             body = body.encode()
         if self.filters:
-            body = await self._filter(bytes(body), True)
+            body = bytes(body)
+            if len(body) > self._piece_size() and self._preserves_length():
+                await self._send_in_pieces(body)
+                return
+            body = await self._filter(body, True)
         self.send_whole(bytes(body) if not isinstance(body, bytes) else body)
+
+    async def _send_in_pieces(self, body: bytes) -> None:
+        """A whole body through length-preserving filters (a speed limiter): the head with
+        its Content-Length first, then the body in pieces, each filtered and drained."""
+        size = len(body)
+        self.headers_sent = True
+        protocol = self._protocol
+        protocol.write_soon(self._head(size))
+        if not self._head_only and body_allowed(self.status):
+            await self._write_pieces(body)
+            tail = await self._filter(b'', True)
+            if tail:
+                self._send_piece(tail)
+        self.finished = True
+        protocol.response_finished(self)
+
+    async def _write_pieces(self, data: bytes) -> None:
+        piece = self._piece_size()
+        view = memoryview(data)
+        drain = self._protocol.drain
+        for start in range(0, len(data), piece):
+            filtered = await self._filter(bytes(view[start:start + piece]), False)
+            if filtered and self._send_piece(filtered):
+                await drain()
+
+    def _piece_size(self) -> int:
+        return self._protocol.options.buffer_size
+
+    def _preserves_length(self) -> bool:
+        for stream_filter in self.filters:
+            if not getattr(stream_filter, 'preserves_length', False):
+                return False
+        return True
 
     async def write(self, data: BodyLike) -> None:
         """Stream ``data`` to the client; the first call sends the head.
@@ -374,6 +413,10 @@ class Response:
                 await self._run_before_send()
             self._start_stream()
         if self.filters:
+            if len(data) > self._piece_size() and self._preserves_length():
+                # A speed limiter paces pieces, not whole megabytes at once.
+                await self._write_pieces(bytes(data))
+                return
             data = await self._filter(bytes(data), False)
         if data and self._send_piece(data):
             await protocol.drain()
