@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import importlib
 import json
 import logging
@@ -36,7 +37,8 @@ from tests.apps.harness import (
     free_port,
 )
 from tremolo import Options
-from tremolo.testing import TestClient
+from tremolo.testing import TestClient, serve
+from tremolo.testing.client import build_request
 
 EXAMPLES = REPO_ROOT / 'examples'
 DOCS = REPO_ROOT / 'docs'
@@ -340,6 +342,91 @@ async def test_route_body_limit():
     assert small.text == 'Thanks for 1024 bytes of comment'
     assert big.status == 413 and big_streamed.status == 413
     assert over_server_limit.status == 413
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+def multipart_body(boundary: str, *parts: tuple[str, str | None, bytes]) -> bytes:
+    out = b''
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename else '')
+        out += f'--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n'.encode()
+        out += content + b'\r\n'
+    return out + f'--{boundary}--\r\n'.encode()
+
+
+async def test_upload_to_disk(monkeypatch, tmp_path):
+    module = example('upload_to_disk')
+    monkeypatch.setattr(module, 'UPLOAD_DIR', tmp_path / 'uploads')
+    content = os.urandom(3 * 1024 * 1024) + b'\r\n--not-the-boundary\r\n'
+    body = multipart_body('b0undary', ('title', None, 'Grüße'.encode()),
+                          ('file', '../../etc/passwd', content))
+    headers = {'Content-Type': 'multipart/form-data; boundary=b0undary'}
+    async with TestClient(module.app) as client:
+        upload = await client.post('/upload', body=body, headers=headers, chunked=True)
+        checksum = await client.post('/checksum', body=body, headers=headers)
+        broken = await client.post('/upload', body=body[:-100], headers=headers)
+    result = upload.json()
+    assert result['fields'] == {'title': 'Grüße'}
+    [saved] = result['files']
+    assert (saved['field'], saved['filename'], saved['size']) == (
+        'file', '../../etc/passwd', len(content))
+    assert (tmp_path / 'uploads' / saved['stored_as']).read_bytes() == content
+    assert checksum.json()['file'] == {'size': len(content),
+                                       'sha256': hashlib.sha256(content).hexdigest()}
+    assert broken.status == 400
+    assert len(list((tmp_path / 'uploads').iterdir())) == 1  # the partial file was removed
+
+
+# -- server-sent events ------------------------------------------------------------------------
+
+async def test_sse_notifications_in_process():
+    module = example('sse_notifications')
+    async with TestClient(module.app) as client:
+        connection = client.connect()
+        connection.send(build_request('GET', '/events'))
+        head = await connection.receive()
+        assert b'text/event-stream; charset=utf-8' in head and b'retry: 3000\n\n' in head
+        published = await client.post('/notify', json='hello')
+        assert published.json() == {'id': '1', 'subscribers': 1}
+        event = await connection.receive()
+        assert b'event: notification\nid: 1\ndata: hello\n\n' in event
+        await connection.close()
+        hub = client.runtime.globals.hub
+        for _ in range(100):
+            if not hub.subscribers:
+                break
+            await asyncio.sleep(0.01)
+        assert not hub.subscribers  # the handler was cancelled and unsubscribed
+        await client.post('/notify', json={'n': 2})
+        # A client that reconnects after event 1 gets the one it missed.
+        again = client.connect()
+        again.send(build_request('GET', '/events', headers={'Last-Event-ID': '1'}))
+        received = b''
+        while b'id: 2' not in received:
+            received += await again.receive()
+        assert b'event: notification\nid: 2\ndata: {"n":2}\n\n' in received
+        assert b'id: 1\n' not in received
+        countdown = await client.get('/countdown')
+        page = await client.get('/')
+    assert countdown.body == (b'event: tick\ndata: 3\n\nevent: tick\ndata: 2\n\n'
+                              b'event: tick\ndata: 1\n\nevent: done\ndata: liftoff\n\n')
+    assert b"new EventSource('/events')" in page.body
+
+
+async def test_sse_notifications_over_a_socket():
+    module = example('sse_notifications')
+    async with serve(module.app) as server, aiohttp.ClientSession() as session:
+        async with session.get(server.url + '/events') as events:
+            assert await events.content.readline() == b'retry: 3000\n'
+            assert await events.content.readline() == b'\n'
+            for message in ('first', 'second'):
+                async with session.post(server.url + '/notify', json=message) as response:
+                    assert (await response.json())['subscribers'] == 1
+                lines = [await events.content.readline() for _ in range(4)]
+                assert lines[0] == b'event: notification\n'
+                assert lines[2:] == [f'data: {message}\n'.encode(), b'\n']
 
 
 # -- routing -----------------------------------------------------------------------------------

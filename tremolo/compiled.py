@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import ErrorHandlers
-from .injection import Plan
+from .injection import Plan, wants
 from .options import ROUTE_DEFAULTS, Options
 from .pipeline import Hook, Pipeline, chain, ordered, prefix_covers
 from .routing import Router
@@ -39,7 +39,7 @@ class Endpoint:
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'body_buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
-        'uses_providers', 'option_kwargs', 'direct',
+        'uses_providers', 'option_kwargs', 'direct', 'uses_sse',
     )
 
     def __init__(
@@ -72,6 +72,10 @@ class Endpoint:
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
         self.errors = errors
+        #: Whether a function of this endpoint names ``sse`` (an event stream is made for it).
+        self.uses_sse = any(wants(each, 'sse') for each in (
+            plan, *request_hooks, *response_hooks, *errors.by_status.values(),
+            *errors.by_class.values()))
         self.uses_providers = bool(plan.providers) or any(
             hook.providers for hook in request_hooks + response_hooks
         ) or any(handler.providers for handler in errors.by_status.values()) or any(

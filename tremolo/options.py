@@ -73,6 +73,29 @@ class Options:
         'Unread request body held per request, in bytes: reading the socket pauses above it '
         'until the handler reads (upload backpressure).', route=True,
     )
+    max_form_fields: int = _opt(
+        1000, 'Most fields of a form, or parts of a multipart body (413 above it).', route=True,
+    )
+    max_form_field_size: int = _opt(
+        1 * MiB, 'Largest text field of a form read by request.form(), in bytes (413 above it).',
+        route=True,
+    )
+    max_part_size: int = _opt(
+        0, 'Largest part of a multipart body, in bytes (413 above it); 0: only max_body_size '
+        'limits it.', route=True,
+    )
+    max_part_header_size: int = _opt(
+        8 * KiB, 'Largest header section of one part of a multipart body, in bytes (413 above '
+        'it).', route=True,
+    )
+    max_preamble_size: int = _opt(
+        16 * KiB, 'Largest preamble, and epilogue, of a multipart body, in bytes (413 above it).',
+        route=True,
+    )
+    sse_keepalive: float = _opt(
+        15.0, 'Seconds of silence after which an event stream sends a keep-alive comment '
+        '(0 disables it).', route=True,
+    )
     max_pipelined_bytes: int = _opt(
         64 * KiB, 'Bytes of pipelined requests held while one is answered; reading pauses above.'
     )
@@ -116,9 +139,13 @@ class Options:
         for name in (
             'max_request_line', 'max_header_size', 'max_header_count', 'max_body_size',
             'buffer_size', 'body_buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
+            'max_form_fields', 'max_form_field_size', 'max_part_header_size', 'max_preamble_size',
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f'option {name!r} must be at least 1')
+        for name in ('max_part_size', 'sse_keepalive'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must not be negative')
         for name in ('header_timeout', 'body_timeout', 'keepalive_timeout',
                      'graceful_shutdown_timeout'):
             if getattr(self, name) <= 0:

@@ -24,6 +24,7 @@ from .http.dates import dates
 from .http.errors import ParseError
 from .http.head import HeadReader
 from .http.status import status_line
+from .output import BufferedWriter
 from .request import Request
 from .response import Response
 from .upgrade import UpgradedStream
@@ -39,19 +40,12 @@ _BODY_FULL = 1
 _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
 
-# Most bytes of streamed writes held to be sent together (see HTTPProtocol.write_soon).
-_HOLD_LIMIT = 256 * 1024
-# Held writes at least this big go out with one writev() instead of being joined first.
-_SCATTER_MIN = 32 * 1024
-# At most this many pieces per writev() (IOV_MAX is 1024 on Linux and the BSDs).
-_SCATTER_MAX = 1024
-
 # What the deadline of a connection is for.
 _IDLE = 1
 _HEAD = 2
 
 
-class HTTPProtocol(asyncio.Protocol):
+class HTTPProtocol(BufferedWriter, asyncio.Protocol):
     """HTTP/1.1 over one transport."""
 
     def __init__(self, state: ServerState) -> None:
@@ -72,8 +66,6 @@ class HTTPProtocol(asyncio.Protocol):
         self._decoder: Optional[ContentLengthDecoder | ChunkedDecoder] = None
         self._paused = 0
         self._reading_paused = False
-        self.writing_paused = False
-        self._drain_waiter: Optional[asyncio.Future[None]] = None
         self.closed = False
         #: No further request will be taken on this connection.
         self.closing = False
@@ -84,10 +76,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._connect_hooks: Optional[asyncio.Future[None]] = None
         self._task: Optional[asyncio.Task[None]] = None
         self._starting = False
-        self._held: list[bytes] = []
-        self._held_size = 0
-        # The socket's descriptor for scatter writes (plain TCP only), else -1.
-        self._fd = -1
+        self._init_output()
+        self._cancel_on_disconnect = False
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -132,6 +122,12 @@ class HTTPProtocol(asyncio.Protocol):
         if self._upgraded is not None:
             self._upgraded.feed_eof()
             return True
+        if self._cancel_on_disconnect and self._request is not None:
+            # An event stream's client never sends anything more: its end of input means it is
+            # gone (browsers close both ways; a half-closed reader would be an odd client).
+            self.close()
+            self._cancel_request()
+            return True
         if self._decoder is not None and self._body is not None:
             self._body.set_exception(ClientDisconnected('the client closed mid-body'))
             self._decoder = None
@@ -154,21 +150,12 @@ class HTTPProtocol(asyncio.Protocol):
             self._body.set_exception(ClientDisconnected('the client closed the connection'))
         if self._upgraded is not None:
             self._upgraded.feed_eof()
+        if self._cancel_on_disconnect:
+            self._cancel_request()
         if self.connection is not None:
             hooks = self.state.dispatcher.connection_lost(self.connection)
             if hooks is not None:
                 self.state.run_in_background(hooks)
-
-    def pause_writing(self) -> None:
-        self.writing_paused = True
-
-    def resume_writing(self) -> None:
-        self.writing_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -258,6 +245,7 @@ class HTTPProtocol(asyncio.Protocol):
             await self.state.dispatcher.handle(request, response)
         except (Exception, asyncio.CancelledError) as exc:
             self._handler_failed(response, exc)
+        self._cancel_on_disconnect = False
         if self._upgraded is not None:
             self.close()
             return
@@ -289,6 +277,10 @@ class HTTPProtocol(asyncio.Protocol):
             response.finished = True
             self.flush()
             self.abort()
+        elif self._cancel_on_disconnect and isinstance(exc, asyncio.CancelledError):
+            # Cancelled because the client left or the server stops (`cancel_on_disconnect`).
+            response.finished = True
+            self.close()
         elif not self.closed:
             response.keep_alive = False
             response.status = 500
@@ -332,95 +324,6 @@ class HTTPProtocol(asyncio.Protocol):
     def resume_reading(self) -> None:
         self._resume(_UPGRADE_FULL if self._upgraded is not None else _BODY_FULL)
 
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its high-water mark.
-
-        Raises:
-            ClientDisconnected: The connection is closed.
-        """
-        if self.closed:
-            raise ClientDisconnected('the client closed the connection')
-        if not self.writing_paused:
-            return
-        waiter = self._drain_waiter
-        if waiter is None:
-            waiter = self._drain_waiter = self.loop.create_future()
-        await waiter
-
-    # -- writing --------------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """Write ``data`` now (after anything still held by `write_soon`)."""
-        if self.closed:
-            return
-        if self._held:
-            self._held.append(data)
-            self.flush()
-        else:
-            self.transport.write(data)
-
-    def write_soon(self, data: bytes) -> None:
-        """Write ``data`` at the end of this turn of the event loop, together with whatever
-        else is written before then.
-
-        A streamed body arrives in many small writes; sending each at once costs a system call
-        apiece. Held writes go out before the loop next waits for I/O, so nothing is delayed
-        beyond the code already running, and at most ``_HOLD_LIMIT`` bytes are ever held.
-        """
-        self._hold((data,), len(data))
-
-    def write_chunk_soon(self, data: bytes) -> None:
-        """`write_soon` one piece of a chunked body with its framing (RFC 9112 §7.1)."""
-        size = len(data)
-        self._hold((b'%X\r\n' % size, data, b'\r\n'), size)
-
-    def _hold(self, pieces: tuple[bytes, ...], size: int) -> None:
-        if self.closed:
-            return
-        held = self._held
-        if not held:
-            self.loop.call_soon(self.flush)
-        held += pieces
-        self._held_size += size
-        if self._held_size >= _HOLD_LIMIT:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send what `write_soon` holds."""
-        held = self._held
-        if held:
-            self._held = []
-            size = self._held_size
-            self._held_size = 0
-            if self.closed:
-                return
-            if (size >= _SCATTER_MIN and self._fd >= 0 and len(held) <= _SCATTER_MAX
-                    and not self.transport.get_write_buffer_size()):
-                self._scatter(held, size)
-            else:
-                self.transport.write(b''.join(held))
-
-    def _scatter(self, held: list[bytes], size: int) -> None:
-        """Send big held writes straight from their pieces with one ``writev``: joining them
-        first would copy every byte of a streamed body once more. Only while the transport
-        buffers nothing (so no byte can overtake another); what the socket does not take now
-        goes to the transport, which sends it when the socket is writable again."""
-        try:
-            sent = os.writev(self._fd, held)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            # A broken connection: the transport's own write finds out and closes it.
-            sent = 0
-        if sent >= size:
-            return
-        for index, piece in enumerate(held):
-            if sent < len(piece):
-                held[index] = piece[sent:]
-                self.transport.write(b''.join(held[index:]))
-                return
-            sent -= len(piece)
-
     def send_continue(self) -> None:
         """Tell a client waiting with ``Expect: 100-continue`` to send its body."""
         response = self._response
@@ -435,6 +338,18 @@ class HTTPProtocol(asyncio.Protocol):
                 request.method, request.head.target.decode('ascii', 'replace'),
                 request.version, response.status, response.body_size,
             )
+
+    def cancel_on_disconnect(self) -> None:
+        """Cancel the task answering the current request as soon as the client goes away (the
+        connection is lost or the client ends its input) or the server stops: for responses
+        that stream until the client leaves (server-sent events), whose handler mostly waits
+        on something other than the client and would notice only at its next write."""
+        self._cancel_on_disconnect = True
+
+    def _cancel_request(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
 
     def upgrade(self) -> UpgradedStream:
         """Hand the connection over to another protocol; HTTP parsing stops here."""
@@ -473,6 +388,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.closing = True
         if self._request is None and self._upgraded is None:
             self.close()
+        elif self._cancel_on_disconnect:
+            self._cancel_request()
 
     def _set_deadline(self, seconds: float, kind: int) -> None:
         self._deadline = self.loop.time() + seconds
