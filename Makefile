@@ -9,7 +9,8 @@ PYPY_VENV ?= .venv-pypy
 PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench bench-bandwidth clean
+.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench bench-files \
+	bench-bandwidth clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +83,10 @@ docs-serve: docs
 
 bench:
 	$(MAKE) -C bench all
+
+## bench-files: file download throughput, Response.sendfile against nginx
+bench-files:
+	$(MAKE) -C bench files
 
 ## bench-bandwidth: accuracy, fairness and memory of the speed limiters (about a minute)
 bench-bandwidth: $(VENV)/.test-installed

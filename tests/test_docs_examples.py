@@ -807,6 +807,42 @@ async def test_upgrade_example_echoes_in_upper_case():
         assert connection.closed
 
 
+# -- serving files -----------------------------------------------------------------------------
+
+async def test_files_example_sends_and_offers_downloads():
+    csv = (EXAMPLES / '_site' / 'report.csv').read_bytes()
+    async with TestClient(example('files').app) as client:
+        report = await client.get('/report.csv')
+        assert report.body == csv and report.header('content-type') == 'text/csv; charset=utf-8'
+        again = await client.get('/report.csv', headers={'If-None-Match': report.header('etag')})
+        assert again.status == 304
+        part = await client.get('/report.csv', headers={'Range': 'bytes=0-3'})
+        assert part.status == 206 and part.body == b'year'
+        download = await client.get('/download/latest')
+        assert download.body == csv and download.header('cache-control') == 'no-store'
+        assert download.header('content-disposition') == (
+            'attachment; filename="report-latest.csv"')
+        assert (await client.get('/download/..%2fapp.py')).status == 404
+
+
+async def test_static_site_example(caplog):
+    caplog.set_level(logging.INFO, logger='tremolo.static')
+    async with TestClient(example('static_site').app) as client:
+        home = await client.get('/')
+        assert home.status == 302 and home.header('location') == '/static/'
+        index = await client.get('/static/')
+        assert b'Served by Tremolo' in index.body
+        assert index.header('cache-control') == 'public, max-age=3600'
+        css = await client.get('/assets/site.css')
+        assert css.header('content-type') == 'text/css; charset=utf-8'
+        assert css.header('cache-control') == 'public, max-age=31536000, immutable'
+        assert css.body == (await client.get('/static/css/site.css')).body
+        assert (await client.get('/static/%2e%2e/files.py')).status == 404
+    assert any('refused GET /static/%2e%2e/files.py' in m for m in caplog.messages)
+    page = (DOCS / 'files.md').read_text()
+    assert 'refused GET /static/%2e%2e/secret from 203.0.113.9 (empty or dot segment)' in page
+
+
 # -- bandwidth control -------------------------------------------------------------------------
 
 async def test_bandwidth_example():

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
+from . import files
 from .body_stream import insert_filter
 from .exceptions import ClientDisconnected
 from .http.cookies import format_set_cookie
@@ -237,6 +238,45 @@ class Response:
         self._protocol.write(self._head(None))
         self._protocol.response_finished(self)
         return self._protocol.upgrade()
+
+    async def sendfile(
+        self, path: files.PathLike, *, content_type: Optional[str] = None,
+        filename: Optional[str] = None, headers: Optional[files.HeadersLike] = None,
+        etag: Union[bool, str] = True, last_modified: bool = True, ranges: bool = True,
+        chunk_size: Optional[int] = None,
+    ) -> None:
+        """Send the file at ``path`` as the whole response, with ranges (206, 416) and
+        conditional requests (304, 412) handled.
+
+        Zero-copy (``loop.sendfile``) where the connection allows it, else read and written
+        in pieces of ``chunk_size`` bytes through the stream filters. Use it as
+        ``return await response.sendfile(path)`` (or await it and return ``None``).
+
+        Args:
+            path: The file.
+            content_type: The Content-Type (default: guessed from the name, with
+                ``charset=utf-8`` for text).
+            filename: Offer the file as a download saved under this name
+                (``Content-Disposition: attachment``).
+            headers: More response headers (e.g. ``Cache-Control``).
+            etag: Send an ETag made of the modification time and size (``True``), none
+                (``False``), or this one (a quoted string, e.g. ``'"v2"'``).
+            last_modified: Send ``Last-Modified`` (and honour ``If-Modified-Since``).
+            ranges: Honour ``Range`` requests (and send ``Accept-Ranges: bytes``).
+            chunk_size: Bytes per read when the file cannot go zero-copy (default: the
+                ``buffer_size`` option).
+
+        Raises:
+            NotFound: No such regular file (a directory or a FIFO is not one).
+            Forbidden: The file cannot be read by the server.
+            HTTPException: 412 when a precondition fails; `RangeNotSatisfiable` (416).
+            ClientDisconnected: The client went away, or the file shrank while it was sent
+                (the connection is then aborted).
+        """
+        await files.send_file(
+            self, path, content_type=content_type, filename=filename, headers=headers,
+            etag=etag, last_modified=last_modified, ranges=ranges, chunk_size=chunk_size,
+        )
 
     def add_filter(self, stream_filter: StreamFilter) -> None:
         """Pass every piece of the body through ``stream_filter`` before it is sent.
