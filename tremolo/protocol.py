@@ -84,7 +84,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:
+    def connection_made(self, transport: Any, proxy_header: Any = None) -> None:
+        # ``proxy_header``: the PROXY protocol header read by `tremolo.proxied` first.
         self.transport = transport
         sock = transport.get_extra_info('socket')
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -92,7 +93,7 @@ class HTTPProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:  # pragma: no cover - the socket went away already
                 pass
-        self.connection = Connection(transport)
+        self.connection = Connection(transport, self.state.trusted_proxies, proxy_header)
         self.state.connections.add(self)
         self._set_deadline(self.options.keepalive_timeout, _IDLE)
         hooks = self.state.dispatcher.connection_made(self.connection)
@@ -395,7 +396,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.state.access_log:
             request = response.request
             access_logger.info(
-                '%s - "%s %s HTTP/%s" %d %d', _format_client(self.connection.client),
+                '%s - "%s %s HTTP/%s" %d %d', _format_client(request.client),
                 request.method, request.head.target.decode('ascii', 'replace'),
                 request.version, response.status, response.body_size,
             )

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Optional
 
+from .http.forwarded import TrustedProxies
+
 if TYPE_CHECKING:
     from .options import Options
     from .protocol import HTTPProtocol
@@ -31,6 +33,13 @@ class ServerState:
         name = options.server_name
         self.server_header = b'Server: %s\r\n' % name.encode('latin-1') if name else b''
         self.access_log = options.access_log and access_logger.isEnabledFor(logging.INFO)
+        #: The trusted proxies, compiled once; ``None`` when no peer is trusted (the common
+        #: case costs one ``is None`` test per connection).
+        self.trusted_proxies: Optional[TrustedProxies] = None
+        if options.trusted_proxies:
+            self.trusted_proxies = TrustedProxies(
+                options.trusted_proxies, options.forwarded_headers
+            )
         self.closing = False
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._background: set[asyncio.Future[Any]] = set()
