@@ -91,11 +91,14 @@ class ProxyHeaderReader:
     def _v1(self, buffer: bytes) -> Optional[ProxyHeader]:
         if not buffer.startswith(_V1_PREFIX[:len(buffer)]):
             raise ProxyProtocolError('no PROXY protocol header')
-        end = buffer.find(b'\r\n', 0, _V1_MAX)
-        if end == -1:
+        newline = buffer.find(b'\n', 0, _V1_MAX)
+        if newline == -1:
             if len(buffer) >= _V1_MAX:
                 raise ProxyProtocolError('PROXY v1 line longer than 107 bytes')
             return None
+        if buffer[newline - 1] != 13:
+            raise ProxyProtocolError('PROXY v1 line not ended by CRLF')
+        end = newline - 1
         self.rest = buffer[end + 2:]
         self._buffer = b''
         return parse_v1(buffer[:end])
