@@ -151,7 +151,7 @@ async def test_trusted_proxy_over_sockets(app):
     assert seen['peer'][0] == '127.0.0.1'
 
 
-# -- PROXY protocol over real sockets --------------------------------------------------------------
+# -- PROXY protocol over real sockets -------------------------------------------------------------
 
 
 def v1(source: str, port: int, destination: str = '127.0.0.1', dport: int = 80) -> bytes:
