@@ -29,6 +29,10 @@ _UNESCAPE = re.compile(r'\\(.)')
 # "." / "_" / "-" ).
 _OBFUSCATED = re.compile(r'_[A-Za-z0-9._-]+')
 _PORT = re.compile(r'[0-9]{1,5}')
+# RFC 3986 §3.1 IPv4address (dec-octet: no leading zeros), so that a match is already written
+# as ipaddress would write it; ipaddress itself costs microseconds per address.
+_OCTET = r'(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+_IPV4 = re.compile(rf'{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}')
 # RFC 3986 §3.1 scheme, which RFC 7239 §5.4 uses for "proto".
 _SCHEME = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*')
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]: a reg-name, IPv4 or IP-literal. Checked loosely
@@ -77,7 +81,7 @@ class TrustedProxies:
         ValueError: An entry that is none of these, or an unknown mode.
     """
 
-    __slots__ = ('everyone', 'unix', 'addresses', 'networks', 'names', 'mode')
+    __slots__ = ('everyone', 'unix', 'addresses', 'networks', 'names', 'mode', '_known')
 
     def __init__(self, entries: Iterable[str], mode: str = 'auto') -> None:
         if mode not in MODES:
@@ -88,6 +92,9 @@ class TrustedProxies:
         self.addresses: set[str] = set()
         self.networks: list[Network] = []
         self.names: set[str] = set()
+        # Answers of `trusts` for addresses in networks, by host: the same proxies and clients
+        # come back request after request. Bounded: emptied when full.
+        self._known: dict[str, bool] = {}
         for entry in entries:
             entry = entry.strip()
             if entry == '*':
@@ -118,8 +125,18 @@ class TrustedProxies:
             return self.unix or self.everyone
         if self.everyone or host in self.addresses or host in self.names:
             return True
-        if not self.networks and not self.addresses:
-            return False
+        if not self.networks and ':' not in host:
+            return False  # an IPv4 address (or a name) that is not listed
+        # In a network, or IPv6 written differently than listed (::ffff:127.0.0.1).
+        known = self._known.get(host)
+        if known is None:
+            known = self._in_networks(host)
+            if len(self._known) >= 4096:
+                self._known.clear()
+            self._known[host] = known
+        return known
+
+    def _in_networks(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host.partition('%')[0])  # no IPv6 zone index
         except ValueError:
@@ -192,7 +209,7 @@ def parse_node(value: str) -> Node:
     else:
         name, colon, port_text = value.partition(':')
         port = port_text if colon else None
-        if name == 'unknown' or _OBFUSCATED.fullmatch(name):
+        if _IPV4.fullmatch(name) or name == 'unknown' or _OBFUSCATED.fullmatch(name):
             host = name
         else:
             try:
@@ -253,8 +270,6 @@ def _host(value: str) -> str:
     return value
 
 
-_X_FIELDS = (b'x-forwarded-for', b'x-forwarded-proto', b'x-forwarded-host')
-
 
 def resolve(
     peer: Union[Node, str, None], scheme: str, headers: dict[bytes, bytes],
@@ -275,41 +290,47 @@ def resolve(
         MalformedForwarding: A field that the mode selects is malformed.
     """
     mode = trusted.mode
-    use_x = mode == 'x-forwarded' or (
-        mode == 'auto' and any(name in headers for name in _X_FIELDS)
-    )
-    if use_x:
-        hops = parse_x_forwarded_for(headers.get(b'x-forwarded-for', b'').decode('latin-1'))
-        protos = [_scheme(item) for item in _list(headers.get(b'x-forwarded-proto'))]
-        hosts = [_host(item) for item in _list(headers.get(b'x-forwarded-host'))]
-        elements = [{} for _ in hops] or [{}]
-        # Each proxy appends its own item to each list, so the lists line up when they have
-        # the same length; otherwise only the right-most item (the nearest proxy's) is sure.
-        for values, name in ((protos, 'proto'), (hosts, 'host')):
-            if len(values) == len(elements):
-                for element, item in zip(elements, values):
-                    element[name] = item
-            elif values:
-                elements[-1][name] = values[-1]
-        nodes: list[Optional[Node]] = list(hops) or [None]
-    else:
-        raw = headers.get(b'forwarded')
-        elements = parse_forwarded(raw.decode('latin-1')) if raw else []
-        nodes = []
-        for element in elements:
-            if 'proto' in element:
-                element['proto'] = _scheme(element['proto'])
-            if 'host' in element:
-                element['host'] = _host(element['host'])
-            nodes.append(parse_node(element['for']) if 'for' in element else None)
+    use_x = mode == 'x-forwarded' or (mode == 'auto' and (
+        b'x-forwarded-for' in headers or b'x-forwarded-proto' in headers
+        or b'x-forwarded-host' in headers))
     client: Union[Node, str, None] = peer
     host = None
-    for node, element in zip(reversed(nodes), reversed(elements)):
-        scheme = element.get('proto', scheme)
-        host = element.get('host', host)
-        if node is None:
+    if use_x:
+        return _resolve_x(peer, scheme, headers, trusted)
+    raw = headers.get(b'forwarded')
+    elements = parse_forwarded(raw.decode('latin-1')) if raw else []
+    for element in reversed(elements):
+        if 'proto' in element:
+            scheme = _scheme(element['proto'])
+        if 'host' in element:
+            host = _host(element['host'])
+        if 'for' not in element:
             break  # this proxy did not disclose its client: the walk cannot go further
-        client = node
-        if not trusted.trusts(node[0]):
+        client = parse_node(element['for'])
+        if not trusted.trusts(client[0]):
             break
+    return Forwarding(client, scheme, host)
+
+
+def _resolve_x(
+    peer: Union[Node, str, None], scheme: str, headers: dict[bytes, bytes],
+    trusted: TrustedProxies,
+) -> Forwarding:
+    hops = parse_x_forwarded_for(headers.get(b'x-forwarded-for', b'').decode('latin-1'))
+    protos = [_scheme(item) for item in _list(headers.get(b'x-forwarded-proto'))]
+    hosts = [_host(item) for item in _list(headers.get(b'x-forwarded-host'))]
+    client: Union[Node, str, None] = peer
+    index = len(hops) - 1
+    while index >= 0:
+        client = hops[index]
+        if not trusted.trusts(client[0]) or index == 0:
+            break
+        index -= 1
+    # Each proxy appends its own item to each list, so the lists line up when they have the
+    # same length; otherwise only the right-most item (the nearest proxy's) is sure.
+    if protos:
+        scheme = protos[index] if len(protos) == len(hops) else protos[-1]
+    host = None
+    if hosts:
+        host = hosts[index] if len(hosts) == len(hops) else hosts[-1]
     return Forwarding(client, scheme, host)
