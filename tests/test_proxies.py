@@ -8,12 +8,14 @@ import asyncio
 import ipaddress
 import json
 import logging
+import signal
 import struct
 import time
 
 import aiohttp
 import pytest
 
+from tests.apps.harness import REPO_ROOT, Processes, needs_uvloop
 from tremolo import Options, Tremolo
 from tremolo.cli import build_parser, options_from_args
 from tremolo.http.proxy_protocol import PP2_TYPE_SSL, V2_SIGNATURE
@@ -288,3 +290,21 @@ async def test_missing_header_times_out(app):
         elapsed = time.monotonic() - started
         writer.close()
     assert 0.4 < elapsed < 5
+
+
+@pytest.mark.slow
+@needs_uvloop
+async def test_proxy_protocol_on_uvloop(tmp_path):
+    """The hand-over from the PROXY reader to HTTP (``transport.set_protocol``) on uvloop."""
+    with Processes(tmp_path) as procs:
+        server = procs.cli('tests.apps.basic:app', '--port', '0', '--loop', 'uvloop',
+                           '--proxy-protocol', cwd=REPO_ROOT)
+        [(host, port)] = await server.serving()
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(v2('203.0.113.50', 4000) + b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+        head = await asyncio.wait_for(reader.readuntil(b'\r\n\r\n'), 10)
+        writer.close()
+        assert head.startswith(b'HTTP/1.1 200 ')
+        await server.wait_for(r'203\.0\.113\.50:4000 - "GET / HTTP/1\.1" 200')
+        server.send(signal.SIGTERM)
+        assert await server.wait_exit() == 0
