@@ -6,10 +6,8 @@ import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .http.forwarded import Forwarding, MalformedForwarding, resolve
-
-if TYPE_CHECKING:
-    from .http.forwarded import TrustedProxies
+if TYPE_CHECKING:  # the forwarding code (and ipaddress) loads only when a proxy is trusted
+    from .http.forwarded import Forwarding, TrustedProxies
     from .http.proxy_protocol import ProxyHeader
 
 Address = Union[tuple[str, int], str, None]
@@ -68,6 +66,8 @@ class Connection:
     def forwarding(self, headers: dict[bytes, bytes]) -> Forwarding:
         """Client, scheme and host of a request with ``headers`` on this connection, as the
         trusted proxies tell them (malformed fields are ignored, and logged at debug level)."""
+        from .http.forwarded import Forwarding, MalformedForwarding, resolve
+
         proxies = self._proxies
         if proxies is None:
             return Forwarding(self.client, self.scheme, None)

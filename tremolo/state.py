@@ -6,9 +6,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Optional
 
-from .http.forwarded import TrustedProxies
-
 if TYPE_CHECKING:
+    from .http.forwarded import TrustedProxies
     from .options import Options
     from .protocol import HTTPProtocol
     from .types import Dispatcher
@@ -37,6 +36,8 @@ class ServerState:
         #: case costs one ``is None`` test per connection).
         self.trusted_proxies: Optional[TrustedProxies] = None
         if options.trusted_proxies:
+            from .http.forwarded import TrustedProxies
+
             self.trusted_proxies = TrustedProxies(
                 options.trusted_proxies, options.forwarded_headers
             )
