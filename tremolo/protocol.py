@@ -135,6 +135,10 @@ class HTTPProtocol(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if not self.transport.is_closing():
+            # Why: before Python 3.11 (so on PyPy 3.9), a TLS transport whose peer closed
+            # first still counts as open and warns "unclosed transport" when collected.
+            self.transport.close()
         self.closed = True
         self.closing = True
         self.state.connections.discard(self)
