@@ -222,6 +222,9 @@ def test_run_calls_of_the_examples_are_valid(monkeypatch):
         4, 1024 * 1024, False)
     [unix] = run_as_main(monkeypatch, 'unix_socket')
     assert unix.listen == ['/run/tremolo/app.sock'] and unix.worker_num == 4
+    [proxied] = run_as_main(monkeypatch, 'behind_proxy')
+    assert proxied.trusted_proxies == ['unix', '127.0.0.1']
+    assert proxied.listen == ['/run/tremolo/app.sock']
 
 
 async def test_deployment_examples_in_process():
@@ -237,6 +240,33 @@ async def test_deployment_examples_in_process():
     assert listen.text == 'You reached port 8000\n'
     assert proxied.text == "Hello 203.0.113.7 (via ('127.0.0.1', 8000))\n"
     assert hello.text == 'Hello world!'
+
+
+async def test_behind_proxy_example_trusts_only_its_proxy():
+    app = example('behind_proxy').app
+    headers = {'X-Forwarded-For': '6.6.6.6, 203.0.113.7', 'X-Forwarded-Proto': 'https',
+               'X-Forwarded-Host': 'example.com'}
+    async with TestClient(app, trusted_proxies=['unix', '127.0.0.1']) as client:
+        proxied = (await client.get('/', headers=headers)).json()
+        direct = client.connect(peer=('198.51.100.1', 5000))
+        spoofed = (await direct.request('GET', '/', headers=headers)).json()
+        await direct.close()
+    assert proxied == {'client': ['203.0.113.7', 0], 'scheme': 'https',
+                       'url': 'https://example.com/', 'proxy': ['127.0.0.1', 40000]}
+    assert spoofed['client'] == ['198.51.100.1', 5000] and spoofed['scheme'] == 'http'
+
+
+def test_systemd_unit_runs_a_valid_command_line():
+    unit = (EXAMPLES / 'tremolo.service').read_text()
+    [command] = re.findall(r'^ExecStart=(.*)$', unit, re.M)
+    words = command.split()
+    assert words[1:3] == ['-m', 'tremolo']
+    from tremolo.cli import build_parser, options_from_args
+
+    options = Options.from_kwargs(**options_from_args(build_parser().parse_args(words[3:])))
+    assert options.listen == ['/run/tremolo/app.sock']
+    assert options.trusted_proxies == ['unix'] and options.worker_num == 4
+    assert re.search(r'^RuntimeDirectory=tremolo$', unit, re.M)
 
 
 # -- handlers and streaming --------------------------------------------------------------------

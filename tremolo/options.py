@@ -48,6 +48,19 @@ class Options:
         None, 'An ssl.SSLContext to serve HTTPS (CLI: --ssl-certfile/--ssl-keyfile).', cli=False,
     )
     backlog: int = _opt(1024, 'Listen backlog of each socket.')
+    trusted_proxies: list = _opt(
+        [], "Peers whose Forwarded / X-Forwarded-* fields are believed: IP addresses, networks "
+        "(10.0.0.0/8), '*' (all), 'unix' (UNIX socket peers); repeatable or comma-separated.",
+        metavar='ADDRESS',
+    )
+    forwarded_headers: str = _opt(
+        'auto', "Fields read from trusted proxies: 'auto' (X-Forwarded-* if present, else "
+        "Forwarded), 'forwarded' or 'x-forwarded' (only those).",
+        choices=('auto', 'forwarded', 'x-forwarded'),
+    )
+    proxy_protocol: bool = _opt(
+        False, 'Expect a PROXY protocol header (v1 or v2) at the start of every connection.'
+    )
     log_level: str = _opt(
         'info', "Level of the 'tremolo' logger ('debug' when debug is on).",
         choices=('critical', 'error', 'warning', 'info', 'debug'),
@@ -161,6 +174,19 @@ class Options:
             raise ValueError(f'port must be between 0 and 65535, not {self.port}')
         if self.loop not in ('auto', 'asyncio', 'uvloop'):
             raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', not {self.loop!r}")
+        if isinstance(self.trusted_proxies, str):
+            self.trusted_proxies = [self.trusted_proxies]
+        self.trusted_proxies = [entry.strip() for value in self.trusted_proxies
+                                for entry in str(value).split(',') if entry.strip()]
+        if self.trusted_proxies or self.forwarded_headers != 'auto':
+            from .http.forwarded import TrustedProxies
+
+            TrustedProxies(self.trusted_proxies, self.forwarded_headers)  # raises ValueError
+        if self.proxy_protocol and self.ssl is not None:
+            # Why: the PROXY header comes before the TLS handshake, which asyncio starts
+            # itself on a TLS listener; a proxy that speaks PROXY protocol terminates TLS.
+            raise ValueError('proxy_protocol cannot be combined with ssl: terminate TLS at '
+                             'the proxy (PROXY v2 tells Tremolo that the client used TLS)')
         if self.debug and self.log_level == 'info':
             self.log_level = 'debug'
 

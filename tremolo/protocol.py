@@ -81,7 +81,8 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:
+    def connection_made(self, transport: Any, proxy_header: Any = None) -> None:
+        # ``proxy_header``: the PROXY protocol header read by `tremolo.proxied` first.
         self.transport = transport
         sock = transport.get_extra_info('socket')
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -91,7 +92,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
                 pass
             if transport.get_extra_info('sslcontext') is None and hasattr(os, 'writev'):
                 self._fd = sock.fileno()
-        self.connection = Connection(transport)
+        self.connection = Connection(transport, self.state.trusted_proxies, proxy_header)
         self.state.connections.add(self)
         self._set_deadline(self.options.keepalive_timeout, _IDLE)
         hooks = self.state.dispatcher.connection_made(self.connection)
@@ -139,6 +140,10 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if not self.transport.is_closing():
+            # Why: before Python 3.11 (so on PyPy 3.9), a TLS transport whose peer closed
+            # first still counts as open and warns "unclosed transport" when collected.
+            self.transport.close()
         self.closed = True
         self.closing = True
         self.state.connections.discard(self)
@@ -334,7 +339,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         if self.state.access_log:
             request = response.request
             access_logger.info(
-                '%s - "%s %s HTTP/%s" %d %d', _format_client(self.connection.client),
+                '%s - "%s %s HTTP/%s" %d %d', _format_client(request.client),
                 request.method, request.head.target.decode('ascii', 'replace'),
                 request.version, response.status, response.body_size,
             )

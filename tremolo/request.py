@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .connection import Address, Connection
     from .context import Context
     from .forms import FormData, FormLimits
+    from .http.forwarded import Forwarding
     from .http.head import RequestHead
     from .uploads import Part
 
@@ -49,7 +50,7 @@ class Request:
     __slots__ = (
         'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
         'connection', 'max_body_size', '_stream', '_headers', '_query', '_cookies', '_body',
-        '_form', '_context', '__weakref__',
+        '_form', '_context', '_forwarded', '__weakref__',
     )
 
     def __init__(
@@ -77,6 +78,7 @@ class Request:
         self._form: Optional[FormData] = None
         #: The request's context, for its effective options (set by the application).
         self._context: Optional[Context] = None
+        self._forwarded: Optional[Forwarding] = None
 
     # -- head ---------------------------------------------------------------------------------
 
@@ -104,21 +106,42 @@ class Request:
 
     @property
     def client(self) -> Address:
-        """The client's address: ``(host, port)``, or ``None`` on UNIX sockets."""
-        return self.connection.client
+        """The client's address: ``(host, port)``, or ``None`` on UNIX sockets.
+
+        When the connection comes from a trusted proxy (the ``trusted_proxies`` option), the
+        client that the proxy names in ``Forwarded`` or ``X-Forwarded-For``, with port ``0``
+        when the proxy gave none; the connection's own peer is `connection.client`.
+        """
+        if not self.connection.trusted:
+            return self.connection.client
+        return self._forwarding().client
 
     @property
     def scheme(self) -> str:
-        """``'https'`` or ``'http'``."""
-        return self.connection.scheme
+        """``'https'`` or ``'http'``, as the client used it (through trusted proxies, from
+        ``Forwarded: proto=`` or ``X-Forwarded-Proto``)."""
+        if not self.connection.trusted:
+            return self.connection.scheme
+        return self._forwarding().scheme
 
     @property
     def host(self) -> str:
-        """The ``Host`` header (or the authority of an absolute-form target)."""
+        """The ``Host`` header (or the authority of an absolute-form target); through a trusted
+        proxy that states one, ``Forwarded: host=`` or ``X-Forwarded-Host``."""
+        if self.connection.trusted:
+            forwarded = self._forwarding().host
+            if forwarded is not None:
+                return forwarded
         target = self.head.target
         if target[:1] != b'/' and b'://' in target:
             return target.split(b'://', 1)[1].split(b'/', 1)[0].decode('ascii')
         return self.head.headers.get(b'host', b'').decode('latin-1')
+
+    def _forwarding(self) -> Forwarding:
+        forwarded = self._forwarded
+        if forwarded is None:
+            forwarded = self._forwarded = self.connection.forwarding(self.head.headers)
+        return forwarded
 
     @property
     def url(self) -> str:

@@ -166,8 +166,14 @@ class Worker:
         state = self.state = ServerState(loop, self.options, self.runtime)
         state.start()
 
-        def factory() -> HTTPProtocol:
-            return HTTPProtocol(state)
+        protocol_class: Callable[[ServerState], asyncio.Protocol] = HTTPProtocol
+        if self.options.proxy_protocol:
+            from .proxied import ProxyHeaderProtocol
+
+            protocol_class = ProxyHeaderProtocol
+
+        def factory() -> asyncio.Protocol:
+            return protocol_class(state)
 
         for sock in self.sockets:
             is_unix = sock.family == getattr(socket, 'AF_UNIX', None)
@@ -179,7 +185,8 @@ class Worker:
             scheme = 'https' if self.options.ssl else 'http'
             name = sock.getsockname()
             where = f'unix:{name}' if is_unix else f'{scheme}://{_host(name)}:{name[1]}'
-            logger.info('serving on %s', where)
+            logger.info('serving on %s%s', where,
+                        ' (PROXY protocol)' if self.options.proxy_protocol else '')
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the graceful shutdown
