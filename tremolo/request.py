@@ -105,11 +105,9 @@ class Request:
 
     @property
     def host(self) -> str:
-        """The ``Host`` header (or the authority of an absolute-form target)."""
-        target = self.head.target
-        if target[:1] != b'/' and b'://' in target:
-            return target.split(b'://', 1)[1].split(b'/', 1)[0].decode('ascii')
-        return self.head.headers.get(b'host', b'').decode('latin-1')
+        """The host the request is for, ``host[:port]``: the authority of an absolute-form
+        target, else the ``Host`` header (RFC 9112 §3.2.2); checked by the parser."""
+        return self.head.host.decode('ascii')
 
     @property
     def url(self) -> str:

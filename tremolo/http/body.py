@@ -46,14 +46,20 @@ class ContentLengthDecoder:
         return [data[:remaining]]
 
 
-# RFC 9112 §7.1: chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS
-# ext-val ] ). Extensions are accepted and ignored, but only in their grammar's bytes.
+# RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF, chunk-size = 1*HEXDIG (no sign, no
+# "0x"), and §7.1.1: chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ). Extensions
+# are accepted and ignored, but only in their grammar's bytes. Whitespace is allowed only where
+# BWS is, around ';' and '=': "5 ;a=b" is valid, "5 " or "5;a=b " is not. Accepting whitespace
+# after a bare size is a leniency some parsers have and others not, which is exactly the kind
+# of disagreement between two hops that request smuggling feeds on; the grammar is the only
+# rule every hop can agree on.
 _CHUNK_SIZE_LINE = re.compile(
     rb'([0-9A-Fa-f]+)(?:[\t ]*;[\t ]*[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
     rb'(?:[\t ]*=[\t ]*(?:[!#$%&\'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e'
-    rb'\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*[\t ]*'
+    rb'\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*'
 )
-# 16 hex digits already exceed any size a peer could mean; more is an overflow attempt.
+# 16 hex digits (leading zeros aside) already exceed any size a peer could mean (2**64 - 1);
+# more is an overflow attempt on a peer that parses into a fixed-size integer.
 _MAX_SIZE_DIGITS = 16
 
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
