@@ -9,7 +9,7 @@ PYPY_VENV ?= .venv-pypy
 PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench clean
+.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,13 @@ docs-serve: docs
 
 bench:
 	$(MAKE) -C bench all
+
+## fuzz: a million mutated requests through the parser, then the h11 property tests at length
+FUZZ_INPUTS ?= 1000000
+fuzz: $(VENV)/.test-installed
+	$(BIN)/python tests/fuzz/fuzz_parser.py --inputs $(FUZZ_INPUTS)
+	TREMOLO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q \
+	    tests/http/test_h11_differential.py
 
 clean:
 	rm -rf $(VENV) $(PYPY_VENV) build site .pytest_cache .ruff_cache *.egg-info

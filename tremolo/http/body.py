@@ -139,7 +139,11 @@ class ChunkedDecoder:
                     return out
                 if end - pos > self.max_trailer_size:
                     raise HeaderFieldsTooLarge('trailer section too large')
-                self.trailers = parse_trailers(data[pos:end + 2])
+                section = data[pos:end + 2]
+                # The same message as _keep_partial gives when the section arrives in pieces.
+                if section.count(b'\n') != section.count(b'\r\n'):
+                    raise BadRequest('bare LF in trailer section')
+                self.trailers = parse_trailers(section)
                 return self._finish(out, data, end + 4)
             else:
                 self.rest += data[pos:]
@@ -175,6 +179,9 @@ class ChunkedDecoder:
     def _parse_size(line: bytes) -> int:
         match = _CHUNK_SIZE_LINE.fullmatch(line)
         if match is None:
+            if b'\n' in line:
+                # As _keep_partial says it when the line arrives in pieces (RFC 9112 §2.2).
+                raise BadRequest('bare LF in chunk size line')
             raise BadRequest('malformed chunk size line')
         digits = match.group(1)
         if len(digits.lstrip(b'0')) > _MAX_SIZE_DIGITS:
