@@ -215,3 +215,16 @@ async def test_at_a_limit(app, data):
             server, data + b'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
     assert _statuses(output) == [200, 200], output
     assert closed
+
+
+def test_the_limits_table_shows_the_option_defaults():
+    from pathlib import Path
+
+    from tremolo.options import Options
+
+    page = (Path(__file__).resolve().parent.parent / 'docs' / 'server-behaviour.md').read_text()
+    defaults = Options()
+    for name in ('max_request_line', 'max_header_size', 'max_header_count', 'max_body_size'):
+        row = re.search(rf'^\| [^|]+ \| `{name}`[^|]* \| (\d+)', page, re.M)
+        assert row is not None, name
+        assert int(row.group(1)) == getattr(defaults, name), name
