@@ -87,7 +87,7 @@ bench:
 FUZZ_INPUTS ?= 1000000
 fuzz: $(VENV)/.test-installed
 	$(BIN)/python tests/fuzz/fuzz_parser.py --inputs $(FUZZ_INPUTS)
-	TREMOLO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q \
+	TREMOLO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q --timeout=0 \
 	    tests/http/test_h11_differential.py
 
 clean:

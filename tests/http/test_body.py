@@ -218,6 +218,8 @@ INVALID_CHUNKED = [
     ('trailer-obs-fold', b'0\r\nX: y\r\n z\r\n\r\n', 400),
     ('trailer-nul', b'0\r\nX: \x00\r\n\r\n', 400),
     ('trailer-no-colon', b'0\r\nJunk\r\n\r\n', 400),
+    ('trailer-bare-cr-before-forbidden', b'0\r\nX: a\rContent-Length: 5\r\n\r\n', 400),
+    ('trailer-bad-forbidden-field', b'0\r\nHost : a\r\n\r\n', 400),
 ]
 
 

@@ -249,8 +249,17 @@ def _parse_version(version: bytes) -> str:
 
 def parse_fields(block: bytes, head: RequestHead, max_count: int = 100) -> None:
     """Parse a header block whose every line ends with CRLF into ``head.headers``."""
+    if HEADER_BLOCK.fullmatch(block) is None:
+        raise BadRequest(_field_error(block))
+    lines = block[:-2].split(b'\r\n')
+    if len(lines) > max_count:
+        raise HeaderFieldsTooLarge('too many header fields')
     headers = head.headers
-    for name, value in _split_fields(block, max_count):
+    for line in lines:
+        name, _, value = line.partition(b':')
+        name = name.lower()
+        # OWS around the value is not part of it (RFC 9110 §5.5).
+        value = value.strip(b' \t')
         if name in headers:
             headers[name] = _combine(name, headers[name], value)
         else:
@@ -281,29 +290,21 @@ def parse_trailers(block: bytes, max_count: int = 100) -> dict[bytes, bytes]:
 
     Fields of `FORBIDDEN_TRAILERS` are left out (RFC 9110 §6.5.1: a recipient MAY discard them).
     """
-    trailers: dict[bytes, bytes] = {}
-    for name, value in _split_fields(block, max_count):
-        if name in FORBIDDEN_TRAILERS:
-            continue
-        if name in trailers:
-            trailers[name] = _combine(name, trailers[name], value)
-        else:
-            trailers[name] = value
-    return trailers
-
-
-def _split_fields(block: bytes, max_count: int) -> list[tuple[bytes, bytes]]:
     if HEADER_BLOCK.fullmatch(block) is None:
         raise BadRequest(_field_error(block))
     lines = block[:-2].split(b'\r\n')
     if len(lines) > max_count:
         raise HeaderFieldsTooLarge('too many header fields')
-    fields = []
+    trailers: dict[bytes, bytes] = {}
     for line in lines:
         name, _, value = line.partition(b':')
-        # OWS around the value is not part of it (RFC 9110 §5.5).
-        fields.append((name.lower(), value.strip(b' \t')))
-    return fields
+        name = name.lower()
+        # Dropped before they are combined: a repeated Host is no error in a trailer section.
+        if name in FORBIDDEN_TRAILERS:
+            continue
+        value = value.strip(b' \t')
+        trailers[name] = _combine(name, trailers[name], value) if name in trailers else value
+    return trailers
 
 
 _NAME = re.compile(rb'[%s]+' % _TCHAR)

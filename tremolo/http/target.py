@@ -23,12 +23,14 @@ from .errors import BadRequest
 # reg-name = *( unreserved / pct-encoded / sub-delims ). Every IPv4address is also a reg-name,
 # so that branch needs no pattern of its own. port = *DIGIT (§3.2.3), possibly empty.
 _UNRESERVED_SUB_DELIMS = rb"A-Za-z0-9\-._~!$&'()*+,;="
-_REG_NAME = rb'(?:[%s]|%%[0-9A-Fa-f]{2})*' % _UNRESERVED_SUB_DELIMS
+# Written as runs of plain bytes between percent-escapes, which the regex engine scans far faster
+# than one alternation per byte (this runs on every request).
+_REG_NAME = rb'[%s]*(?:%%[0-9A-Fa-f]{2}[%s]*)*' % (_UNRESERVED_SUB_DELIMS, _UNRESERVED_SUB_DELIMS)
 # IP-literal = "[" ( IPv6address / IPvFuture ) "]"; an IPv6 address is then checked by the
 # ipaddress module, whose grammar is the one of RFC 4291 §2.2 that RFC 3986 uses.
 _IPV6 = rb'\[([0-9A-Fa-f:.]+)\]'
 _IPV_FUTURE = rb'\[v[0-9A-Fa-f]+\.[%s:]+\]' % _UNRESERVED_SUB_DELIMS
-_HOST_PORT = re.compile(rb'(?:%s|%s|%s)(?::[0-9]*)?' % (_IPV6, _IPV_FUTURE, _REG_NAME))
+_HOST_PORT = re.compile(rb'(?:%s|%s|%s)(?::[0-9]*)?' % (_REG_NAME, _IPV6, _IPV_FUTURE))
 
 # absolute-form for the two schemes an HTTP server answers (RFC 9110 §4.2.1, §4.2.2; scheme
 # names are case-insensitive, RFC 3986 §3.1). The authority ends at the first '/', '?' or '#'
