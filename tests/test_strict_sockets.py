@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import aiohttp
 import pytest
 
 from tremolo import Tremolo
@@ -215,6 +216,30 @@ async def test_at_a_limit(app, data):
             server, data + b'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
     assert _statuses(output) == [200, 200], output
     assert closed
+
+
+async def test_limits_with_aiohttp(app):
+    # aiohttp sends a handful of fields of its own: room for them, not for twelve more.
+    limits = {**LIMITS, 'max_header_count': 12, 'max_header_size': 1024}
+    async with serve(app, **limits) as server, aiohttp.ClientSession() as session:
+        headers = {f'X-{i}': '1' for i in range(12)}
+        async with session.get(server.url + '/', headers=headers) as response:
+            assert response.status == 431
+        async with session.get(server.url + '/?' + 'a' * 60) as response:
+            assert response.status == 414
+        async with session.post(server.url + '/', data=b'x' * 17) as response:
+            assert response.status == 413
+
+        async def chunks():
+            yield b'x' * 10
+            yield b'x' * 10
+
+        async with session.post(server.url + '/', data=chunks()) as response:
+            assert response.status == 413
+        async with session.get(server.url + '/', headers={'X': 'v' * 1100}) as response:
+            assert response.status == 431
+        async with session.post(server.url + '/', data=b'x' * 16) as response:
+            assert (response.status, await response.read()) == (200, b'got 16')
 
 
 def test_the_limits_table_shows_the_option_defaults():
