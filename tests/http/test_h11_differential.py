@@ -9,7 +9,7 @@ parsed method, target, version, fields, body and trailers; rejected; incomplete)
 or the difference must be one of `KNOWN_DIFFERENCES`: the one place where every deliberate
 difference is listed, each with the rule it follows.
 
-Examples per property: 300 under ``make test``; ``make fuzz`` runs the ``fuzz`` profile
+Examples per property: 400 under ``make test``; ``make fuzz`` runs the ``fuzz`` profile
 (``TREMOLO_HYPOTHESIS_PROFILE=fuzz``, 20,000 examples).
 """
 
@@ -28,7 +28,7 @@ from tremolo.http.head import FORBIDDEN_TRAILERS
 from ..fuzz.fuzz_parser import drive
 
 settings.register_profile(
-    'default', max_examples=300, deadline=None, database=None,
+    'default', max_examples=400, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(

@@ -15,6 +15,7 @@ from .errors import (
     ExpectationFailed,
     HeaderFieldsTooLarge,
     NotImplementedByServer,
+    ParseError,
     PayloadTooLarge,
     URITooLong,
     VersionNotSupported,
@@ -149,15 +150,19 @@ class HeadReader:
             raise URITooLong('request line too long')
         if end - start > self.max_head_size:
             raise HeaderFieldsTooLarge('request head too large')
-        # A bare LF anywhere in the head is a 400 before the request line is interpreted: a head
-        # arriving in pieces is rejected for it by _check_incomplete before its end is seen, and
-        # the status must not depend on how the bytes were segmented (e.g. a CONNECT line
-        # followed by a bare LF would otherwise get 501 whole and 400 in pieces).
-        if buffer.count(b'\n', start, end) != buffer.count(b'\r\n', start, end):
-            raise BadRequest('bare LF in request head')
-        head = parse_request_line(buffer[start:line_end], self.max_request_line)
-        if line_end < end:
-            parse_fields(buffer[line_end + 2:end + 2], head, self.max_header_count)
+        try:
+            head = parse_request_line(buffer[start:line_end], self.max_request_line)
+            if line_end < end:
+                parse_fields(buffer[line_end + 2:end + 2], head, self.max_header_count)
+        except ParseError:
+            # A bare LF anywhere in the head is the error, whatever else is wrong: a head that
+            # arrives in pieces is rejected for it by _check_incomplete before its end is seen,
+            # and the answer must not depend on how the bytes were segmented (a CONNECT line
+            # followed by a bare LF would otherwise get 501 whole and 400 in pieces). Only
+            # looked for on this error path: the grammars of a parsed head exclude a bare LF.
+            if buffer.count(b'\n', start, end) != buffer.count(b'\r\n', start, end):
+                raise BadRequest('bare LF in request head') from None
+            raise
         check_framing(head)
         return head, end + 4
 
