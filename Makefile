@@ -10,7 +10,7 @@ PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
 .PHONY: run test test-pypy pypy nginx lint format pytest docs docs-serve bench bench-files \
-	bench-bandwidth clean
+	bench-bandwidth fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +106,13 @@ bench-files:
 ## bench-bandwidth: accuracy, fairness and memory of the speed limiters (about a minute)
 bench-bandwidth: $(VENV)/.test-installed
 	$(BIN)/python bench/bandwidth/run.py
+
+## fuzz: a million mutated requests through the parser, then the h11 property tests at length
+FUZZ_INPUTS ?= 1000000
+fuzz: $(VENV)/.test-installed
+	$(BIN)/python tests/fuzz/fuzz_parser.py --inputs $(FUZZ_INPUTS)
+	TREMOLO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q --timeout=0 \
+	    tests/http/test_h11_differential.py
 
 clean:
 	rm -rf $(VENV) $(PYPY_VENV) build site .pytest_cache .ruff_cache *.egg-info

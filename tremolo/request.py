@@ -126,16 +126,14 @@ class Request:
 
     @property
     def host(self) -> str:
-        """The ``Host`` header (or the authority of an absolute-form target); through a trusted
-        proxy that states one, ``Forwarded: host=`` or ``X-Forwarded-Host``."""
+        """The host the request is for, ``host[:port]``: the authority of an absolute-form
+        target, else the ``Host`` header (RFC 9112 §3.2.2), checked by the parser; through a
+        trusted proxy that states one, ``Forwarded: host=`` or ``X-Forwarded-Host``."""
         if self.connection.trusted:
             forwarded = self._forwarding().host
             if forwarded is not None:
                 return forwarded
-        target = self.head.target
-        if target[:1] != b'/' and b'://' in target:
-            return target.split(b'://', 1)[1].split(b'/', 1)[0].decode('ascii')
-        return self.head.headers.get(b'host', b'').decode('latin-1')
+        return self.head.host.decode('ascii')
 
     def _forwarding(self) -> Forwarding:
         forwarded = self._forwarded
