@@ -42,6 +42,7 @@ from .request import Request
 from .response import Response
 from .upgrade import UpgradedStream
 from .views import View
+from .websocket import WebSocket, WebSocketClosed
 
 __all__ = [
     'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',
@@ -51,5 +52,5 @@ __all__ = [
     'Redirect', 'RegistrationError', 'Request', 'RequestHeaderFieldsTooLarge',
     'RequestTimeout', 'Response', 'ServiceUnavailable', 'StreamFilter', 'TooManyRequests',
     'Tremolo', 'URITooLong', 'Unauthorized', 'UnprocessableContent', 'UnsupportedMediaType',
-    'UploadedFile', 'UpgradedStream', 'View', '__version__',
+    'UploadedFile', 'UpgradedStream', 'View', 'WebSocket', 'WebSocketClosed', '__version__',
 ]

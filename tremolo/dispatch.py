@@ -49,6 +49,7 @@ class Runtime:
         self.logger = logging.getLogger('tremolo')
         self.base: dict[str, Any] = {
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': self.logger,
+            'websocket': None,  # the handlers that take it get it per request
         }
         self._connect = compiled.on_connect
         self._close = compiled.on_close
@@ -116,6 +117,7 @@ class Runtime:
         context = Context(endpoint.options, request.connection)
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
+        websocket = None
         try:
             if endpoint.response_hooks:
                 response.before_send = functools.partial(
@@ -131,6 +133,9 @@ class Runtime:
                 raise missing
             if context._options is not None:
                 _apply_options(context._options, request)
+            if endpoint.websocket is not None:  # after the hooks, which may refuse first
+                values['websocket'] = websocket = endpoint.websocket.open(
+                    request, response, context)
             plan = endpoint.plan
             if endpoint.direct and context._options is None:
                 if plan.var_keyword and not params:
@@ -140,10 +145,19 @@ class Runtime:
             else:
                 result = await self.call(plan, values, params, scope, context,
                                          endpoint.option_kwargs)
-            await send_result(result, response, endpoint.json_type, endpoint.where, self.loop)
+            if websocket is not None and (websocket.accepted or result is None):
+                await websocket.finish()  # close it, or refuse the handshake if never accepted
+            else:
+                await send_result(result, response, endpoint.json_type, endpoint.where,
+                                  self.loop)
         except ClientDisconnected:
-            raise
+            if websocket is None or not websocket.accepted:
+                raise
+            await websocket.finish()  # WebSocketClosed left uncaught: the handler is done
         except Exception as exc:
+            if websocket is not None and websocket.accepted:
+                await websocket.fail(exc)  # too late for an HTTP error: close with 1011
+                return
             await self.handle_error(exc, request, response, endpoint, values, params, scope)
         finally:
             if scope is not None and scope.cleanups:

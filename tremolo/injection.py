@@ -1,7 +1,7 @@
 """Signature-driven injection: a function's parameters are read once into a `Plan`.
 
 A parameter is filled, in this order, from: the server's names for the kind of function
-(``request``, ``response``, ``context``, ...), the route's path parameters, the registered
+(``request``, ``response``, ``context``, ``websocket``, ...), the route's path parameters, the registered
 providers (by name, then by type annotation); otherwise its default value stands, and for
 handlers that default is a *route option*. ``**kwargs`` receives every server name and path
 parameter. A parameter that nothing can fill is a `RegistrationError`
@@ -17,7 +17,8 @@ from typing import Any, Callable, Optional, Union
 from .exceptions import RegistrationError
 
 #: Names injected into handlers, request/response hooks and providers.
-REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger')
+REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger',
+                 'websocket')
 #: Error handlers also receive the exception as ``exc``.
 ERROR_NAMES = REQUEST_NAMES + ('exc',)
 #: ``on_connect`` and ``on_close`` hooks.

@@ -77,6 +77,22 @@ class Options:
         64 * KiB, 'Bytes of pipelined requests held while one is answered; reading pauses above.'
     )
 
+    websocket_max_message_size: int = _opt(
+        1 * MiB, 'Largest WebSocket message received, in bytes, after decompression (the '
+        'connection closes with 1009 above it).', route=True,
+    )
+    websocket_compression: bool = _opt(
+        True, 'Accept permessage-deflate (RFC 7692) when a WebSocket client offers it.',
+        route=True,
+    )
+    websocket_ping_interval: float = _opt(
+        20.0, 'Seconds between keep-alive pings on an open WebSocket (0: no pings).', route=True,
+    )
+    websocket_ping_timeout: float = _opt(
+        20.0, 'Seconds a WebSocket client has to answer a keep-alive ping before the connection '
+        'is dropped (0: wait forever).', route=True,
+    )
+
     header_timeout: float = _opt(
         10.0, 'Seconds to receive a complete request head once it starts (408 after).'
     )
@@ -98,6 +114,7 @@ class Options:
         for name in (
             'max_request_line', 'max_header_size', 'max_header_count', 'max_body_size',
             'buffer_size', 'body_buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
+            'websocket_max_message_size',
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f'option {name!r} must be at least 1')
@@ -105,6 +122,9 @@ class Options:
                      'graceful_shutdown_timeout'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'option {name!r} must be positive')
+        for name in ('websocket_ping_interval', 'websocket_ping_timeout'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must not be negative')
         if not 0 <= self.port <= 65535:
             raise ValueError(f'port must be between 0 and 65535, not {self.port}')
         if self.loop not in ('auto', 'asyncio', 'uvloop'):
@@ -142,6 +162,8 @@ class Options:
 ROUTE_DEFAULTS: dict[str, Any] = {
     'content_type': 'text/html; charset=utf-8',
     'status': 200,
+    'websocket_subprotocols': (),
+    'websocket_origins': None,
 }
 
 #: Documentation of `ROUTE_DEFAULTS`, rendered in the configuration page.
@@ -149,5 +171,9 @@ ROUTE_HELP: dict[str, str] = {
     'content_type': 'Content-Type of the response (JSON results use application/json unless '
     'this is set on the route).',
     'status': 'Status code of the response.',
+    'websocket_subprotocols': 'WebSocket subprotocols the route speaks, in order of preference: '
+    'the first one the client offers is agreed.',
+    'websocket_origins': 'Origins allowed to open a WebSocket (a list, or a function of the '
+    'Origin value returning a bool); None allows any.',
 }
 

@@ -435,7 +435,9 @@ class HTTPProtocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Take no further request; close now if idle."""
         self.closing = True
-        if self._request is None and self._upgraded is None:
+        if self._upgraded is not None:
+            self._upgraded.shutdown()
+        elif self._request is None:
             self.close()
 
     def _set_deadline(self, seconds: float, kind: int) -> None:
