@@ -1,7 +1,7 @@
 """Signature-driven injection: a function's parameters are read once into a `Plan`.
 
 A parameter is filled, in this order, from: the server's names for the kind of function
-(``request``, ``response``, ``context``, ``websocket``, ...), the route's path parameters, the registered
+(``request``, ``response``, ``context``, ...), the route's path parameters, the registered
 providers (by name, then by type annotation); otherwise its default value stands, and for
 handlers that default is a *route option*. ``**kwargs`` receives every server name and path
 parameter. A parameter that nothing can fill is a `RegistrationError`

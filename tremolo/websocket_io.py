@@ -16,7 +16,6 @@ from .http.websocket import (
     CLOSE,
     GOING_AWAY,
     INTERNAL_ERROR,
-    INVALID_DATA,
     NO_STATUS,
     PING,
     PONG,
@@ -241,9 +240,6 @@ class WebSocketIO:
             events = reader.feed(data)
         except ProtocolError as exc:
             self._fail(exc.code, exc.reason)
-            return
-        except ValueError as exc:  # corrupt compressed data
-            self._fail(INVALID_DATA, str(exc))
             return
         for event in events:
             if type(event) is Data:

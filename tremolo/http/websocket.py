@@ -349,7 +349,10 @@ class FrameReader:
         if self._compressed:
             assert self.inflater is not None
             room = self.max_message_size - self._size
-            chunk = self.inflater.inflate(chunk, last, room)
+            try:
+                chunk = self.inflater.inflate(chunk, last, room)
+            except ValueError as exc:
+                raise ProtocolError(INVALID_DATA, str(exc)) from None
             if chunk is None:
                 raise ProtocolError(MESSAGE_TOO_BIG, 'message too big once inflated')
             self._size += len(chunk)
@@ -371,7 +374,8 @@ class FrameReader:
                     piece = decoder.decode(chunk, last)
             except UnicodeDecodeError:
                 raise ProtocolError(INVALID_DATA, 'text message is not UTF-8') from None
-            events.append(Data(True, piece, last))
+            if piece or last:  # a partial character decodes to nothing yet
+                events.append(Data(True, piece, last))
         else:
             events.append(Data(False, chunk, last))
 
