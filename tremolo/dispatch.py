@@ -146,17 +146,17 @@ class Runtime:
                 result = await self.call(plan, values, params, scope, context,
                                          endpoint.option_kwargs)
             if websocket is not None and (websocket.accepted or result is None):
-                await websocket.finish()  # close it, or refuse the handshake if never accepted
+                await websocket._finish()  # close it, or refuse the handshake if never accepted
             else:
                 await send_result(result, response, endpoint.json_type, endpoint.where,
                                   self.loop)
         except ClientDisconnected:
             if websocket is None or not websocket.accepted:
                 raise
-            await websocket.finish()  # WebSocketClosed left uncaught: the handler is done
+            await websocket._finish()  # WebSocketClosed left uncaught: the handler is done
         except Exception as exc:
             if websocket is not None and websocket.accepted:
-                await websocket.fail(exc)  # too late for an HTTP error: close with 1011
+                await websocket._handler_failed(exc)  # too late for an HTTP error: close with 1011
                 return
             await self.handle_error(exc, request, response, endpoint, values, params, scope)
         finally:

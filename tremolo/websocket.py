@@ -351,13 +351,13 @@ class WebSocket(WebSocketIO):
         if self.state is CLOSING:
             await self._wait_closed()
 
-    async def finish(self) -> None:
+    async def _finish(self) -> None:
         """Called when the handler returns: close normally what is still open, or refuse a
         handshake that was never accepted (403)."""
         if self.state is not CLOSED:
             await self.close()
 
-    async def fail(self, exc: BaseException) -> None:
+    async def _handler_failed(self, exc: BaseException) -> None:
         """Called when the handler raised after accepting: log it, close with 1011."""
         logger.error('error in WebSocket handler for %s', self.request.path, exc_info=exc)
         if self.state is OPEN:
