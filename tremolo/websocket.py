@@ -99,6 +99,11 @@ class WebSocket(WebSocketIO):
         """Whether the handshake was answered with ``101 Switching Protocols``."""
         return self.state is not CONNECTING
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed (nothing more can be sent or received)."""
+        return self.state is CLOSED
+
     # -- opening ----------------------------------------------------------------------------------
 
     async def accept(self, subprotocol: Optional[str] = None,

@@ -107,11 +107,6 @@ class WebSocketIO:
         stream.attach(self)
         self._schedule_keepalive()
 
-    @property
-    def closed(self) -> bool:
-        """Whether the connection is closed (nothing more can be sent or received)."""
-        return self.state is CLOSED
-
     # -- receiving --------------------------------------------------------------------------------
 
     async def _next_piece(self) -> Data:
