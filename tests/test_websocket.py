@@ -8,7 +8,18 @@ import logging
 import pytest
 
 from tremolo import Forbidden, RegistrationError, Tremolo, WebSocketClosed
-from tremolo.http.websocket import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, Data, Ping, Pong
+from tremolo.http.websocket import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    Data,
+    Ping,
+    Pong,
+    encode_frame,
+)
 from tremolo.testing import TestClient, TestWebSocket, WebSocketRejected
 from tremolo.testing.client import build_request
 
@@ -516,3 +527,15 @@ async def test_server_names_and_registration(app):
     with pytest.raises(RegistrationError, match='async'):
         async with TestClient(bad):
             pass
+
+
+async def test_frames_sent_with_the_handshake_are_kept(app):
+    async with TestClient(app) as client:
+        connection = client.connect()
+        frames = (encode_frame(TEXT, b'early', mask=b'abcd')
+                  + encode_frame(TEXT, b'bird', mask=b'efgh'))
+        connection.send(build_request('GET', '/echo', headers=HANDSHAKE) + frames)
+        response = await connection.read_response()
+        assert response.status == 101
+        ws = TestWebSocket(connection, response, connection._received)
+        assert [await ws.receive(), await ws.receive()] == ['early', 'bird']
