@@ -55,7 +55,8 @@ def test_format_comment():
 
 
 @pytest.fixture
-def app():
+async def app():
+    # Async, so that the Event belongs to the test's loop (on Python 3.9 it binds at creation).
     app = Tremolo()
     app.state = {'cleaned': asyncio.Event(), 'seen': None}  # type: ignore[attr-defined]
 
