@@ -110,6 +110,11 @@ class BodyStream:
         self._wake()
 
     @property
+    def received(self) -> int:
+        """Bytes of the body received from the client so far."""
+        return self._received
+
+    @property
     def complete(self) -> bool:
         """Whether the whole body has arrived from the client."""
         return self._eof
