@@ -205,6 +205,10 @@ class BodyStream:
         if self._paused:
             self._paused = False
             self._control.resume_reading()
+            # Why: a transport may deliver the data it held back at once, into the buffer.
+            parts += self._chunks
+            self._chunks.clear()
+            self._buffered = 0
         if not self._eof and self._exception is None:
             self._collect = parts
             try:
