@@ -290,7 +290,7 @@ async def test_quick_handlers_are_not_affected_by_handler_timeout(limits_app):
         assert not connection.closed
 
 
-# -- options ----------------------------------------------------------------------------------------
+# -- options ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name', ['max_connections', 'max_connections_per_ip', 'min_data_rate',
                                   'min_data_rate_grace', 'handler_timeout'])
