@@ -363,6 +363,7 @@ def main() -> int:
     parser.add_argument('--kills', type=int, default=5)
     parser.add_argument('--between', type=float, default=2.0)
     args = parser.parse_args()
+    args.python = os.path.abspath(args.python)  # the server runs in apps/ (not resolved: a venv)
     limit = raise_fd_limit()
     header(args.what, args)
     if args.what == 'slowloris':

@@ -194,6 +194,8 @@ class Worker:
 
         servers = []
         for sock in self.sockets:
+            if self._stopping:  # stop() closed the sockets meanwhile
+                break
             servers.append(await loop.create_server(
                 factory, sock=sock.dup(), ssl=self.options.ssl, backlog=self.options.backlog,
                 ssl_handshake_timeout=self.options.header_timeout if self.options.ssl else None,
