@@ -9,7 +9,8 @@ PYPY_VENV ?= .venv-pypy
 PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: run test test-pypy pypy lint format pytest docs docs-serve bench clean
+.PHONY: run test test-pypy pypy nginx lint format pytest docs docs-serve bench bench-files \
+	bench-bandwidth fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,8 +67,23 @@ lint: $(VENV)/.test-installed
 format: $(VENV)/.test-installed
 	$(BIN)/ruff check --fix .
 
-pytest: $(VENV)/.test-installed
+pytest: $(VENV)/.test-installed nginx
 	$(BIN)/python -m pytest
+
+# nginx (and its stream module) for the deployment tests, tests/test_nginx.py: Debian's,
+# installed when missing and we are root; elsewhere those tests are skipped with the reason.
+NGINX_PACKAGES := nginx libnginx-mod-stream
+nginx:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1 || \
+	      [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; }; then \
+	    echo 'nginx for the deployment tests: apt-get install -y $(NGINX_PACKAGES)'; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q $(NGINX_PACKAGES) >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && \
+	      apt-get install -y -q $(NGINX_PACKAGES) >/dev/null 2>&1; } || \
+	    echo 'nginx could not be installed: tests/test_nginx.py will be skipped'; \
+	fi
 
 # mkdocstrings reads the installed package (tremolo.middleware and tremolo.extensions only
 # exist once installed), staged here without touching the virtual environment.
@@ -82,6 +98,21 @@ docs-serve: docs
 
 bench:
 	$(MAKE) -C bench all
+
+## bench-files: file download throughput, Response.sendfile against nginx
+bench-files:
+	$(MAKE) -C bench files
+
+## bench-bandwidth: accuracy, fairness and memory of the speed limiters (about a minute)
+bench-bandwidth: $(VENV)/.test-installed
+	$(BIN)/python bench/bandwidth/run.py
+
+## fuzz: a million mutated requests through the parser, then the h11 property tests at length
+FUZZ_INPUTS ?= 1000000
+fuzz: $(VENV)/.test-installed
+	$(BIN)/python tests/fuzz/fuzz_parser.py --inputs $(FUZZ_INPUTS)
+	TREMOLO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q --timeout=0 \
+	    tests/http/test_h11_differential.py
 
 clean:
 	rm -rf $(VENV) $(PYPY_VENV) build site .pytest_cache .ruff_cache *.egg-info

@@ -107,6 +107,8 @@ def test_version():
     (['--graceful-shutdown-timeout', '-1'], "'graceful_shutdown_timeout' must be positive"),
     (['--listen', 'not:an:address'], "cannot read the address 'not:an:address'"),
     (['--no-such-flag'], 'unrecognized arguments: --no-such-flag'),
+    (['--download-rate', '-5'], "option 'download_rate' must be 0 or more"),
+    (['--rate-scope', 'planet'], "argument --rate-scope: invalid choice: 'planet'"),
 ], ids=lambda value: value if isinstance(value, str) else ' '.join(value))
 def test_bad_option_value_is_a_usage_error(args, message):
     result = run_cli(APP, '--port', '0', *args)

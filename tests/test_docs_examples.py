@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import importlib
 import json
 import logging
@@ -17,6 +18,7 @@ import os
 import re
 import runpy
 import signal
+import time
 import types
 import uuid
 from pathlib import Path
@@ -35,7 +37,8 @@ from tests.apps.harness import (
     free_port,
 )
 from tremolo import Options
-from tremolo.testing import TestClient
+from tremolo.testing import TestClient, serve
+from tremolo.testing.client import build_request
 
 EXAMPLES = REPO_ROOT / 'examples'
 DOCS = REPO_ROOT / 'docs'
@@ -219,6 +222,9 @@ def test_run_calls_of_the_examples_are_valid(monkeypatch):
         4, 1024 * 1024, False)
     [unix] = run_as_main(monkeypatch, 'unix_socket')
     assert unix.listen == ['/run/tremolo/app.sock'] and unix.worker_num == 4
+    [proxied] = run_as_main(monkeypatch, 'behind_proxy')
+    assert proxied.trusted_proxies == ['unix', '127.0.0.1']
+    assert proxied.listen == ['/run/tremolo/app.sock']
     [limits] = run_as_main(monkeypatch, 'limits')
     assert (limits.max_connections, limits.max_connections_per_ip, limits.handler_timeout,
             limits.min_data_rate, limits.graceful_shutdown_timeout) == (10_000, 100, 60, 240, 30)
@@ -248,6 +254,33 @@ async def test_deployment_examples_in_process():
     assert listen.text == 'You reached port 8000\n'
     assert proxied.text == "Hello 203.0.113.7 (via ('127.0.0.1', 8000))\n"
     assert hello.text == 'Hello world!'
+
+
+async def test_behind_proxy_example_trusts_only_its_proxy():
+    app = example('behind_proxy').app
+    headers = {'X-Forwarded-For': '6.6.6.6, 203.0.113.7', 'X-Forwarded-Proto': 'https',
+               'X-Forwarded-Host': 'example.com'}
+    async with TestClient(app, trusted_proxies=['unix', '127.0.0.1']) as client:
+        proxied = (await client.get('/', headers=headers)).json()
+        direct = client.connect(peer=('198.51.100.1', 5000))
+        spoofed = (await direct.request('GET', '/', headers=headers)).json()
+        await direct.close()
+    assert proxied == {'client': ['203.0.113.7', 0], 'scheme': 'https',
+                       'url': 'https://example.com/', 'proxy': ['127.0.0.1', 40000]}
+    assert spoofed['client'] == ['198.51.100.1', 5000] and spoofed['scheme'] == 'http'
+
+
+def test_systemd_unit_runs_a_valid_command_line():
+    unit = (EXAMPLES / 'tremolo.service').read_text()
+    [command] = re.findall(r'^ExecStart=(.*)$', unit, re.M)
+    words = command.split()
+    assert words[1:3] == ['-m', 'tremolo']
+    from tremolo.cli import build_parser, options_from_args
+
+    options = Options.from_kwargs(**options_from_args(build_parser().parse_args(words[3:])))
+    assert options.listen == ['/run/tremolo/app.sock']
+    assert options.trusted_proxies == ['unix'] and options.worker_num == 4
+    assert re.search(r'^RuntimeDirectory=tremolo$', unit, re.M)
 
 
 # -- handlers and streaming --------------------------------------------------------------------
@@ -353,6 +386,91 @@ async def test_route_body_limit():
     assert small.text == 'Thanks for 1024 bytes of comment'
     assert big.status == 413 and big_streamed.status == 413
     assert over_server_limit.status == 413
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+def multipart_body(boundary: str, *parts: tuple[str, str | None, bytes]) -> bytes:
+    out = b''
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename else '')
+        out += f'--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n'.encode()
+        out += content + b'\r\n'
+    return out + f'--{boundary}--\r\n'.encode()
+
+
+async def test_upload_to_disk(monkeypatch, tmp_path):
+    module = example('upload_to_disk')
+    monkeypatch.setattr(module, 'UPLOAD_DIR', tmp_path / 'uploads')
+    content = os.urandom(3 * 1024 * 1024) + b'\r\n--not-the-boundary\r\n'
+    body = multipart_body('b0undary', ('title', None, 'Grüße'.encode()),
+                          ('file', '../../etc/passwd', content))
+    headers = {'Content-Type': 'multipart/form-data; boundary=b0undary'}
+    async with TestClient(module.app) as client:
+        upload = await client.post('/upload', body=body, headers=headers, chunked=True)
+        checksum = await client.post('/checksum', body=body, headers=headers)
+        broken = await client.post('/upload', body=body[:-100], headers=headers)
+    result = upload.json()
+    assert result['fields'] == {'title': 'Grüße'}
+    [saved] = result['files']
+    assert (saved['field'], saved['filename'], saved['size']) == (
+        'file', '../../etc/passwd', len(content))
+    assert (tmp_path / 'uploads' / saved['stored_as']).read_bytes() == content
+    assert checksum.json()['file'] == {'size': len(content),
+                                       'sha256': hashlib.sha256(content).hexdigest()}
+    assert broken.status == 400
+    assert len(list((tmp_path / 'uploads').iterdir())) == 1  # the partial file was removed
+
+
+# -- server-sent events ------------------------------------------------------------------------
+
+async def test_sse_notifications_in_process():
+    module = example('sse_notifications')
+    async with TestClient(module.app) as client:
+        connection = client.connect()
+        connection.send(build_request('GET', '/events'))
+        head = await connection.receive()
+        assert b'text/event-stream; charset=utf-8' in head and b'retry: 3000\n\n' in head
+        published = await client.post('/notify', json='hello')
+        assert published.json() == {'id': '1', 'subscribers': 1}
+        event = await connection.receive()
+        assert b'event: notification\nid: 1\ndata: hello\n\n' in event
+        await connection.close()
+        hub = client.runtime.globals.hub
+        for _ in range(100):
+            if not hub.subscribers:
+                break
+            await asyncio.sleep(0.01)
+        assert not hub.subscribers  # the handler was cancelled and unsubscribed
+        await client.post('/notify', json={'n': 2})
+        # A client that reconnects after event 1 gets the one it missed.
+        again = client.connect()
+        again.send(build_request('GET', '/events', headers={'Last-Event-ID': '1'}))
+        received = b''
+        while b'id: 2' not in received:
+            received += await again.receive()
+        assert b'event: notification\nid: 2\ndata: {"n":2}\n\n' in received
+        assert b'id: 1\n' not in received
+        countdown = await client.get('/countdown')
+        page = await client.get('/')
+    assert countdown.body == (b'event: tick\ndata: 3\n\nevent: tick\ndata: 2\n\n'
+                              b'event: tick\ndata: 1\n\nevent: done\ndata: liftoff\n\n')
+    assert b"new EventSource('/events')" in page.body
+
+
+async def test_sse_notifications_over_a_socket():
+    module = example('sse_notifications')
+    async with serve(module.app) as server, aiohttp.ClientSession() as session:
+        async with session.get(server.url + '/events') as events:
+            assert await events.content.readline() == b'retry: 3000\n'
+            assert await events.content.readline() == b'\n'
+            for message in ('first', 'second'):
+                async with session.post(server.url + '/notify', json=message) as response:
+                    assert (await response.json())['subscribers'] == 1
+                lines = [await events.content.readline() for _ in range(4)]
+                assert lines[0] == b'event: notification\n'
+                assert lines[2:] == [f'data: {message}\n'.encode(), b'\n']
 
 
 # -- routing -----------------------------------------------------------------------------------
@@ -731,3 +849,68 @@ async def test_upgrade_example_echoes_in_upper_case():
         connection.send_eof()
         assert await connection.read_all() == b''
         assert connection.closed
+
+
+# -- serving files -----------------------------------------------------------------------------
+
+async def test_files_example_sends_and_offers_downloads():
+    csv = (EXAMPLES / '_site' / 'report.csv').read_bytes()
+    async with TestClient(example('files').app) as client:
+        report = await client.get('/report.csv')
+        assert report.body == csv and report.header('content-type') == 'text/csv; charset=utf-8'
+        again = await client.get('/report.csv', headers={'If-None-Match': report.header('etag')})
+        assert again.status == 304
+        part = await client.get('/report.csv', headers={'Range': 'bytes=0-3'})
+        assert part.status == 206 and part.body == b'year'
+        download = await client.get('/download/latest')
+        assert download.body == csv and download.header('cache-control') == 'no-store'
+        assert download.header('content-disposition') == (
+            'attachment; filename="report-latest.csv"')
+        assert (await client.get('/download/..%2fapp.py')).status == 404
+
+
+async def test_static_site_example(caplog):
+    caplog.set_level(logging.INFO, logger='tremolo.static')
+    async with TestClient(example('static_site').app) as client:
+        home = await client.get('/')
+        assert home.status == 302 and home.header('location') == '/static/'
+        index = await client.get('/static/')
+        assert b'Served by Tremolo' in index.body
+        assert index.header('cache-control') == 'public, max-age=3600'
+        css = await client.get('/assets/site.css')
+        assert css.header('content-type') == 'text/css; charset=utf-8'
+        assert css.header('cache-control') == 'public, max-age=31536000, immutable'
+        assert css.body == (await client.get('/static/css/site.css')).body
+        assert (await client.get('/static/%2e%2e/files.py')).status == 404
+    assert any('refused GET /static/%2e%2e/files.py' in m for m in caplog.messages)
+    page = (DOCS / 'files.md').read_text()
+    assert 'refused GET /static/%2e%2e/secret from 203.0.113.9 (empty or dot segment)' in page
+
+
+# -- bandwidth control -------------------------------------------------------------------------
+
+async def test_bandwidth_example():
+    module = example('bandwidth')
+    async with TestClient(module.app) as client:
+        started = time.monotonic()
+        video = await client.get('/downloads/video')
+        video_seconds = time.monotonic() - started
+        started = time.monotonic()
+        upload = await client.post('/uploads', body=b'u' * (128 * 1024))
+        upload_seconds = time.monotonic() - started
+        started = time.monotonic()
+        pair = await asyncio.gather(*(
+            client.connect(peer=('10.1.1.1', port)).request('GET', '/mirror/iso')
+            for port in (1, 2)))
+        mirror_seconds = time.monotonic() - started
+        started = time.monotonic()
+        premium = await client.get('/reports/q3?plan=premium')
+        premium_seconds = time.monotonic() - started
+        started = time.monotonic()
+        basic = await client.get('/reports/q3')
+        basic_seconds = time.monotonic() - started
+    assert len(video.body) == 1024 * 1024 and 1.5 < video_seconds < 10   # 1 MiB at 512 KiB/s
+    assert upload.json() == {'received': 128 * 1024} and 0.3 < upload_seconds < 5
+    assert [len(r.body) for r in pair] == [256 * 1024] * 2 and 0.35 < mirror_seconds < 5
+    assert len(premium.body) == len(basic.body) == 64 * 1024
+    assert premium_seconds < 0.3 < basic_seconds < 5

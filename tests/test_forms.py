@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tremolo.exceptions import BadRequest, UnsupportedMediaType
-from tremolo.forms import FormData, UploadedFile, parse_content_type, parse_form
+from tremolo.exceptions import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from tremolo.forms import FormData, FormLimits, UploadedFile, parse_content_type, parse_form
 
 URLENCODED = 'application/x-www-form-urlencoded'
 
@@ -69,12 +69,15 @@ def test_urlencoded_undecodable(content_type, body):
 
 def test_urlencoded_max_fields():
     assert len(parse_form(URLENCODED, b'a=1&b=2&c=3', max_fields=3)) == 3
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(PayloadTooLarge) as info:
         parse_form(URLENCODED, b'a=1&b=2&c=3&d=4', max_fields=3)
-    assert info.value.status == 400
+    assert info.value.status == 413
 
 
 # -- multipart ------------------------------------------------------------------------------------
+
+
+_XYZ = 'multipart/form-data; boundary=XyZ'
 
 
 def multipart(*parts: bytes, boundary: bytes = b'XyZ', end: bytes = b'--\r\n') -> bytes:
@@ -86,6 +89,9 @@ def multipart(*parts: bytes, boundary: bytes = b'XyZ', end: bytes = b'--\r\n') -
 def field(name: str, value: bytes, *headers: bytes) -> bytes:
     disposition = b'Content-Disposition: form-data; name="%s"\r\n' % name.encode()
     return disposition + b''.join(h + b'\r\n' for h in headers) + b'\r\n' + value
+
+
+_ONE = multipart(field('a', b'1'))
 
 
 def test_multipart_fields_and_files():
@@ -160,6 +166,15 @@ def test_multipart_field_charset_and_utf8_filename():
     assert form.files['f'][0].data == b'%'
 
 
+def test_multipart_first_delimiter_must_start_a_line():
+    # RFC 2046 §5.1.1: a delimiter starts the body or follows a CRLF. Here the first one
+    # follows a bare LF, so it is preamble; the next one closes the body: no field at all.
+    body = b'x\n--XyZ\r\n' + field('a', b'1') + b'\r\n--XyZ--\r\n'
+    assert parse_form(_XYZ, body).multi_items() == []
+    with pytest.raises(BadRequest, match='final boundary'):
+        parse_form(_XYZ, b'preamble--XyZ\r\n' + field('a', b'1') + b'\r\n')
+
+
 def test_multipart_max_fields_counts_files():
     body = multipart(
         field('a', b'1'),
@@ -167,13 +182,11 @@ def test_multipart_max_fields_counts_files():
         field('b', b'2'),
     )
     assert len(parse_form('multipart/form-data; boundary=XyZ', body, max_fields=3)) == 2
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(PayloadTooLarge) as info:
         parse_form('multipart/form-data; boundary=XyZ', body, max_fields=2)
-    assert info.value.status == 400
+    assert info.value.status == 413
 
 
-_XYZ = 'multipart/form-data; boundary=XyZ'
-_ONE = multipart(field('a', b'1'))
 
 
 @pytest.mark.parametrize(
@@ -189,24 +202,24 @@ _ONE = multipart(field('a', b'1'))
             id='boundary-too-long',
         ),
         pytest.param(
-            'multipart/form-data; boundary=Other', _ONE, 'without its boundary',
+            'multipart/form-data; boundary=Other', _ONE, 'final boundary',
             id='boundary-absent-from-body',
         ),
-        pytest.param(_XYZ, b'', 'without its boundary', id='empty-body'),
+        pytest.param(_XYZ, b'', 'final boundary', id='empty-body'),
         pytest.param(
             _XYZ, _ONE[:-len(b'\r\n--XyZ--\r\n')], 'final boundary',
             id='missing-final-boundary',
         ),
         pytest.param(
-            _XYZ, multipart(field('a', b'1'), end=b''), 'delimiter',
+            _XYZ, multipart(field('a', b'1'), end=b''), 'final boundary',
             id='final-boundary-not-closed',
         ),
         pytest.param(
-            _XYZ, multipart(field('a', b'1'), end=b'\r\n'), 'part headers',
+            _XYZ, multipart(field('a', b'1'), end=b'\r\n'), 'final boundary',
             id='no-close-delimiter',
         ),
         pytest.param(
-            _XYZ, b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n', 'part headers',
+            _XYZ, b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n', 'final boundary',
             id='headers-never-end',
         ),
         pytest.param(
@@ -229,8 +242,8 @@ _ONE = multipart(field('a', b'1'))
             'part header', id='part-header-without-colon',
         ),
         pytest.param(
-            _XYZ, multipart(field('a', b'1', b'X-Big: ' + b'x' * 9000)), 'part headers',
-            id='part-headers-too-large',
+            _XYZ, multipart(b'Content-Disposition: form-data; name="a"\r\n x\r\n\r\nv'),
+            'part header', id='obs-fold',
         ),
         pytest.param(
             _XYZ, b'--XyZjunk\r\n' + field('a', b'1') + b'\r\n--XyZ--', 'delimiter',
@@ -249,6 +262,34 @@ def test_multipart_malformed(content_type, body, message):
     with pytest.raises(BadRequest, match=message) as info:
         parse_form(content_type, body)
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ('body', 'limits', 'message'),
+    [
+        pytest.param(multipart(field('a', b'1', b'X-Big: ' + b'x' * 9000)), {},
+                     'part headers too large', id='part-headers'),
+        pytest.param(b'p' * 20000 + b'\r\n' + _ONE, {}, 'preamble too large', id='preamble'),
+        pytest.param(_ONE + b'e' * 20000, {}, 'epilogue too large', id='epilogue'),
+        pytest.param(multipart(field('a', b'x' * 101)), {'max_field_size': 100},
+                     "field 'a' too large", id='field-size'),
+        pytest.param(multipart(b'Content-Disposition: form-data; name="f"; filename="x"\r\n'
+                               b'\r\n' + b'x' * 101), {'max_part_size': 100},
+                     'part too large', id='part-size'),
+        pytest.param(multipart(*[field('a', b'1')] * 4), {'max_fields': 3}, 'too many',
+                     id='part-count'),
+        pytest.param(b'a=1&b=' + b'x' * 101, {'max_field_size': 100}, "field 'b' too large",
+                     id='urlencoded-field-size'),
+    ],
+)
+def test_form_limits(body, limits, message):
+    content_type = URLENCODED if body.startswith(b'a=') else _XYZ
+    with pytest.raises(PayloadTooLarge, match=message) as info:
+        parse_form(content_type, body, limits=FormLimits(**limits))
+    assert info.value.status == 413
+    within = {name: value * 2 for name, value in limits.items()}
+    if within and 'preamble' not in message and 'epilogue' not in message:
+        parse_form(content_type, body, limits=FormLimits(**within))  # just under: accepted
 
 
 # -- unsupported ----------------------------------------------------------------------------------

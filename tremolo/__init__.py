@@ -40,16 +40,19 @@ from .forms import FormData, UploadedFile
 from .options import Options
 from .request import Request
 from .response import Response
+from .sse import EventStream
 from .upgrade import UpgradedStream
+from .uploads import Part
 from .views import View
 
 __all__ = [
     'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',
-    'ExpectationFailed', 'Extension', 'Forbidden', 'FormData', 'GatewayTimeout', 'Globals',
-    'Gone', 'HTTPException', 'HTTPNotImplemented', 'InternalServerError', 'LengthRequired',
-    'MethodNotAllowed', 'NotFound', 'Options', 'PayloadTooLarge', 'RangeNotSatisfiable',
-    'Redirect', 'RegistrationError', 'Request', 'RequestHeaderFieldsTooLarge',
-    'RequestTimeout', 'Response', 'ServiceUnavailable', 'StreamFilter', 'TooManyRequests',
-    'Tremolo', 'URITooLong', 'Unauthorized', 'UnprocessableContent', 'UnsupportedMediaType',
-    'UploadedFile', 'UpgradedStream', 'View', '__version__',
+    'EventStream', 'ExpectationFailed', 'Extension', 'Forbidden', 'FormData', 'GatewayTimeout',
+    'Globals', 'Gone', 'HTTPException', 'HTTPNotImplemented', 'InternalServerError',
+    'LengthRequired', 'MethodNotAllowed', 'NotFound', 'Options', 'Part', 'PayloadTooLarge',
+    'RangeNotSatisfiable', 'Redirect', 'RegistrationError', 'Request',
+    'RequestHeaderFieldsTooLarge', 'RequestTimeout', 'Response', 'ServiceUnavailable',
+    'StreamFilter', 'TooManyRequests', 'Tremolo', 'URITooLong', 'Unauthorized',
+    'UnprocessableContent', 'UnsupportedMediaType', 'UploadedFile', 'UpgradedStream', 'View',
+    '__version__'
 ]

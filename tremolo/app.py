@@ -453,12 +453,14 @@ def _methods(methods: Any, path: str) -> list[str]:
 
 
 def _check_route_options(options: dict[str, Any], where: str) -> None:
-    checks: dict[str, tuple[type, Callable[[Any], bool], str]] = {
+    checks: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
         'content_type': (str, lambda v: '\n' not in v and '\r' not in v, 'a header value'),
         'status': (int, lambda v: 100 <= v <= 999, 'a status code'),
         'max_body_size': (int, lambda v: v >= 0, 'a size in bytes'),
         'buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
         'body_buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
+        'rate': ((int, float), lambda v: v >= 0, 'a number of bytes per second'),
+        'upload_rate': ((int, float), lambda v: v >= 0, 'a number of bytes per second'),
     }
     for name, value in options.items():
         check = checks.get(name)

@@ -19,7 +19,35 @@ from .exceptions import ClientDisconnected, PayloadTooLarge, RequestTimeout
 StreamFilter = Callable[[bytes, bool], Union[bytes, Awaitable[bytes]]]
 """A stream filter: called with each piece of data (and once with ``final=True`` at the end);
 returns the data to pass on, or an awaitable of it. Filters are how middleware transform or pace
-a body (speed limiters, decompression, compression)."""
+a body (speed limiters, decompression, compression).
+
+Two optional attributes of a filter change how it is used: ``preserves_length = True`` (it
+passes every byte on unchanged, like a speed limiter) lets a whole response keep its
+Content-Length and go out in pieces of ``buffer_size``; ``on_wire = True`` (it paces the bytes as
+they cross the network) keeps it last among a response's filters and first among a request
+body's, whatever the order the filters are added in."""
+
+
+def insert_filter(filters: list[StreamFilter], stream_filter: StreamFilter,
+                  wire_last: bool) -> None:
+    """Add ``stream_filter`` to ``filters``, keeping ``on_wire`` filters at the network end:
+    the end of the list for a response (``wire_last``), the start for a request body."""
+    if getattr(stream_filter, 'on_wire', False):
+        if wire_last:
+            filters.append(stream_filter)
+        else:
+            at = 0
+            while at < len(filters) and getattr(filters[at], 'on_wire', False):
+                at += 1
+            filters.insert(at, stream_filter)
+        return
+    if wire_last:
+        at = len(filters)
+        while at and getattr(filters[at - 1], 'on_wire', False):
+            at -= 1
+        filters.insert(at, stream_filter)
+    else:
+        filters.append(stream_filter)
 
 
 class ReadControl(Protocol):

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 help=help_text)
     parser.add_argument('--ssl-certfile', help='certificate chain (PEM) to serve HTTPS')
     parser.add_argument('--ssl-keyfile', help='private key (PEM) of the certificate')
+    parser.add_argument('--ssl-keyfile-password',
+                        help='password of an encrypted private key (the TREMOLO_SSL_KEYFILE_'
+                        'PASSWORD environment variable keeps it out of the process list)')
     return parser
 
 
@@ -91,15 +94,24 @@ def load_app(spec: str) -> Any:
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     values = {k: v for k, v in vars(args).items()
-              if k not in ('app', 'ssl_certfile', 'ssl_keyfile')}
+              if k not in ('app', 'ssl_certfile', 'ssl_keyfile', 'ssl_keyfile_password')}
     certfile = getattr(args, 'ssl_certfile', None)
     keyfile = getattr(args, 'ssl_keyfile', None)
+    password = getattr(args, 'ssl_keyfile_password', None)
+    if password is None:
+        password = os.environ.get('TREMOLO_SSL_KEYFILE_PASSWORD')
     if certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(certfile, keyfile)
+        try:
+            context.load_cert_chain(certfile, keyfile, password)
+        except (OSError, ssl.SSLError) as exc:
+            # Why: a missing file or a wrong password is a usage error, not a traceback.
+            raise SystemExit(f'error: cannot load the certificate {certfile!r}: {exc}') from None
         values['ssl'] = context
     elif keyfile:
         raise SystemExit('error: --ssl-keyfile needs --ssl-certfile')
+    elif getattr(args, 'ssl_keyfile_password', None):
+        raise SystemExit('error: --ssl-keyfile-password needs --ssl-certfile')
     return values
 
 

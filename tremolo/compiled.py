@@ -6,12 +6,12 @@ Built once when serving starts (`Tremolo.compile`); nothing here changes per req
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import ErrorHandlers
-from .injection import Plan
+from .injection import Plan, wants
 from .options import ROUTE_DEFAULTS, Options
-from .pipeline import Hook, chain, ordered, prefix_covers
+from .pipeline import Hook, Pipeline, chain, ordered, prefix_covers
 from .routing import Router
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Endpoint:
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'body_buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
-        'uses_providers', 'option_kwargs', 'direct',
+        'uses_providers', 'option_kwargs', 'direct', 'uses_sse',
     )
 
     def __init__(
@@ -72,6 +72,10 @@ class Endpoint:
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
         self.errors = errors
+        #: Whether a function of this endpoint names ``sse`` (an event stream is made for it).
+        self.uses_sse = any(wants(each, 'sse') for each in (
+            plan, *request_hooks, *response_hooks, *errors.by_status.values(),
+            *errors.by_class.values()))
         self.uses_providers = bool(plan.providers) or any(
             hook.providers for hook in request_hooks + response_hooks
         ) or any(handler.providers for handler in errors.by_status.values()) or any(
@@ -104,14 +108,19 @@ class CompiledApp:
         records: list[tuple[RouteRecord, str, ErrorHandlers]] = []
         closers: list[Plan] = []
         self._collect(app, '', ErrorHandlers(), hooks, records, closers)
+        _add_bandwidth_limiter(options, hooks)
         self._hooks = hooks
         route_defaults = options.route_defaults()
         for record, prefix, errors in records:
             path = record.pattern_with(prefix)
             merged = {**route_defaults, **record.plan.options, **record.options}
+            request_hooks = chain(hooks.get('on_request', []), 'on_request', path)
+            limits = _route_limits(record.plan.options, record.options)
+            if limits is not None:
+                # Only the routes that limit their own speed pay for it.
+                request_hooks = limits + request_hooks
             endpoint = Endpoint(
-                record.plan, record.where, path, merged, options,
-                chain(hooks.get('on_request', []), 'on_request', path),
+                record.plan, record.where, path, merged, options, request_hooks,
                 chain(hooks.get('on_response', []), 'on_response', path),
                 errors, explicit_type='content_type' in record.plan.options
                 or 'content_type' in record.options,
@@ -166,6 +175,43 @@ class CompiledApp:
             if prefix_covers(prefix or None, path):
                 return errors
         return ErrorHandlers()
+
+
+def _add_bandwidth_limiter(options: Options, hooks: dict[str, list[Hook]]) -> None:
+    """Install the bandwidth limiter that the ``download_rate``/``upload_rate`` options ask for,
+    outermost of all middleware. It is imported only then: an unused limiter costs nothing."""
+    if not options.download_rate and not options.upload_rate:
+        return
+    from .middleware.bandwidth import BandwidthLimiter
+
+    limiter = BandwidthLimiter(
+        options.download_rate, options.upload_rate, scope=options.rate_scope,
+        burst=options.rate_burst or None,
+    )
+    pipeline = Pipeline()
+    pipeline.add_object(limiter, priority=_OUTERMOST)
+    for kind, added in pipeline.hooks.items():
+        if added:
+            hooks.setdefault(kind, []).extend(added)
+
+
+def _route_limits(*route_options: Mapping[str, Any]) -> Optional[tuple[Plan, ...]]:
+    """The ``on_request`` hook applying a route's own ``rate`` and ``upload_rate`` options,
+    if it sets them (an ``upload_rate`` inherited from the server is the limiter's)."""
+    rate = upload_rate = 0
+    for options in route_options:
+        rate = options.get('rate', rate)
+        upload_rate = options.get('upload_rate', upload_rate)
+    if not rate and not upload_rate:
+        return None
+    from .middleware.bandwidth import route_limits
+
+    hook = route_limits(rate, upload_rate)
+    return (Pipeline().add('on_request', hook, priority=_OUTERMOST).plan,)
+
+
+#: Below any priority a user would choose: the limiter sees every request first.
+_OUTERMOST = -(2 ** 31)
 
 
 def _no_handler() -> None:  # pragma: no cover - never called: the route is missing

@@ -17,6 +17,7 @@ from .context import Context, Globals
 from .exceptions import ClientDisconnected, HTTPException, InternalServerError
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
+from .sse import EventStream
 
 if TYPE_CHECKING:
     from .compiled import CompiledApp, Endpoint
@@ -114,8 +115,12 @@ class Runtime:
             if endpoint.custom:
                 endpoint.customize(request, response)
         context = Context(endpoint.options, request.connection)
+        request._context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
+        sse = None
+        if endpoint.uses_sse:
+            sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
         try:
             if endpoint.response_hooks:
                 response.before_send = functools.partial(
@@ -146,6 +151,8 @@ class Runtime:
         except Exception as exc:
             await self.handle_error(exc, request, response, endpoint, values, params, scope)
         finally:
+            if sse is not None:
+                sse.stop()
             if scope is not None and scope.cleanups:
                 await self._cleanup(scope)
 

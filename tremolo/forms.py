@@ -1,15 +1,24 @@
 """Forms read whole into memory: ``application/x-www-form-urlencoded`` and
-``multipart/form-data`` (RFC 7578). Big uploads should be streamed instead."""
+``multipart/form-data`` (RFC 7578). Big uploads should be streamed instead (`tremolo.uploads`).
+
+Multipart forms go through the same sans-IO parser as streamed parts
+(`tremolo.http.multipart`); `FormBuilder` turns its events into a `FormData`, whether the
+events come from a whole body (`parse_form`) or from the socket as the body arrives
+(``request.form()``).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Iterable, Optional
+from urllib.parse import unquote
 
-from .exceptions import BadRequest, UnsupportedMediaType
+from .exceptions import BadRequest, HTTPException, PayloadTooLarge, UnsupportedMediaType
+from .http import multipart
+from .http.errors import ParseError
 from .http.fields import MultiDict, parse_query
 
-_MAX_PART_HEADER = 8192
+KiB = 1024
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
@@ -56,32 +65,192 @@ class FormData(MultiDict):
         self.files: dict[str, list[UploadedFile]] = files or {}
 
 
-def parse_form(content_type: str, body: bytes, max_fields: int = 1000) -> FormData:
-    """Parse a form body according to its Content-Type.
+class FormLimits:
+    """The limits that apply while reading a form or streamed parts (the route options of the
+    same names; see the configuration page)."""
+
+    __slots__ = ('max_fields', 'max_field_size', 'max_part_size', 'max_part_header_size',
+                 'max_preamble_size')
+
+    def __init__(
+        self, max_fields: int = 1000, max_field_size: int = 1024 * KiB, max_part_size: int = 0,
+        max_part_header_size: int = 8 * KiB, max_preamble_size: int = 16 * KiB,
+    ) -> None:
+        self.max_fields = max_fields
+        self.max_field_size = max_field_size
+        self.max_part_size = max_part_size
+        self.max_part_header_size = max_part_header_size
+        self.max_preamble_size = max_preamble_size
+
+    def parser(self, content_type: str) -> multipart.MultipartParser:
+        """A multipart parser for a body of this Content-Type.
+
+        Raises:
+            UnsupportedMediaType: Not a ``multipart/*`` type.
+            BadRequest: No valid boundary.
+        """
+        media_type, params = parse_content_type(content_type)
+        if not media_type.startswith('multipart/'):
+            raise UnsupportedMediaType(
+                f'expected a multipart body, not {media_type or "no content type"}')
+        boundary = params.get('boundary', '').encode('latin-1', 'replace')
+        if not multipart.valid_boundary(boundary):
+            raise BadRequest('multipart body without a valid boundary')
+        return multipart.MultipartParser(
+            boundary, max_parts=self.max_fields, max_header_size=self.max_part_header_size,
+            max_preamble_size=self.max_preamble_size, max_part_size=self.max_part_size,
+        )
+
+
+def http_error(exc: ParseError) -> HTTPException:
+    """The response error for a parser error (413 for limits, else its status)."""
+    if exc.status == 413:
+        return PayloadTooLarge(exc.message)
+    return BadRequest(exc.message, status=exc.status)
+
+
+def part_info(
+    headers: list[tuple[str, str]], form_data: bool = True
+) -> tuple[dict[str, str], Optional[str], Optional[str], str]:
+    """``(headers, name, filename, content_type)`` of a part from its header fields.
 
     Raises:
-        UnsupportedMediaType: Neither urlencoded nor multipart.
-        BadRequest: Malformed body, or more than ``max_fields`` fields.
+        BadRequest: In a ``multipart/form-data`` body, a part without
+            ``Content-Disposition: form-data; name=...`` (RFC 7578 §4.2).
     """
-    media_type, params = parse_content_type(content_type)
-    if media_type == 'application/x-www-form-urlencoded':
+    fields = dict(headers)
+    name = filename = None
+    disposition = fields.get('content-disposition')
+    if disposition is not None:
+        kind, params = parse_content_type(disposition)
+        name = params.get('name')
+        filename = params.get('filename')
+        extended = params.get('filename*')
+        if extended is not None and "''" in extended:
+            # RFC 8187 ext-value (charset'language'pct-encoded); RFC 7578 §4.2 discourages it,
+            # but some clients send it alongside filename.
+            charset, _, encoded = extended.partition("'")
+            encoded = encoded.partition("'")[2]
+            try:
+                filename = unquote(encoded, encoding=charset or 'utf-8', errors='strict')
+            except (LookupError, UnicodeDecodeError):
+                pass
+        if form_data and (kind != 'form-data' or name is None):
+            raise BadRequest('multipart part without a form-data name')
+    elif form_data:
+        raise BadRequest('multipart part without Content-Disposition')
+    default_type = 'application/octet-stream' if filename is not None else 'text/plain'
+    return fields, name, filename, fields.get('content-type', default_type)
+
+
+class FormBuilder:
+    """Builds a `FormData` from the events of a multipart parser."""
+
+    __slots__ = ('limits', 'items', 'files', '_part', '_pieces', '_size')
+
+    def __init__(self, limits: FormLimits) -> None:
+        self.limits = limits
+        self.items: list[tuple[str, str]] = []
+        self.files: dict[str, list[UploadedFile]] = {}
+        self._part: Optional[tuple[dict[str, str], Optional[str], Optional[str], str]] = None
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def feed(self, events: Iterable[multipart.Event]) -> None:
+        for event in events:
+            if type(event) is bytes:
+                self._size += len(event)
+                part = self._part
+                if part is not None and part[2] is None and (
+                        self._size > self.limits.max_field_size):
+                    raise PayloadTooLarge(f'form field {part[1]!r} too large')
+                self._pieces.append(event)
+            elif isinstance(event, multipart.PartStart):
+                self._part = part_info(event.headers)
+                self._pieces = []
+                self._size = 0
+            elif event is multipart.PART_END:
+                self._add()
+
+    def _add(self) -> None:
+        assert self._part is not None
+        headers, name, filename, content_type = self._part
+        assert name is not None
+        content = b''.join(self._pieces)
+        self._part = None
+        self._pieces = []
+        if filename is not None:
+            self.files.setdefault(name, []).append(
+                UploadedFile(name, filename, content_type, headers, content))
+            return
+        _, params = parse_content_type(content_type)
         try:
-            text = body.decode(params.get('charset', 'utf-8'))
-            return FormData(parse_query(text, max_fields).multi_items())
+            self.items.append((name, content.decode(params.get('charset', 'utf-8'))))
         except (UnicodeDecodeError, LookupError) as exc:
-            raise BadRequest('form is not valid text') from exc
-        except ValueError as exc:
-            raise BadRequest('too many form fields') from exc
-    if media_type == 'multipart/form-data':
-        boundary = params.get('boundary')
-        if not boundary or len(boundary) > 70:
-            raise BadRequest('multipart form without a valid boundary')
-        return _parse_multipart(body, boundary.encode('latin-1'), max_fields)
-    raise UnsupportedMediaType(f'cannot read a form from {media_type or "no content type"}')
+            raise BadRequest(f'form field {name!r} is not valid text') from exc
+
+    def result(self) -> FormData:
+        return FormData(self.items, self.files)
+
+
+def parse_urlencoded(content_type: str, body: bytes, limits: FormLimits) -> FormData:
+    """Parse an ``application/x-www-form-urlencoded`` body.
+
+    Raises:
+        BadRequest: It does not decode.
+        PayloadTooLarge: More than ``max_fields`` fields, or one above ``max_field_size``.
+    """
+    _, params = parse_content_type(content_type)
+    try:
+        text = body.decode(params.get('charset', 'utf-8'))
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise BadRequest('form is not valid text') from exc
+    try:
+        items = parse_query(text, limits.max_fields).multi_items()
+    except ValueError as exc:
+        raise PayloadTooLarge('too many form fields') from exc
+    for name, value in items:
+        if len(value) > limits.max_field_size:
+            raise PayloadTooLarge(f'form field {name!r} too large')
+    return FormData(items)
+
+
+def parse_form(
+    content_type: str, body: bytes, max_fields: int = 1000, limits: Optional[FormLimits] = None,
+) -> FormData:
+    """Parse a whole form body according to its Content-Type.
+
+    Args:
+        content_type: The Content-Type value.
+        body: The body.
+        max_fields: Most fields (when ``limits`` is not given).
+        limits: The limits to apply.
+
+    Raises:
+        UnsupportedMediaType: Neither urlencoded nor multipart/form-data.
+        BadRequest: A malformed body.
+        PayloadTooLarge: A limit was exceeded.
+    """
+    limits = limits or FormLimits(max_fields=max_fields)
+    media_type, _ = parse_content_type(content_type)
+    if media_type == 'application/x-www-form-urlencoded':
+        return parse_urlencoded(content_type, body, limits)
+    if media_type != 'multipart/form-data':
+        raise UnsupportedMediaType(
+            f'cannot read a form from {media_type or "no content type"}')
+    parser = limits.parser(content_type)
+    builder = FormBuilder(limits)
+    try:
+        builder.feed(parser.feed(body))
+        parser.feed_eof()
+    except ParseError as exc:
+        raise http_error(exc) from exc
+    return builder.result()
 
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
-    """Split a Content-Type value into its lower-cased media type and its parameters."""
+    """Split a Content-Type (or Content-Disposition) value into its lower-cased type and its
+    parameters."""
     media_type, _, rest = value.partition(';')
     params = {}
     for match in _PARAM.finditer(';' + rest):
@@ -90,74 +259,3 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
             val = re.sub(r'\\(.)', r'\1', val[1:-1])
         params[match.group(1).lower()] = val
     return media_type.strip().lower(), params
-
-
-def _parse_multipart(body: bytes, boundary: bytes, max_fields: int) -> FormData:
-    delimiter = b'--' + boundary
-    start = body.find(delimiter)
-    if start == -1:
-        raise BadRequest('multipart form without its boundary')
-    items: list[tuple[str, str]] = []
-    files: dict[str, list[UploadedFile]] = {}
-    pos = start + len(delimiter)
-    count = 0
-    separator = b'\r\n' + delimiter
-    while True:
-        if body.startswith(b'--', pos):
-            return FormData(items, files)  # the close delimiter; the epilogue is ignored
-        # transport-padding (RFC 2046 §5.1.1) then CRLF
-        line_end = body.find(b'\r\n', pos)
-        if line_end == -1 or body[pos:line_end].strip(b' \t'):
-            raise BadRequest('malformed multipart delimiter')
-        head_end = body.find(b'\r\n\r\n', line_end)
-        if head_end == -1 and body.startswith(b'\r\n', line_end + 2):
-            head_end = line_end
-        if head_end == -1 or head_end - line_end > _MAX_PART_HEADER:
-            raise BadRequest('malformed multipart part headers')
-        headers = _part_headers(body[line_end + 2:head_end])
-        content_start = head_end + 4
-        content_end = body.find(separator, content_start)
-        if content_end == -1:
-            raise BadRequest('multipart form without its final boundary')
-        count += 1
-        if count > max_fields:
-            raise BadRequest('too many form fields')
-        _add_part(headers, body[content_start:content_end], items, files)
-        pos = content_end + len(separator)
-
-
-def _part_headers(block: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if not block:
-        return headers
-    for line in block.split(b'\r\n'):
-        name, sep, value = line.partition(b':')
-        if not sep or not name.strip():
-            raise BadRequest('malformed multipart part header')
-        headers[name.strip().lower().decode('latin-1')] = value.strip().decode('utf-8', 'replace')
-    return headers
-
-
-def _add_part(
-    headers: dict[str, str], content: bytes, items: list[tuple[str, str]],
-    files: dict[str, list[UploadedFile]],
-) -> None:
-    disposition = headers.get('content-disposition')
-    if disposition is None:
-        raise BadRequest('multipart part without Content-Disposition')
-    kind, params = parse_content_type(disposition)
-    name = params.get('name')
-    if kind != 'form-data' or name is None:
-        raise BadRequest('multipart part without a form-data name')
-    filename = params.get('filename')
-    if filename is not None:
-        content_type = headers.get('content-type', 'application/octet-stream')
-        files.setdefault(name, []).append(
-            UploadedFile(name, filename, content_type, headers, content)
-        )
-        return
-    _, part_params = parse_content_type(headers.get('content-type', 'text/plain'))
-    try:
-        items.append((name, content.decode(part_params.get('charset', 'utf-8'))))
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise BadRequest(f'form field {name!r} is not valid text') from exc

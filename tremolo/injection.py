@@ -16,8 +16,10 @@ from typing import Any, Callable, Optional, Union
 
 from .exceptions import RegistrationError
 
-#: Names injected into handlers, request/response hooks and providers.
-REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger')
+#: Names injected into handlers, request/response hooks and providers. ``sse`` is supplied
+#: only to the functions that name it (see `wants`): creating it turns the response into an
+#: event stream.
+REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger', 'sse')
 #: Error handlers also receive the exception as ``exc``.
 ERROR_NAMES = REQUEST_NAMES + ('exc',)
 #: ``on_connect`` and ``on_close`` hooks.
@@ -117,6 +119,12 @@ class Plan:
 
     def __repr__(self) -> str:
         return f'<Plan {self.name} ({self.mode})>'
+
+
+def wants(plan: Plan, name: str) -> bool:
+    """Whether ``plan`` or a provider it uses (however deep) names the server name ``name``."""
+    return name in plan.server or any(
+        wants(provider.plan, name) for _, provider in plan.providers)
 
 
 def function_mode(func: Callable[..., Any]) -> str:

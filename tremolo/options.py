@@ -48,6 +48,19 @@ class Options:
         None, 'An ssl.SSLContext to serve HTTPS (CLI: --ssl-certfile/--ssl-keyfile).', cli=False,
     )
     backlog: int = _opt(1024, 'Listen backlog of each socket.')
+    trusted_proxies: list = _opt(
+        [], "Peers whose Forwarded / X-Forwarded-* fields are believed: IP addresses, networks "
+        "(10.0.0.0/8), '*' (all), 'unix' (UNIX socket peers); repeatable or comma-separated.",
+        metavar='ADDRESS',
+    )
+    forwarded_headers: str = _opt(
+        'auto', "Fields read from trusted proxies: 'auto' (X-Forwarded-* if present, else "
+        "Forwarded), 'forwarded' or 'x-forwarded' (only those).",
+        choices=('auto', 'forwarded', 'x-forwarded'),
+    )
+    proxy_protocol: bool = _opt(
+        False, 'Expect a PROXY protocol header (v1 or v2) at the start of every connection.'
+    )
     log_level: str = _opt(
         'info', "Level of the 'tremolo' logger ('debug' when debug is on).",
         choices=('critical', 'error', 'warning', 'info', 'debug'),
@@ -73,8 +86,49 @@ class Options:
         'Unread request body held per request, in bytes: reading the socket pauses above it '
         'until the handler reads (upload backpressure).', route=True,
     )
+    max_form_fields: int = _opt(
+        1000, 'Most fields of a form, or parts of a multipart body (413 above it).', route=True,
+    )
+    max_form_field_size: int = _opt(
+        1 * MiB, 'Largest text field of a form read by request.form(), in bytes (413 above it).',
+        route=True,
+    )
+    max_part_size: int = _opt(
+        0, 'Largest part of a multipart body, in bytes (413 above it); 0: only max_body_size '
+        'limits it.', route=True,
+    )
+    max_part_header_size: int = _opt(
+        8 * KiB, 'Largest header section of one part of a multipart body, in bytes (413 above '
+        'it).', route=True,
+    )
+    max_preamble_size: int = _opt(
+        16 * KiB, 'Largest preamble, and epilogue, of a multipart body, in bytes (413 above it).',
+        route=True,
+    )
+    sse_keepalive: float = _opt(
+        15.0, 'Seconds of silence after which an event stream sends a keep-alive comment '
+        '(0 disables it).', route=True,
+    )
     max_pipelined_bytes: int = _opt(
         64 * KiB, 'Bytes of pipelined requests held while one is answered; reading pauses above.'
+    )
+
+    download_rate: int = _opt(
+        0, 'Download speed limit, in bytes per second, over rate_scope (0: unlimited). Per '
+        'route: the rate route option.',
+    )
+    upload_rate: int = _opt(
+        0, 'Upload speed limit, in bytes per second, over rate_scope (0: unlimited). As a '
+        "route option: the limit of each of the route's requests on its own.", route=True,
+    )
+    rate_scope: str = _opt(
+        'connection', 'What download_rate and upload_rate limit: each connection, each client '
+        'address (its connections share the rate), or the whole worker.',
+        choices=('connection', 'client', 'worker'),
+    )
+    rate_burst: int = _opt(
+        0, 'Bytes a limited transfer may send at once after a pause (0: a twentieth of a '
+        "second's worth of the rate, 16 KiB to 1 MiB).",
     )
 
     max_connections: int = _opt(
@@ -122,13 +176,24 @@ class Options:
         for name in (
             'max_request_line', 'max_header_size', 'max_header_count', 'max_body_size',
             'buffer_size', 'body_buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
+            'max_form_fields', 'max_form_field_size', 'max_part_header_size', 'max_preamble_size',
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f'option {name!r} must be at least 1')
+        for name in ('max_part_size', 'sse_keepalive'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must not be negative')
         for name in ('header_timeout', 'body_timeout', 'keepalive_timeout',
                      'graceful_shutdown_timeout'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'option {name!r} must be positive')
+        for name in ('download_rate', 'upload_rate', 'rate_burst'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must be 0 or more bytes (per second)')
+        if self.rate_scope not in ('connection', 'client', 'worker'):
+            raise ValueError(
+                f"rate_scope must be 'connection', 'client' or 'worker', not {self.rate_scope!r}"
+            )
         for name in ('max_connections', 'max_connections_per_ip', 'min_data_rate',
                      'min_data_rate_grace', 'handler_timeout'):
             if getattr(self, name) < 0:
@@ -137,6 +202,19 @@ class Options:
             raise ValueError(f'port must be between 0 and 65535, not {self.port}')
         if self.loop not in ('auto', 'asyncio', 'uvloop'):
             raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', not {self.loop!r}")
+        if isinstance(self.trusted_proxies, str):
+            self.trusted_proxies = [self.trusted_proxies]
+        self.trusted_proxies = [entry.strip() for value in self.trusted_proxies
+                                for entry in str(value).split(',') if entry.strip()]
+        if self.trusted_proxies or self.forwarded_headers != 'auto':
+            from .http.forwarded import TrustedProxies
+
+            TrustedProxies(self.trusted_proxies, self.forwarded_headers)  # raises ValueError
+        if self.proxy_protocol and self.ssl is not None:
+            # Why: the PROXY header comes before the TLS handshake, which asyncio starts
+            # itself on a TLS listener; a proxy that speaks PROXY protocol terminates TLS.
+            raise ValueError('proxy_protocol cannot be combined with ssl: terminate TLS at '
+                             'the proxy (PROXY v2 tells Tremolo that the client used TLS)')
         if self.debug and self.log_level == 'info':
             self.log_level = 'debug'
 
@@ -170,6 +248,7 @@ class Options:
 ROUTE_DEFAULTS: dict[str, Any] = {
     'content_type': 'text/html; charset=utf-8',
     'status': 200,
+    'rate': 0,
 }
 
 #: Documentation of `ROUTE_DEFAULTS`, rendered in the configuration page.
@@ -177,5 +256,7 @@ ROUTE_HELP: dict[str, str] = {
     'content_type': 'Content-Type of the response (JSON results use application/json unless '
     'this is set on the route).',
     'status': 'Status code of the response.',
+    'rate': 'Download speed limit of each response of the route on its own, in bytes per '
+    'second (0: unlimited).',
 }
 

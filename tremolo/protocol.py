@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -24,6 +25,7 @@ from .http.dates import dates
 from .http.errors import ParseError
 from .http.head import HeadReader
 from .http.status import status_line
+from .output import BufferedWriter
 from .request import Request
 from .response import Response
 from .state import REFUSED, WAIT
@@ -41,11 +43,9 @@ _BODY_FULL = 1
 _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
 
-# Most bytes of streamed writes held to be sent together (see HTTPProtocol.write_soon).
-_HOLD_LIMIT = 256 * 1024
 
 
-class HTTPProtocol(Timeouts, asyncio.Protocol):
+class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
     """HTTP/1.1 over one transport (its timeouts: `tremolo.timeouts.Timeouts`)."""
 
     def __init__(self, state: ServerState) -> None:
@@ -66,8 +66,6 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
         self._decoder: Optional[ContentLengthDecoder | ChunkedDecoder] = None
         self._paused = 0
         self._reading_paused = False
-        self.writing_paused = False
-        self._drain_waiter: Optional[asyncio.Future[None]] = None
         self.closed = False
         #: No further request will be taken on this connection.
         self.closing = False
@@ -79,12 +77,13 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
         self._connect_hooks: Optional[asyncio.Future[None]] = None
         self._task: Optional[asyncio.Task[None]] = None
         self._starting = False
-        self._held: list[bytes] = []
-        self._held_size = 0
+        self._init_output()
+        self._cancel_on_disconnect = False
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:
+    def connection_made(self, transport: Any, proxy_header: Any = None) -> None:
+        # ``proxy_header``: the PROXY protocol header read by `tremolo.proxied` first.
         self.transport = transport
         sock = transport.get_extra_info('socket')
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -92,7 +91,9 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:  # pragma: no cover - the socket went away already
                 pass
-        self.connection = Connection(transport)
+            if transport.get_extra_info('sslcontext') is None and hasattr(os, 'writev'):
+                self._fd = sock.fileno()
+        self.connection = Connection(transport, self.state.trusted_proxies, proxy_header)
         decision = self.state.admit(self)
         if decision == WAIT:
             transport.pause_reading()  # until `admitted`: what it sends waits in the kernel
@@ -137,6 +138,12 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
         if self._upgraded is not None:
             self._upgraded.feed_eof()
             return True
+        if self._cancel_on_disconnect and self._request is not None:
+            # An event stream's client never sends anything more: its end of input means it is
+            # gone (browsers close both ways; a half-closed reader would be an odd client).
+            self.close()
+            self._cancel_request()
+            return True
         if self._decoder is not None and self._body is not None:
             self._body.set_exception(ClientDisconnected('the client closed mid-body'))
             self._decoder = None
@@ -148,6 +155,10 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if not self.transport.is_closing():
+            # Why: before Python 3.11 (so on PyPy 3.9), a TLS transport whose peer closed
+            # first still counts as open and warns "unclosed transport" when collected.
+            self.transport.close()
         self.closed = True
         self.closing = True
         opened = self.state.release(self)
@@ -159,21 +170,12 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
             self._body.set_exception(ClientDisconnected('the client closed the connection'))
         if self._upgraded is not None:
             self._upgraded.feed_eof()
+        if self._cancel_on_disconnect:
+            self._cancel_request()
         if opened:
             hooks = self.state.dispatcher.connection_lost(self.connection)
             if hooks is not None:
                 self.state.run_in_background(hooks)
-
-    def pause_writing(self) -> None:
-        self.writing_paused = True
-
-    def resume_writing(self) -> None:
-        self.writing_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -275,6 +277,7 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
             await self.state.dispatcher.handle(request, response)
         except (Exception, asyncio.CancelledError) as exc:
             self._handler_failed(response, exc)
+        self._cancel_on_disconnect = False
         if self._upgraded is not None:
             self.close()
             return
@@ -307,6 +310,10 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
             response.finished = True
             self.flush()
             self.abort()
+        elif self._cancel_on_disconnect and isinstance(exc, asyncio.CancelledError):
+            # Cancelled because the client left or the server stops (`cancel_on_disconnect`).
+            response.finished = True
+            self.close()
         elif not self.closed:
             response.keep_alive = False
             response.status = 503 if self._cancelled else 500
@@ -357,68 +364,6 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
     def resume_reading(self) -> None:
         self._resume(_UPGRADE_FULL if self._upgraded is not None else _BODY_FULL)
 
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its high-water mark.
-
-        Raises:
-            ClientDisconnected: The connection is closed.
-        """
-        if self.closed:
-            raise ClientDisconnected('the client closed the connection')
-        if not self.writing_paused:
-            return
-        waiter = self._drain_waiter
-        if waiter is None:
-            waiter = self._drain_waiter = self.loop.create_future()
-        await waiter
-
-    # -- writing --------------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """Write ``data`` now (after anything still held by `write_soon`)."""
-        if self.closed:
-            return
-        if self._held:
-            self._held.append(data)
-            self.flush()
-        else:
-            self.transport.write(data)
-
-    def write_soon(self, data: bytes) -> None:
-        """Write ``data`` at the end of this turn of the event loop, together with whatever
-        else is written before then.
-
-        A streamed body arrives in many small writes; sending each at once costs a system call
-        apiece. Held writes go out before the loop next waits for I/O, so nothing is delayed
-        beyond the code already running, and at most ``_HOLD_LIMIT`` bytes are ever held.
-        """
-        self._hold((data,), len(data))
-
-    def write_chunk_soon(self, data: bytes) -> None:
-        """`write_soon` one piece of a chunked body with its framing (RFC 9112 §7.1)."""
-        size = len(data)
-        self._hold((b'%X\r\n' % size, data, b'\r\n'), size)
-
-    def _hold(self, pieces: tuple[bytes, ...], size: int) -> None:
-        if self.closed:
-            return
-        held = self._held
-        if not held:
-            self.loop.call_soon(self.flush)
-        held += pieces
-        self._held_size += size
-        if self._held_size >= _HOLD_LIMIT:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send what `write_soon` holds."""
-        held = self._held
-        if held:
-            self._held = []
-            self._held_size = 0
-            if not self.closed:
-                self.transport.write(b''.join(held))
-
     def send_continue(self) -> None:
         """Tell a client waiting with ``Expect: 100-continue`` to send its body."""
         response = self._response
@@ -431,10 +376,22 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
         if self.state.access_log:
             request = response.request
             access_logger.info(
-                '%s - "%s %s HTTP/%s" %d %d', _format_client(self.connection.client),
+                '%s - "%s %s HTTP/%s" %d %d', _format_client(request.client),
                 request.method, request.head.target.decode('ascii', 'replace'),
                 request.version, response.status, response.body_size,
             )
+
+    def cancel_on_disconnect(self) -> None:
+        """Cancel the task answering the current request as soon as the client goes away (the
+        connection is lost or the client ends its input) or the server stops: for responses
+        that stream until the client leaves (server-sent events), whose handler mostly waits
+        on something other than the client and would notice only at its next write."""
+        self._cancel_on_disconnect = True
+
+    def _cancel_request(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
 
     def upgrade(self) -> UpgradedStream:
         """Hand the connection over to another protocol; HTTP parsing stops here."""
@@ -473,6 +430,8 @@ class HTTPProtocol(Timeouts, asyncio.Protocol):
         self.closing = True
         if self._request is None and self._upgraded is None:
             self.close()
+        elif self._cancel_on_disconnect:
+            self._cancel_request()
 
 
 def _format_client(client: Any) -> str:

@@ -8,15 +8,23 @@ import threading
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Optional
 from urllib.parse import unquote
 
+from .body_stream import insert_filter
 from .exceptions import BadRequest, UnsupportedMediaType
 from .http.cookies import parse_cookie_header
 from .http.fields import Headers, MultiDict, parse_query
+from .options import Options
 
 if TYPE_CHECKING:
     from .body_stream import BodyStream, StreamFilter
     from .connection import Address, Connection
-    from .forms import FormData
+    from .context import Context
+    from .forms import FormData, FormLimits
+    from .http.forwarded import Forwarding
     from .http.head import RequestHead
+    from .uploads import Part
+
+#: Option values for requests answered outside an application (no route, no context).
+_DEFAULTS = Options().route_defaults()
 
 
 class Request:
@@ -25,7 +33,7 @@ class Request:
     Cheap attributes (`method`, `path`, `version`) are set when the head is
     parsed; everything else (`headers`, `query`, `cookies`) is decoded the
     first time it is asked for. The body is read only when the handler asks for it, through
-    `body`, `stream`, `json`, `text` or `form`.
+    `body`, `stream`, `json`, `text`, `form` or `parts`.
 
     Attributes:
         method: ``'GET'``, ``'POST'``, ...
@@ -42,7 +50,7 @@ class Request:
     __slots__ = (
         'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
         'connection', 'max_body_size', '_stream', '_headers', '_query', '_cookies', '_body',
-        '_form', '__weakref__',
+        '_form', '_context', '_forwarded', '__weakref__',
     )
 
     def __init__(
@@ -68,6 +76,9 @@ class Request:
         self._cookies: Optional[dict[str, str]] = None
         self._body: Optional[bytes] = None
         self._form: Optional[FormData] = None
+        #: The request's context, for its effective options (set by the application).
+        self._context: Optional[Context] = None
+        self._forwarded: Optional[Forwarding] = None
 
     # -- head ---------------------------------------------------------------------------------
 
@@ -95,21 +106,40 @@ class Request:
 
     @property
     def client(self) -> Address:
-        """The client's address: ``(host, port)``, or ``None`` on UNIX sockets."""
-        return self.connection.client
+        """The client's address: ``(host, port)``, or ``None`` on UNIX sockets.
+
+        When the connection comes from a trusted proxy (the ``trusted_proxies`` option), the
+        client that the proxy names in ``Forwarded`` or ``X-Forwarded-For``, with port ``0``
+        when the proxy gave none; the connection's own peer is `connection.client`.
+        """
+        if not self.connection.trusted:
+            return self.connection.client
+        return self._forwarding().client
 
     @property
     def scheme(self) -> str:
-        """``'https'`` or ``'http'``."""
-        return self.connection.scheme
+        """``'https'`` or ``'http'``, as the client used it (through trusted proxies, from
+        ``Forwarded: proto=`` or ``X-Forwarded-Proto``)."""
+        if not self.connection.trusted:
+            return self.connection.scheme
+        return self._forwarding().scheme
 
     @property
     def host(self) -> str:
-        """The ``Host`` header (or the authority of an absolute-form target)."""
-        target = self.head.target
-        if target[:1] != b'/' and b'://' in target:
-            return target.split(b'://', 1)[1].split(b'/', 1)[0].decode('ascii')
-        return self.head.headers.get(b'host', b'').decode('latin-1')
+        """The host the request is for, ``host[:port]``: the authority of an absolute-form
+        target, else the ``Host`` header (RFC 9112 §3.2.2), checked by the parser; through a
+        trusted proxy that states one, ``Forwarded: host=`` or ``X-Forwarded-Host``."""
+        if self.connection.trusted:
+            forwarded = self._forwarding().host
+            if forwarded is not None:
+                return forwarded
+        return self.head.host.decode('ascii')
+
+    def _forwarding(self) -> Forwarding:
+        forwarded = self._forwarded
+        if forwarded is None:
+            forwarded = self._forwarded = self.connection.forwarding(self.head.headers)
+        return forwarded
 
     @property
     def url(self) -> str:
@@ -146,9 +176,15 @@ class Request:
     # -- body ---------------------------------------------------------------------------------
 
     def add_filter(self, stream_filter: StreamFilter) -> None:
-        """Pass every piece of the body through ``stream_filter`` before the handler sees it."""
+        """Pass every piece of the body through ``stream_filter`` before the handler sees it
+        (see `StreamFilter`); nothing happens when the request has no body."""
         if self._stream is not None:
-            self._stream.filters.append(stream_filter)
+            insert_filter(self._stream.filters, stream_filter, wire_last=False)
+
+    @property
+    def filters(self) -> list[StreamFilter]:
+        """The body's stream filters, in the order they apply (empty without a body)."""
+        return self._stream.filters if self._stream is not None else []
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Yield the body piece by piece as it arrives, in constant memory.
@@ -158,17 +194,44 @@ class Request:
             RequestTimeout: The client stopped sending for longer than the body timeout.
             ClientDisconnected: The client went away.
         """
-        stream = self._stream
+        stream = self._unread_stream()
         if stream is None:
             return
-        if self._body is not None:
-            raise RuntimeError('the body was already read')
-        stream.max_size = self.max_body_size
         while True:
             data = await stream.read()
             if not data:
                 return
             yield data
+
+    def parts(self) -> AsyncIterator[Part]:
+        """Yield the parts of a multipart body (``multipart/form-data`` or another
+        ``multipart/*`` type) one by one as they arrive; read each part's content in pieces
+        (``async for piece in part``), so that a file of any size goes to disk in constant memory.
+
+        Content a handler does not read is skipped when it asks for the next part. The limits
+        are the route options ``max_form_fields`` (parts), ``max_part_size``,
+        ``max_part_header_size``, ``max_preamble_size`` and ``max_body_size``.
+
+        Example:
+            ```python
+            async for part in request.parts():
+                if part.filename is not None:
+                    await part.save(f'/srv/uploads/{uuid4().hex}')
+                else:
+                    fields[part.name] = await part.text()
+            ```
+
+        Raises:
+            UnsupportedMediaType: The body is not multipart.
+            BadRequest: The body is malformed (no valid boundary, a delimiter not followed by a
+                line end, a part without ``Content-Disposition`` in a form, a body that ends
+                before the final boundary).
+            PayloadTooLarge: A limit is exceeded.
+        """
+        from .uploads import PartReader, iterate
+
+        reader = PartReader(self._unread_stream(), self._content_type_value(), self._limits())
+        return iterate(reader)
 
     def body(self) -> Awaitable[bytes]:
         """The whole body (at most `max_body_size` bytes, else 413).
@@ -200,14 +263,19 @@ class Request:
         """
         return self._bridge(self._read_json())
 
-    def form(self, max_fields: int = 1000) -> Awaitable[FormData]:
+    def form(self, max_fields: Optional[int] = None) -> Awaitable[FormData]:
         """The body parsed as a form (``application/x-www-form-urlencoded`` or
-        ``multipart/form-data``), held in memory: use it for forms, not for big uploads
+        ``multipart/form-data``), held in memory: use it for forms, and `parts` for big uploads
         (awaitable; direct in sync handlers, like `body`).
+
+        Args:
+            max_fields: Most fields; the route option ``max_form_fields`` by default.
 
         Raises:
             UnsupportedMediaType: The body is of another type.
-            BadRequest: The body is malformed or holds more than ``max_fields`` fields.
+            BadRequest: The body is malformed.
+            PayloadTooLarge: More than ``max_fields`` fields, a text field above
+                ``max_form_field_size``, or another limit of `parts`.
         """
         return self._bridge(self._read_form(max_fields))
 
@@ -239,18 +307,52 @@ class Request:
         body = await self._read_body()
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise BadRequest('body is not valid JSON') from exc
 
-    async def _read_form(self, max_fields: int) -> FormData:
+    async def _read_form(self, max_fields: Optional[int]) -> FormData:
         if self._form is None:
-            from .forms import parse_form
+            from .forms import FormBuilder, parse_content_type, parse_form
 
-            content_type = self.head.headers.get(b'content-type', b'').decode('latin-1')
+            content_type = self._content_type_value()
             if not content_type:
                 raise UnsupportedMediaType('a form needs a Content-Type')
-            self._form = parse_form(content_type, await self._read_body(), max_fields)
+            limits = self._limits(max_fields)
+            if parse_content_type(content_type)[0] == 'multipart/form-data' and (
+                    self._body is None):
+                # Parsed as it arrives: the raw body is never held whole besides the form.
+                from .uploads import PartReader
+
+                builder = FormBuilder(limits)
+                reader = PartReader(self._unread_stream(), content_type, limits)
+                async for event in reader.events():
+                    builder.feed((event,))
+                self._form = builder.result()
+            else:
+                self._form = parse_form(content_type, await self._read_body(), limits=limits)
         return self._form
+
+    def _unread_stream(self) -> Optional[BodyStream]:
+        stream = self._stream
+        if stream is not None:
+            if self._body is not None:
+                raise RuntimeError('the body was already read')
+            stream.max_size = self.max_body_size
+        return stream
+
+    def _content_type_value(self) -> str:
+        return self.head.headers.get(b'content-type', b'').decode('latin-1')
+
+    def _limits(self, max_fields: Optional[int] = None) -> FormLimits:
+        from .forms import FormLimits
+
+        context = self._context
+        option = context.option if context is not None else _DEFAULTS.get
+        return FormLimits(
+            max_fields if max_fields is not None else option('max_form_fields'),
+            option('max_form_field_size'), option('max_part_size'),
+            option('max_part_header_size'), option('max_preamble_size'),
+        )
 
     def _charset(self) -> Optional[str]:
         value = self.head.headers.get(b'content-type', b'').decode('latin-1')

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
+from . import files
+from .body_stream import insert_filter
 from .exceptions import ClientDisconnected
 from .http.cookies import format_set_cookie
 from .http.dates import dates
@@ -237,17 +239,57 @@ class Response:
         self._protocol.response_finished(self)
         return self._protocol.upgrade()
 
+    async def sendfile(
+        self, path: files.PathLike, *, content_type: Optional[str] = None,
+        filename: Optional[str] = None, headers: Optional[files.HeadersLike] = None,
+        etag: Union[bool, str] = True, last_modified: bool = True, ranges: bool = True,
+        chunk_size: Optional[int] = None,
+    ) -> None:
+        """Send the file at ``path`` as the whole response, with ranges (206, 416) and
+        conditional requests (304, 412) handled.
+
+        Zero-copy (``loop.sendfile``) where the connection allows it, else read and written
+        in pieces of ``chunk_size`` bytes through the stream filters. Use it as
+        ``return await response.sendfile(path)`` (or await it and return ``None``).
+
+        Args:
+            path: The file.
+            content_type: The Content-Type (default: guessed from the name, with
+                ``charset=utf-8`` for text).
+            filename: Offer the file as a download saved under this name
+                (``Content-Disposition: attachment``).
+            headers: More response headers (e.g. ``Cache-Control``).
+            etag: Send an ETag made of the modification time and size (``True``), none
+                (``False``), or this one (a quoted string, e.g. ``'"v2"'``).
+            last_modified: Send ``Last-Modified`` (and honour ``If-Modified-Since``).
+            ranges: Honour ``Range`` requests (and send ``Accept-Ranges: bytes``).
+            chunk_size: Bytes per read when the file cannot go zero-copy (default: the
+                ``buffer_size`` option).
+
+        Raises:
+            NotFound: No such regular file (a directory or a FIFO is not one).
+            Forbidden: The file cannot be read by the server.
+            HTTPException: 412 when a precondition fails; `RangeNotSatisfiable` (416).
+            ClientDisconnected: The client went away, or the file shrank while it was sent
+                (the connection is then aborted).
+        """
+        await files.send_file(
+            self, path, content_type=content_type, filename=filename, headers=headers,
+            etag=etag, last_modified=last_modified, ranges=ranges, chunk_size=chunk_size,
+        )
+
     def add_filter(self, stream_filter: StreamFilter) -> None:
         """Pass every piece of the body through ``stream_filter`` before it is sent.
 
         The filter is called as ``stream_filter(data, final)`` and returns the bytes to send
         (or an awaitable of them); it is called one last time with ``final=True`` so that it can
         flush what it holds. With a filter, whole bodies are filtered before Content-Length is
-        computed.
+        computed, unless every filter has ``preserves_length`` (see `StreamFilter`): then the
+        body keeps its Content-Length and goes through the filters in pieces.
         """
         if self.headers_sent:
             raise RuntimeError('cannot add a filter after the response has started')
-        self.filters.append(stream_filter)
+        insert_filter(self.filters, stream_filter, wire_last=True)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -312,8 +354,45 @@ class Response:
         if isinstance(body, str):
             body = body.encode()
         if self.filters:
-            body = await self._filter(bytes(body), True)
+            body = bytes(body)
+            if len(body) > self._piece_size() and self._preserves_length():
+                await self._send_in_pieces(body)
+                return
+            body = await self._filter(body, True)
         self.send_whole(bytes(body) if not isinstance(body, bytes) else body)
+
+    async def _send_in_pieces(self, body: bytes) -> None:
+        """A whole body through length-preserving filters (a speed limiter): the head with
+        its Content-Length first, then the body in pieces, each filtered and drained."""
+        size = len(body)
+        self.headers_sent = True
+        protocol = self._protocol
+        protocol.write_soon(self._head(size))
+        if not self._head_only and body_allowed(self.status):
+            await self._write_pieces(body)
+            tail = await self._filter(b'', True)
+            if tail:
+                self._send_piece(tail)
+        self.finished = True
+        protocol.response_finished(self)
+
+    async def _write_pieces(self, data: bytes) -> None:
+        piece = self._piece_size()
+        view = memoryview(data)
+        drain = self._protocol.drain
+        for start in range(0, len(data), piece):
+            filtered = await self._filter(bytes(view[start:start + piece]), False)
+            if filtered and self._send_piece(filtered):
+                await drain()
+
+    def _piece_size(self) -> int:
+        return self._protocol.options.buffer_size
+
+    def _preserves_length(self) -> bool:
+        for stream_filter in self.filters:
+            if not getattr(stream_filter, 'preserves_length', False):
+                return False
+        return True
 
     async def write(self, data: BodyLike) -> None:
         """Stream ``data`` to the client; the first call sends the head.
@@ -334,6 +413,10 @@ class Response:
                 await self._run_before_send()
             self._start_stream()
         if self.filters:
+            if len(data) > self._piece_size() and self._preserves_length():
+                # A speed limiter paces pieces, not whole megabytes at once.
+                await self._write_pieces(bytes(data))
+                return
             data = await self._filter(bytes(data), False)
         if data and self._send_piece(data):
             await protocol.drain()

@@ -174,7 +174,8 @@ class Worker:
             name = sock.getsockname()
             is_unix = sock.family == getattr(socket, 'AF_UNIX', None)
             where = f'unix:{name}' if is_unix else f'{scheme}://{_host(name)}:{name[1]}'
-            logger.info('serving on %s', where)
+            logger.info('serving on %s%s', where,
+                        ' (PROXY protocol)' if self.options.proxy_protocol else '')
 
     async def _accept(self) -> None:
         """Accept connections on every socket (again, after `_pause_accepting`).
@@ -189,8 +190,14 @@ class Worker:
         state = self.state
         assert state is not None
 
-        def factory() -> HTTPProtocol:
-            return HTTPProtocol(state)
+        protocol_class: Callable[[ServerState], asyncio.Protocol] = HTTPProtocol
+        if self.options.proxy_protocol:
+            from .proxied import ProxyHeaderProtocol
+
+            protocol_class = ProxyHeaderProtocol
+
+        def factory() -> asyncio.Protocol:
+            return protocol_class(state)
 
         servers = []
         for sock in self.sockets:

@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
+    from .http.forwarded import TrustedProxies
     from .options import Options
     from .protocol import HTTPProtocol
     from .types import Dispatcher
@@ -43,6 +44,15 @@ class ServerState:
         name = options.server_name
         self.server_header = b'Server: %s\r\n' % name.encode('latin-1') if name else b''
         self.access_log = options.access_log and access_logger.isEnabledFor(logging.INFO)
+        #: The trusted proxies, compiled once; ``None`` when no peer is trusted (the common
+        #: case costs one ``is None`` test per connection).
+        self.trusted_proxies: Optional[TrustedProxies] = None
+        if options.trusted_proxies:
+            from .http.forwarded import TrustedProxies
+
+            self.trusted_proxies = TrustedProxies(
+                options.trusted_proxies, options.forwarded_headers
+            )
         self.closing = False
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._background: set[asyncio.Future[Any]] = set()
@@ -129,7 +139,7 @@ class ServerState:
                 self.waiting.remove(protocol)
             return False
         self.connections.discard(protocol)
-        host = protocol.counted_host
+        host = getattr(protocol, 'counted_host', None)  # a PROXY header reader has none
         if host is not None:
             count = self._per_ip.pop(host) - 1
             if count:

@@ -77,14 +77,22 @@ CHUNKED = [
     ('crlf-in-data', b'4\r\n\r\n\r\n\r\n5\r\n0\r\n\r\n\r\n0\r\n\r\n', b'\r\n\r\n0\r\n\r\n', {}),
     ('binary-data', b'100\r\n' + bytes(range(256)) + b'\r\n0\r\n\r\n', bytes(range(256)), {}),
     ('extensions',
-     b'5;name=value\r\nhello\r\n3 ; a ; b = "q\\"uo;ted" \t\r\nabc\r\n'
+     b'5;name=value\r\nhello\r\n3 ; a ; b = "q\\"uo;ted"\r\nabc\r\n'
      b'2;x="";y=z\r\nde\r\n0;last=1\r\n\r\n',
      b'helloabcde', {}),
     ('extension-obs-text-quoted', b'1;a="caf\xc3\xa9"\r\nz\r\n0\r\n\r\n', b'z', {}),
     ('trailers',
-     b'5\r\nhello\r\n0\r\nExpires: never\r\nX-Checksum:  abc \r\nx-checksum: def\r\n\r\n',
-     b'hello', {b'expires': b'never', b'x-checksum': b'abc, def'}),
+     b'5\r\nhello\r\n0\r\nServer-Timing: db;dur=5\r\nX-Checksum:  abc \r\nx-checksum: def\r\n\r\n',
+     b'hello', {b'server-timing': b'db;dur=5', b'x-checksum': b'abc, def'}),
     ('trailer-obs-text', b'0\r\nX-Name: \xe9\xff\r\n\r\n', b'', {b'x-name': b'\xe9\xff'}),
+    ('bws-before-semicolon', b'2\t;a\r\nab\r\n0 ;b=c\r\n\r\n', b'ab', {}),
+    ('sixteen-hex-digits', b'000000000000000' + b'2\r\nab\r\n0\r\n\r\n', b'ab', {}),
+    # RFC 9110 §6.5.1: fields that frame, route or modify a request are dropped from trailers.
+    ('forbidden-trailers-dropped',
+     b'1\r\nz\r\n0\r\nContent-Length: 5\r\nX-Ok: 1\r\nTransfer-Encoding: chunked\r\n'
+     b'Host: evil\r\nhost: twice\r\nAuthorization: x\r\nContent-Type: a/b\r\nTrailer: X\r\n'
+     b'Connection: close\r\nCookie: a=b\r\n\r\n',
+     b'z', {b'x-ok': b'1'}),
 ]
 
 
@@ -192,11 +200,26 @@ INVALID_CHUNKED = [
     ('extension-obs-text-unquoted', b'5;a=\xff\r\nhello\r\n0\r\n\r\n', 400),
     ('extension-control-in-quoted', b'5;a="b\x7f"\r\nhello\r\n0\r\n\r\n', 400),
     ('junk-after-size', b'5 junk\r\nhello\r\n0\r\n\r\n', 400),
+    # RFC 9112 §7.1.1: BWS only around ';' and '=' of an extension.
+    ('space-after-size', b'5 \r\nhello\r\n0\r\n\r\n', 400),
+    ('tab-after-size', b'5\t\r\nhello\r\n0\r\n\r\n', 400),
+    ('space-after-last-size', b'5\r\nhello\r\n0 \r\n\r\n', 400),
+    ('space-after-extension', b'5;a=b \r\nhello\r\n0\r\n\r\n', 400),
+    ('space-after-extension-name', b'5;a \r\nhello\r\n0\r\n\r\n', 400),
+    ('space-after-quoted-extension', b'5;a="b" \r\nhello\r\n0\r\n\r\n', 400),
+    ('hex-prefix-upper', b'0X5\r\nhello\r\n0\r\n\r\n', 400),
+    ('seventeen-hex-digits', b'10000000000000000\r\nx\r\n0\r\n\r\n', 400),
+    ('underscore-size', b'1_0\r\nx\r\n0\r\n\r\n', 400),
+    ('unicode-digit-size', b'\xd9\xa3\r\nx\r\n0\r\n\r\n', 400),
+    ('cr-in-size-line', b'5\r\r\nhello\r\n0\r\n\r\n', 400),
+    ('nul-in-size-line', b'5\x00\r\nhello\r\n0\r\n\r\n', 400),
     ('extension-without-semicolon', b'5 a=b\r\nhello\r\n0\r\n\r\n', 400),
     ('trailer-space-before-colon', b'0\r\nX : y\r\n\r\n', 400),
     ('trailer-obs-fold', b'0\r\nX: y\r\n z\r\n\r\n', 400),
     ('trailer-nul', b'0\r\nX: \x00\r\n\r\n', 400),
     ('trailer-no-colon', b'0\r\nJunk\r\n\r\n', 400),
+    ('trailer-bare-cr-before-forbidden', b'0\r\nX: a\rContent-Length: 5\r\n\r\n', 400),
+    ('trailer-bad-forbidden-field', b'0\r\nHost : a\r\n\r\n', 400),
 ]
 
 

@@ -227,6 +227,72 @@ VALID = [
         b'purge /cache HTTP/1.1\r\nHost: a\r\n\r\n',
         {'method': 'purge', 'target': b'/cache', 'headers': {b'host': b'a'}},
     ),
+    # RFC 9112 §2.3: a higher minor version of HTTP/1 is served as HTTP/1.1.
+    (
+        'http-1.2-served-as-1.1',
+        b'GET / HTTP/1.2\r\nHost: a\r\n\r\n',
+        {'version': '1.1', 'headers': {b'host': b'a'}, 'host': b'a'},
+    ),
+    (
+        'http-1.9-slow-path',
+        b'OPTIONS * HTTP/1.9\r\nHost: a\r\n\r\n',
+        {'method': 'OPTIONS', 'target': b'*', 'version': '1.1', 'headers': {b'host': b'a'}},
+    ),
+    # Host syntax (RFC 9110 §7.2, RFC 3986 §3.2.2) and the effective host (RFC 9112 §3.2.2).
+    (
+        'host-ipv4-port',
+        b'GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n',
+        {'headers': {b'host': b'127.0.0.1:8080'}, 'host': b'127.0.0.1:8080'},
+    ),
+    (
+        'host-ipv6',
+        b'GET / HTTP/1.1\r\nHost: [2001:db8::1]:443\r\n\r\n',
+        {'headers': {b'host': b'[2001:db8::1]:443'}, 'host': b'[2001:db8::1]:443'},
+    ),
+    (
+        'host-ipvfuture-empty-port',
+        b'GET / HTTP/1.1\r\nHost: [v1.fe80::a+en1]:\r\n\r\n',
+        {'headers': {b'host': b'[v1.fe80::a+en1]:'}, 'host': b'[v1.fe80::a+en1]:'},
+    ),
+    (
+        'host-reg-name-every-byte',
+        b"GET / HTTP/1.1\r\nHost: Ex-a_m.p~l%C3%A9!$&'()*+,;=\r\n\r\n",
+        {'headers': {b'host': b"Ex-a_m.p~l%C3%A9!$&'()*+,;="},
+         'host': b"Ex-a_m.p~l%C3%A9!$&'()*+,;="},
+    ),
+    (
+        'absolute-form-authority-wins',
+        b'GET http://target.test:81/x HTTP/1.1\r\nHost: other.test\r\n\r\n',
+        {'target': b'http://target.test:81/x', 'headers': {b'host': b'other.test'},
+         'host': b'target.test:81'},
+    ),
+    (
+        'absolute-form-empty-path',
+        b'GET http://a.test?q=1 HTTP/1.1\r\nHost: a.test\r\n\r\n',
+        {'target': b'http://a.test?q=1', 'headers': {b'host': b'a.test'}, 'host': b'a.test'},
+    ),
+    (
+        'absolute-form-http10-without-host',
+        b'GET http://[::1]:80/ HTTP/1.0\r\n\r\n',
+        {'target': b'http://[::1]:80/', 'version': '1.0', 'keep_alive': False, 'headers': {},
+         'host': b'[::1]:80'},
+    ),
+    (
+        'http10-no-host-empty-effective-host',
+        b'GET / HTTP/1.0\r\n\r\n',
+        {'version': '1.0', 'keep_alive': False, 'headers': {}, 'host': b''},
+    ),
+    (
+        'chunked-uppercase-then-ows',
+        b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED\r\n\r\n',
+        {'method': 'POST', 'chunked': True,
+         'headers': {b'host': b'a', b'transfer-encoding': b'CHUNKED'}},
+    ),
+    (
+        'connection-options-kept',
+        b'GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-custom\r\nX-Custom: 1\r\n\r\n',
+        {'headers': {b'host': b'a', b'connection': b'keep-alive, x-custom', b'x-custom': b'1'}},
+    ),
     (
         'target-with-every-visible-byte',
         b"GET /a%20b/~!$&'()*+,;=:@?q=[x]{y}|\\^`\"<> HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -328,6 +394,23 @@ INVALID = [
     ('escape-in-value', b'GET / HTTP/1.1\r\nHost: a\r\nX: \x1b[31m\r\n\r\n', 400),
     ('del-in-value', b'GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n', 400),
     ('nul-in-host', b'GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n', 400),
+    ('whitespace-only-line', b'GET / HTTP/1.1\r\nHost: a\r\n \r\n\r\n', 400),
+    # Host syntax (RFC 9112 §3.2: 400 for an invalid Host value; RFC 3986 §3.2.2)
+    ('host-space', b'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400),
+    ('host-slash', b'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400),
+    ('host-two-colons', b'GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n', 400),
+    ('host-port-letters', b'GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n', 400),
+    ('host-userinfo', b'GET / HTTP/1.1\r\nHost: user@a\r\n\r\n', 400),
+    ('host-list', b'GET / HTTP/1.1\r\nHost: a, b\r\n\r\n', 400),
+    ('host-bad-pct', b'GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n', 400),
+    ('host-non-ascii', b'GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n', 400),
+    ('host-unclosed-bracket', b'GET / HTTP/1.1\r\nHost: [::1\r\n\r\n', 400),
+    ('host-bad-ipv6', b'GET / HTTP/1.1\r\nHost: [1::2::3]\r\n\r\n', 400),
+    ('host-ipv6-zone', b'GET / HTTP/1.1\r\nHost: [fe80::1%25en0]\r\n\r\n', 400),
+    ('host-invalid-http10', b'GET / HTTP/1.0\r\nHost: a b\r\n\r\n', 400),
+    ('host-invalid-with-absolute-form',
+     b'GET http://a.test/ HTTP/1.1\r\nHost: a^b\r\n\r\n', 400),
+    ('absolute-form-missing-host-field', b'GET http://a.test/ HTTP/1.1\r\n\r\n', 400),
     # request line (RFC 9112 §3)
     ('bad-method-token', b'G@T / HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('empty-method', b' / HTTP/1.1\r\nHost: a\r\n\r\n', 400),
@@ -343,10 +426,21 @@ INVALID = [
     ('relative-target', b'GET a/b HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('authority-form-not-connect', b'GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('other-scheme', b'GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('absolute-userinfo', b'GET http://u:p@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n', 400),
+    ('absolute-empty-host', b'GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('absolute-port-only', b'GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('absolute-bad-host', b'GET http://a^b/x HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('absolute-fragment', b'GET http://a.test/x#f HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('absolute-no-slashes', b'GET http:a.test/x HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('asterisk-not-options', b'GET * HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('http-2', b'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505),
     ('http-0.9', b'GET / HTTP/0.9\r\nHost: a\r\n\r\n', 505),
     ('http-3', b'GET / HTTP/3.0\r\nHost: a\r\n\r\n', 505),
+    ('http-0.0', b'GET / HTTP/0.0\r\nHost: a\r\n\r\n', 505),
+    ('http-2-preface', b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505),
+    ('http-1.2-still-needs-host', b'GET / HTTP/1.2\r\n\r\n', 400),
+    ('http-0.9-simple-request', b'GET /\r\n\r\n', 400),
+    ('version-letter-minor', b'GET / HTTP/1.x\r\nHost: a\r\n\r\n', 400),
     ('version-lower-case', b'GET / http/1.1\r\nHost: a\r\n\r\n', 400),
     ('version-no-minor', b'GET / HTTP/1\r\nHost: a\r\n\r\n', 400),
     ('version-two-digits', b'GET / HTTP/11.1\r\nHost: a\r\n\r\n', 400),
@@ -387,6 +481,22 @@ INVALID = [
                                b'Transfer-Encoding: chunked\r\n\r\n', 501),
     ('te-chunked-twice', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked'
                          b'\r\n\r\n', 400),
+    ('te-xchunked', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n', 400),
+    ('te-quoted', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "chunked"\r\n\r\n', 400),
+    ('te-parameter', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n',
+     400),
+    ('te-vertical-tab', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0bchunked\r\n\r\n',
+     400),
+    ('te-space-before-colon', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n'
+                              b'\r\n', 400),
+    ('te-folded', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n', 400),
+    ('te-chunked-then-identity', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n'
+                                 b'Transfer-Encoding: identity\r\n\r\n', 400),
+    ('te-and-cl-http10', b'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3'
+                         b'\r\n\r\n', 400),
+    ('cl-trailing-comma', b'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n', 400),
+    ('cl-leading-zero-list', b'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 05, 5\r\n\r\n',
+     400),
     ('te-chunked-twice-fields', b'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n'
                                 b'Transfer-Encoding: chunked\r\n\r\n', 400),
     # Expect (RFC 9110 §10.1.1)
@@ -531,8 +641,8 @@ def test_parse_fields_into_existing_headers():
 
 
 def test_parse_trailers():
-    assert parse_trailers(b'Expires: never\r\nX-Sum: 1\r\nx-sum: 2\r\n') == {
-        b'expires': b'never', b'x-sum': b'1, 2',
+    assert parse_trailers(b'Server-Timing: db;dur=5\r\nX-Sum: 1\r\nx-sum: 2\r\n') == {
+        b'server-timing': b'db;dur=5', b'x-sum': b'1, 2',
     }
     with pytest.raises(errors.BadRequest):
         parse_trailers(b'X : 1\r\n')
@@ -573,3 +683,25 @@ def test_parse_error_status_override_and_message():
     error = errors.ParseError('boom', status=418)
     assert (error.status, error.message) == (418, 'boom')
     assert errors.ParseError('x').status == 400
+
+
+@pytest.mark.parametrize(
+    ('line', 'message'),
+    [
+        (b'X: b\r\n c', 'obsolete line folding'),
+        (b'X : b', 'whitespace between field name and colon'),
+        (b'X(y): b', 'invalid field name'),
+        (b'NoColon', 'field line without a colon'),
+        (b'X: a\x01b', 'invalid byte in field value'),
+        (b'X: a\rb', 'bare CR or LF in a field line'),
+    ],
+)
+def test_field_errors_say_which_rule(line, message):
+    # The precise reason reaches the debug log of the rejected request.
+    with pytest.raises(errors.BadRequest, match=message):
+        HeadReader().read(b'GET / HTTP/1.1\r\nHost: a\r\n' + line + b'\r\n\r\n')
+
+
+def test_forbidden_trailers_are_dropped_not_combined():
+    # A repeated Host in a trailer section is dropped with the rest, not a 400.
+    assert parse_trailers(b'Host: a\r\nHost: b\r\nX: 1\r\nContent-Length: 9\r\n') == {b'x': b'1'}

@@ -46,14 +46,20 @@ class ContentLengthDecoder:
         return [data[:remaining]]
 
 
-# RFC 9112 §7.1: chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS
-# ext-val ] ). Extensions are accepted and ignored, but only in their grammar's bytes.
+# RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF, chunk-size = 1*HEXDIG (no sign, no
+# "0x"), and §7.1.1: chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ). Extensions
+# are accepted and ignored, but only in their grammar's bytes. Whitespace is allowed only where
+# BWS is, around ';' and '=': "5 ;a=b" is valid, "5 " or "5;a=b " is not. Accepting whitespace
+# after a bare size is a leniency some parsers have and others not, which is exactly the kind
+# of disagreement between two hops that request smuggling feeds on; the grammar is the only
+# rule every hop can agree on.
 _CHUNK_SIZE_LINE = re.compile(
     rb'([0-9A-Fa-f]+)(?:[\t ]*;[\t ]*[!#$%&\'*+\-.^_`|~0-9A-Za-z]+'
     rb'(?:[\t ]*=[\t ]*(?:[!#$%&\'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e'
-    rb'\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*[\t ]*'
+    rb'\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*'
 )
-# 16 hex digits already exceed any size a peer could mean; more is an overflow attempt.
+# 16 hex digits (leading zeros aside) already exceed any size a peer could mean (2**64 - 1);
+# more is an overflow attempt on a peer that parses into a fixed-size integer.
 _MAX_SIZE_DIGITS = 16
 
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
@@ -133,7 +139,11 @@ class ChunkedDecoder:
                     return out
                 if end - pos > self.max_trailer_size:
                     raise HeaderFieldsTooLarge('trailer section too large')
-                self.trailers = parse_trailers(data[pos:end + 2])
+                section = data[pos:end + 2]
+                # The same message as _keep_partial gives when the section arrives in pieces.
+                if section.count(b'\n') != section.count(b'\r\n'):
+                    raise BadRequest('bare LF in trailer section')
+                self.trailers = parse_trailers(section)
                 return self._finish(out, data, end + 4)
             else:
                 self.rest += data[pos:]
@@ -169,6 +179,9 @@ class ChunkedDecoder:
     def _parse_size(line: bytes) -> int:
         match = _CHUNK_SIZE_LINE.fullmatch(line)
         if match is None:
+            if b'\n' in line:
+                # As _keep_partial says it when the line arrives in pieces (RFC 9112 §2.2).
+                raise BadRequest('bare LF in chunk size line')
             raise BadRequest('malformed chunk size line')
         digits = match.group(1)
         if len(digits.lstrip(b'0')) > _MAX_SIZE_DIGITS:

@@ -15,10 +15,12 @@ from .errors import (
     ExpectationFailed,
     HeaderFieldsTooLarge,
     NotImplementedByServer,
+    ParseError,
     PayloadTooLarge,
     URITooLong,
     VersionNotSupported,
 )
+from .target import absolute_form_authority, check_host
 
 # RFC 9110 §5.6.2: token = 1*tchar.
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -26,8 +28,9 @@ _METHOD = re.compile(rb'[%s]+' % _TCHAR)
 # RFC 9112 §3.2: the request target holds no whitespace or control bytes; we also refuse bytes
 # above 0x7e, which RFC 3986 only allows percent-encoded.
 _TARGET = re.compile(rb'[\x21-\x7e]+')
-_VERSION = re.compile(rb'HTTP/[0-9]\.[0-9]')
-_ORIGIN_FORM_LINE = re.compile(rb'([%s]+) (/[\x21-\x7e]*) HTTP/1\.([01])' % _TCHAR)
+# RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT, HTTP-name case-sensitive.
+_VERSION = re.compile(rb'HTTP/([0-9])\.([0-9])')
+_ORIGIN_FORM_LINE = re.compile(rb'([%s]+) (/[\x21-\x7e]*) HTTP/1\.([0-9])' % _TCHAR)
 _METHOD_NAMES = {
     name.encode(): name
     for name in ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE')
@@ -61,11 +64,14 @@ class RequestHead:
         keep_alive: Whether the client allows the connection to persist after this exchange.
         expect_continue: Whether the client waits for ``100 Continue`` before sending the body.
         upgrade: The ``Upgrade`` field value (lower-cased) when the client asks for one.
+        host: The host the request is for, ``host[:port]``: the authority of an absolute-form
+            target, else the ``Host`` field (RFC 9112 §3.2.2); ``b''`` when an HTTP/1.0
+            request names none. Its syntax has been checked (RFC 3986 §3.2.2).
     """
 
     __slots__ = (
         'method', 'target', 'version', 'headers', 'content_length', 'chunked', 'keep_alive',
-        'expect_continue', 'upgrade',
+        'expect_continue', 'upgrade', 'host',
     )
 
     def __init__(
@@ -80,6 +86,7 @@ class RequestHead:
         self.keep_alive = version == _HTTP11
         self.expect_continue = False
         self.upgrade: bytes | None = None
+        self.host = b''
 
     @property
     def has_body(self) -> bool:
@@ -143,9 +150,19 @@ class HeadReader:
             raise URITooLong('request line too long')
         if end - start > self.max_head_size:
             raise HeaderFieldsTooLarge('request head too large')
-        head = parse_request_line(buffer[start:line_end], self.max_request_line)
-        if line_end < end:
-            parse_fields(buffer[line_end + 2:end + 2], head, self.max_header_count)
+        try:
+            head = parse_request_line(buffer[start:line_end], self.max_request_line)
+            if line_end < end:
+                parse_fields(buffer[line_end + 2:end + 2], head, self.max_header_count)
+        except ParseError:
+            # A bare LF anywhere in the head is the error, whatever else is wrong: a head that
+            # arrives in pieces is rejected for it by _check_incomplete before its end is seen,
+            # and the answer must not depend on how the bytes were segmented (a CONNECT line
+            # followed by a bare LF would otherwise get 501 whole and 400 in pieces). Only
+            # looked for on this error path: the grammars of a parsed head exclude a bare LF.
+            if buffer.count(b'\n', start, end) != buffer.count(b'\r\n', start, end):
+                raise BadRequest('bare LF in request head') from None
+            raise
         check_framing(head)
         return head, end + 4
 
@@ -190,19 +207,13 @@ def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
         method, target, minor = match.groups()
         if method != b'CONNECT':
             name = _METHOD_NAMES.get(method) or method.decode('ascii')
-            return RequestHead(name, target, _HTTP11 if minor == b'1' else _HTTP10, {})
+            # RFC 9112 §2.3: a higher minor version is served as the highest we implement.
+            return RequestHead(name, target, _HTTP10 if minor == b'0' else _HTTP11, {})
     parts = line.split(b' ')
     if len(parts) != 3:
         raise BadRequest('malformed request line')
     method, target, version = parts
-    if version == b'HTTP/1.1':
-        version_str = _HTTP11
-    elif version == b'HTTP/1.0':
-        version_str = _HTTP10
-    elif _VERSION.fullmatch(version):
-        raise VersionNotSupported('HTTP version not supported')
-    else:
-        raise BadRequest('malformed HTTP version')
+    version_str = _parse_version(version)
     if _METHOD.fullmatch(method) is None:
         raise BadRequest('malformed method')
     if method == b'CONNECT':
@@ -212,20 +223,39 @@ def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
         raise NotImplementedByServer('CONNECT is not supported')
     if _TARGET.fullmatch(target) is None:
         raise BadRequest('malformed request target')
-    first = target[0]
-    if first != 47:  # '/': not origin-form
+    head = RequestHead(method.decode('ascii'), target, version_str, {})
+    if target[0] != 47:  # '/': not origin-form
         if target == b'*':
+            # RFC 9112 §3.2.4: asterisk-form is only used for a server-wide OPTIONS.
             if method != b'OPTIONS':
                 raise BadRequest('asterisk-form is only allowed for OPTIONS')
-        elif not (target[:7].lower() == b'http://' or target[:8].lower() == b'https://'):
-            raise BadRequest('malformed request target')
-    return RequestHead(method.decode('ascii'), target, version_str, {})
+        else:
+            # RFC 9112 §3.2.2: the authority of the target wins over the Host field.
+            head.host = absolute_form_authority(target)
+    return head
+
+
+def _parse_version(version: bytes) -> str:
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        # Not HTTP-version at all (lower-case name, two digits, garbage): not a request line.
+        raise BadRequest('malformed HTTP version')
+    major, minor = match.groups()
+    if major != b'1':
+        # RFC 9110 §15.6.6: 505 for a major version the server does not implement. HTTP/2 and
+        # HTTP/3 are not carried in this text form (an HTTP/2 client with prior knowledge sends
+        # "PRI * HTTP/2.0", which lands here), and "HTTP/0.x" names a version that never had
+        # a version field: both are well-formed versions this server does not speak.
+        raise VersionNotSupported('HTTP version not supported')
+    # RFC 9112 §2.3: a recipient SHOULD treat a message with a higher minor version of a major
+    # version it implements as if it were the highest minor version it implements (1.1).
+    return _HTTP10 if minor == b'0' else _HTTP11
 
 
 def parse_fields(block: bytes, head: RequestHead, max_count: int = 100) -> None:
     """Parse a header block whose every line ends with CRLF into ``head.headers``."""
     if HEADER_BLOCK.fullmatch(block) is None:
-        raise BadRequest('malformed header field')
+        raise BadRequest(_field_error(block))
     lines = block[:-2].split(b'\r\n')
     if len(lines) > max_count:
         raise HeaderFieldsTooLarge('too many header fields')
@@ -241,11 +271,73 @@ def parse_fields(block: bytes, head: RequestHead, max_count: int = 100) -> None:
             headers[name] = value
 
 
+# RFC 9110 §6.5.1: a field "necessary prior to receiving the content" cannot be sent as a
+# trailer, and §6.5.2 forbids merging a trailer into the header section unless its definition
+# says how. RFC 9110 has no closed list; these are the categories that RFC 7230 §4.1.2 named:
+# framing, routing, request modifiers (controls and conditionals, RFC 9110 §10.1, §13),
+# authentication (RFC 9110 §11, RFC 6265), response controls (RFC 9110 §10.2) and how to process
+# the content, plus the connection-specific fields (RFC 9110 §7.6.1). They are dropped, so that a
+# handler reading ``request.trailers`` never sees a second Content-Length or Host arriving after
+# the body, where no one checked it.
+FORBIDDEN_TRAILERS = frozenset((
+    b'content-length', b'transfer-encoding', b'trailer', b'te', b'connection', b'keep-alive',
+    b'proxy-connection', b'upgrade', b'host', b'cache-control', b'expect', b'max-forwards',
+    b'pragma', b'range', b'if-match', b'if-none-match', b'if-modified-since',
+    b'if-unmodified-since', b'if-range', b'authorization', b'proxy-authorization', b'cookie',
+    b'set-cookie', b'www-authenticate', b'proxy-authenticate', b'age', b'date', b'expires',
+    b'location', b'retry-after', b'vary', b'warning', b'content-encoding', b'content-type',
+    b'content-range',
+))
+
+
 def parse_trailers(block: bytes, max_count: int = 100) -> dict[bytes, bytes]:
-    """Parse a trailer section (RFC 9112 §7.1.2), same grammar as the header block."""
-    holder = RequestHead('', b'', _HTTP11, {})
-    parse_fields(block, holder, max_count)
-    return holder.headers
+    """Parse a trailer section (RFC 9112 §7.1.2), same grammar as the header block.
+
+    Fields of `FORBIDDEN_TRAILERS` are left out (RFC 9110 §6.5.1: a recipient MAY discard them).
+    """
+    if HEADER_BLOCK.fullmatch(block) is None:
+        raise BadRequest(_field_error(block))
+    lines = block[:-2].split(b'\r\n')
+    if len(lines) > max_count:
+        raise HeaderFieldsTooLarge('too many header fields')
+    trailers: dict[bytes, bytes] = {}
+    for line in lines:
+        name, _, value = line.partition(b':')
+        name = name.lower()
+        # Dropped before they are combined: a repeated Host is no error in a trailer section.
+        if name in FORBIDDEN_TRAILERS:
+            continue
+        value = value.strip(b' \t')
+        trailers[name] = _combine(name, trailers[name], value) if name in trailers else value
+    return trailers
+
+
+_NAME = re.compile(rb'[%s]+' % _TCHAR)
+_VALUE = re.compile(_FIELD_VALUE)
+
+
+def _field_error(block: bytes) -> str:
+    """Say which rule a rejected field section breaks (only run on the error path)."""
+    if not block.endswith(b'\r\n'):
+        return 'field line not ended by CRLF'
+    for line in block[:-2].split(b'\r\n'):
+        if b'\r' in line or b'\n' in line:
+            return 'bare CR or LF in a field line'  # RFC 9112 §2.2
+        if line[:1] in (b' ', b'\t'):
+            # RFC 9112 §5.2: a server MUST reject obs-fold in a request with 400 (or unfold it).
+            return 'obsolete line folding'
+        name, colon, value = line.partition(b':')
+        if not colon:
+            return 'field line without a colon'
+        if name[-1:] in (b' ', b'\t'):
+            return 'whitespace between field name and colon'  # RFC 9112 §5.1: MUST reject
+        if _NAME.fullmatch(name) is None:
+            return 'invalid field name'  # RFC 9110 §5.1: field-name = token
+        if _VALUE.fullmatch(value) is None:
+            # RFC 9110 §5.5: field-vchar = VCHAR / obs-text; NUL, CR and LF MUST be rejected
+            # (or replaced), other control bytes are outside the grammar.
+            return 'invalid byte in field value'
+    return 'malformed header field'
 
 
 def _combine(name: bytes, first: bytes, value: bytes) -> bytes:
@@ -264,6 +356,13 @@ def check_framing(head: RequestHead) -> None:
         if head.version == _HTTP11:
             raise BadRequest('missing Host header')
         return
+    host = headers.get(b'host')
+    if host is not None:
+        # RFC 9112 §3.2: 400 for a Host field with an invalid value, even when an absolute-form
+        # target (whose authority was checked already) makes it irrelevant.
+        check_host(host)
+        if not head.host:
+            head.host = host
     transfer_encoding = headers.get(b'transfer-encoding')
     content_length = headers.get(b'content-length')
     if transfer_encoding is not None:
@@ -285,7 +384,8 @@ def check_framing(head: RequestHead) -> None:
         head.chunked = True
     elif content_length is not None:
         head.content_length = parse_content_length(content_length)
-    if head.version == _HTTP11 and b'host' not in headers:
+    if head.version == _HTTP11 and host is None:
+        # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
         raise BadRequest('missing Host header')
     connection = headers.get(b'connection')
     if connection is not None:

@@ -18,14 +18,15 @@ class RunningServer:
     Attributes:
         host: The address it listens on.
         port: The port it was given.
-        url: ``http://host:port``.
+        url: ``http://host:port`` (``https://`` when serving with the ``ssl`` option).
         worker: The `Worker` serving it.
     """
 
     def __init__(self, host: str, port: int, worker: Worker) -> None:
         self.host = host
         self.port = port
-        self.url = f'http://{host}:{port}'
+        scheme = 'https' if worker.options.ssl is not None else 'http'
+        self.url = f'{scheme}://{host}:{port}'
         self.worker = worker
 
     def __repr__(self) -> str:
