@@ -554,7 +554,7 @@ async def test_server_names_and_path_parameters():
     }
     assert whoami.headers['x-loop'].endswith('EventLoop')
     assert everything.json() == ['app', 'context', 'globals', 'logger', 'loop', 'request',
-                                 'response', 'username']
+                                 'response', 'username', 'websocket']
     page = (DOCS / 'injection.md').read_text()
     assert json.dumps(everything.json(), separators=(',', ':')) in page
 
@@ -914,3 +914,55 @@ async def test_bandwidth_example():
     assert [len(r.body) for r in pair] == [256 * 1024] * 2 and 0.35 < mirror_seconds < 5
     assert len(premium.body) == len(basic.body) == 64 * 1024
     assert premium_seconds < 0.3 < basic_seconds < 5
+
+
+async def test_websocket_chat_example_broadcasts():
+    app = example('websocket_chat').app
+    async with TestClient(app) as client:
+        assert 'WebSocket' in (await client.get('/')).text
+        ann = await client.websocket('/chat?name=ann', subprotocols=('chat.v1',))
+        assert ann.subprotocol == 'chat.v1'
+        assert await ann.receive() == 'ann joined'
+        bob = await client.websocket('/chat?name=bob')
+        assert await bob.receive() == 'bob joined'
+        assert await ann.receive() == 'bob joined'
+        await bob.send('hello')
+        assert await ann.receive() == 'bob: hello'
+        assert await bob.receive() == 'bob: hello'
+        await bob.close()
+        assert await ann.receive() == 'bob left'
+
+
+async def test_websocket_chat_example_over_sockets():
+    from tremolo.testing import serve
+
+    app = example('websocket_chat').app
+    async with serve(app) as server, aiohttp.ClientSession() as session:
+        url = server.url.replace('http://', 'ws://') + '/chat?name='
+        async with session.ws_connect(url + 'ann', compress=15) as ann:
+            assert (await ann.receive()).data == 'ann joined'
+            async with session.ws_connect(url + 'bob') as bob:
+                assert (await bob.receive()).data == 'bob joined'
+                assert (await ann.receive()).data == 'bob joined'
+                await ann.send_str('hi all')
+                assert (await bob.receive()).data == 'ann: hi all'
+                assert (await ann.receive()).data == 'ann: hi all'
+            assert (await ann.receive()).data == 'bob left'
+
+
+async def test_websocket_stream_example_hashes_and_reports():
+    import hashlib
+
+    from tremolo.http.websocket import BINARY, CONTINUATION
+
+    data = [os.urandom(100_000) for _ in range(5)]
+    async with TestClient(example('websocket_stream').app) as client:
+        ws = await client.websocket('/digest')
+        for i, piece in enumerate(data):
+            ws.send_frame(BINARY if i == 0 else CONTINUATION, piece, fin=i == len(data) - 1)
+        digest = hashlib.sha256(b''.join(data)).hexdigest()
+        assert await ws.receive() == f'500000 bytes\nsha256 {digest}\n'
+
+
+async def test_websocket_testing_example_passes():
+    await example('websocket_testing').test_chat()

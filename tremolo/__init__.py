@@ -44,6 +44,7 @@ from .sse import EventStream
 from .upgrade import UpgradedStream
 from .uploads import Part
 from .views import View
+from .websocket import WebSocket, WebSocketClosed
 
 __all__ = [
     'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',
@@ -53,6 +54,6 @@ __all__ = [
     'RangeNotSatisfiable', 'Redirect', 'RegistrationError', 'Request',
     'RequestHeaderFieldsTooLarge', 'RequestTimeout', 'Response', 'ServiceUnavailable',
     'StreamFilter', 'TooManyRequests', 'Tremolo', 'URITooLong', 'Unauthorized',
-    'UnprocessableContent', 'UnsupportedMediaType', 'UploadedFile', 'UpgradedStream', 'View',
-    '__version__'
+    'UnprocessableContent', 'UnsupportedMediaType', 'UpgradedStream', 'UploadedFile', 'View',
+    'WebSocket', 'WebSocketClosed', '__version__',
 ]

@@ -13,6 +13,7 @@ from .injection import Plan, wants
 from .options import ROUTE_DEFAULTS, Options
 from .pipeline import Hook, Pipeline, chain, ordered, prefix_covers
 from .routing import Router
+from .websocket import WebSocketRoute, websocket_route
 
 if TYPE_CHECKING:
     from .app import RouteRecord, Tremolo
@@ -34,12 +35,13 @@ class Endpoint:
         errors: The error handlers that apply.
         json_type: Whether dict/list results set ``application/json``.
         custom: Whether the route changes status, content type or body limits.
+        websocket: How WebSocket handshakes are met, when the handler takes ``websocket``.
     """
 
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'body_buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
-        'uses_providers', 'option_kwargs', 'direct', 'uses_sse',
+        'uses_providers', 'option_kwargs', 'direct', 'uses_sse', 'websocket',
     )
 
     def __init__(
@@ -69,6 +71,9 @@ class Endpoint:
         }
         #: The handler can be awaited with the server names alone (the common case).
         self.direct = plan.mode == 'async' and not plan.providers and not self.option_kwargs
+        self.websocket: Optional[WebSocketRoute] = (
+            websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
+        )
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
         self.errors = errors

@@ -50,6 +50,7 @@ class Runtime:
         self.logger = logging.getLogger('tremolo')
         self.base: dict[str, Any] = {
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': self.logger,
+            'websocket': None,  # the handlers that take it get it per request
         }
         self._connect = compiled.on_connect
         self._close = compiled.on_close
@@ -118,6 +119,7 @@ class Runtime:
         request._context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
+        websocket = None
         sse = None
         if endpoint.uses_sse:
             sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
@@ -136,6 +138,9 @@ class Runtime:
                 raise missing
             if context._options is not None:
                 _apply_options(context._options, request)
+            if endpoint.websocket is not None:  # after the hooks, which may refuse first
+                values['websocket'] = websocket = endpoint.websocket.open(
+                    request, response, context)
             plan = endpoint.plan
             if endpoint.direct and context._options is None:
                 if plan.var_keyword and not params:
@@ -145,10 +150,19 @@ class Runtime:
             else:
                 result = await self.call(plan, values, params, scope, context,
                                          endpoint.option_kwargs)
-            await send_result(result, response, endpoint.json_type, endpoint.where, self.loop)
+            if websocket is not None and (websocket.accepted or result is None):
+                await websocket._finish()  # close it, or refuse the handshake if never accepted
+            else:
+                await send_result(result, response, endpoint.json_type, endpoint.where,
+                                  self.loop)
         except ClientDisconnected:
-            raise
+            if websocket is None or not websocket.accepted:
+                raise
+            await websocket._finish()  # WebSocketClosed left uncaught: the handler is done
         except Exception as exc:
+            if websocket is not None and websocket.accepted:
+                await websocket._handler_failed(exc)  # too late for an HTTP error: close with 1011
+                return
             await self.handle_error(exc, request, response, endpoint, values, params, scope)
         finally:
             if sse is not None:

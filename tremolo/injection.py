@@ -19,7 +19,8 @@ from .exceptions import RegistrationError
 #: Names injected into handlers, request/response hooks and providers. ``sse`` is supplied
 #: only to the functions that name it (see `wants`): creating it turns the response into an
 #: event stream.
-REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger', 'sse')
+REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger',
+                 'websocket', 'sse')
 #: Error handlers also receive the exception as ``exc``.
 ERROR_NAMES = REQUEST_NAMES + ('exc',)
 #: ``on_connect`` and ``on_close`` hooks.

@@ -130,6 +130,21 @@ class Options:
         0, 'Bytes a limited transfer may send at once after a pause (0: a twentieth of a '
         "second's worth of the rate, 16 KiB to 1 MiB).",
     )
+    websocket_max_message_size: int = _opt(
+        1 * MiB, 'Largest WebSocket message received, in bytes, after decompression (the '
+        'connection closes with 1009 above it).', route=True,
+    )
+    websocket_compression: bool = _opt(
+        True, 'Accept permessage-deflate (RFC 7692) when a WebSocket client offers it.',
+        route=True,
+    )
+    websocket_ping_interval: float = _opt(
+        20.0, 'Seconds between keep-alive pings on an open WebSocket (0: no pings).', route=True,
+    )
+    websocket_ping_timeout: float = _opt(
+        20.0, 'Seconds a WebSocket client has to answer a keep-alive ping before the connection '
+        'is dropped (0: wait forever).', route=True,
+    )
 
     max_connections: int = _opt(
         0, 'Most connections a worker serves at once (0: no limit). At the limit it stops '
@@ -177,6 +192,7 @@ class Options:
             'max_request_line', 'max_header_size', 'max_header_count', 'max_body_size',
             'buffer_size', 'body_buffer_size', 'max_pipelined_bytes', 'worker_num', 'backlog',
             'max_form_fields', 'max_form_field_size', 'max_part_header_size', 'max_preamble_size',
+            'websocket_max_message_size',
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f'option {name!r} must be at least 1')
@@ -194,6 +210,9 @@ class Options:
             raise ValueError(
                 f"rate_scope must be 'connection', 'client' or 'worker', not {self.rate_scope!r}"
             )
+        for name in ('websocket_ping_interval', 'websocket_ping_timeout'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must not be negative')
         for name in ('max_connections', 'max_connections_per_ip', 'min_data_rate',
                      'min_data_rate_grace', 'handler_timeout'):
             if getattr(self, name) < 0:
@@ -249,6 +268,8 @@ ROUTE_DEFAULTS: dict[str, Any] = {
     'content_type': 'text/html; charset=utf-8',
     'status': 200,
     'rate': 0,
+    'websocket_subprotocols': (),
+    'websocket_origins': None,
 }
 
 #: Documentation of `ROUTE_DEFAULTS`, rendered in the configuration page.
@@ -258,5 +279,9 @@ ROUTE_HELP: dict[str, str] = {
     'status': 'Status code of the response.',
     'rate': 'Download speed limit of each response of the route on its own, in bytes per '
     'second (0: unlimited).',
+    'websocket_subprotocols': 'WebSocket subprotocols the route speaks, in order of preference: '
+    'the first one the client offers is agreed.',
+    'websocket_origins': 'Origins allowed to open a WebSocket (a list, or a function of the '
+    'Origin value returning a bool); None allows any.',
 }
 

@@ -428,7 +428,9 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
     def shutdown(self) -> None:
         """Take no further request; close now if idle."""
         self.closing = True
-        if self._request is None and self._upgraded is None:
+        if self._upgraded is not None:
+            self._upgraded.shutdown()
+        elif self._request is None:
             self.close()
         elif self._cancel_on_disconnect:
             self._cancel_request()

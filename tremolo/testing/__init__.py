@@ -20,6 +20,7 @@ Example:
 from .client import TestClient, TestConnection, TestResponse
 from .server import RunningServer, serve
 from .transport import MemoryTransport
+from .websocket import TestWebSocket, WebSocketRejected
 
 __all__ = ['MemoryTransport', 'RunningServer', 'TestClient', 'TestConnection', 'TestResponse',
-           'serve']
+           'TestWebSocket', 'WebSocketRejected', 'serve']

@@ -18,6 +18,7 @@ from .transport import MemoryTransport
 
 if TYPE_CHECKING:
     from ..app import Tremolo
+    from .websocket import TestWebSocket
 
 HeadersArg = Union[Mapping[str, str], list[tuple[str, str]], None]
 
@@ -293,6 +294,26 @@ class TestClient:
 
     async def options(self, path: str, **kwargs: Any) -> TestResponse:
         return await self.request('OPTIONS', path, **kwargs)
+
+    async def websocket(
+        self, path: str, *, headers: HeadersArg = None, subprotocols: tuple[str, ...] = (),
+        compress: bool = False,
+    ) -> TestWebSocket:
+        """Open a WebSocket to ``path`` on a new connection.
+
+        Args:
+            path: The request target.
+            headers: Extra handshake headers (e.g. ``Origin``).
+            subprotocols: Subprotocols to offer.
+            compress: Offer permessage-deflate.
+
+        Raises:
+            WebSocketRejected: The server did not answer with 101 (its response is attached).
+        """
+        from .websocket import connect
+
+        return await connect(self, path, headers=headers, subprotocols=subprotocols,
+                             compress=compress)
 
     async def raw(self, data: bytes, *, eof: bool = False, timeout: Optional[float] = None
                   ) -> bytes:
