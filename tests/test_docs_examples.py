@@ -225,6 +225,20 @@ def test_run_calls_of_the_examples_are_valid(monkeypatch):
     [proxied] = run_as_main(monkeypatch, 'behind_proxy')
     assert proxied.trusted_proxies == ['unix', '127.0.0.1']
     assert proxied.listen == ['/run/tremolo/app.sock']
+    [limits] = run_as_main(monkeypatch, 'limits')
+    assert (limits.max_connections, limits.max_connections_per_ip, limits.handler_timeout,
+            limits.min_data_rate, limits.graceful_shutdown_timeout) == (10_000, 100, 60, 240, 30)
+
+
+async def test_limits_example_cancels_a_handler_that_runs_too_long():
+    async with TestClient(example('limits').app, handler_timeout=0.01) as client:
+        assert (await client.get('/')).text == 'Hello!'
+        connection = client.connect()
+        connection.send(b'GET /report HTTP/1.1\r\nHost: t\r\n\r\n')
+        await asyncio.sleep(0.03)
+        client.state.sweep()  # what the server does every second
+        response = await connection.read_response()
+    assert (response.status, response.text) == (503, 'Service Unavailable')
 
 
 async def test_deployment_examples_in_process():

@@ -16,7 +16,7 @@ PACKAGE = ROOT / 'tremolo'
 # The protocol/stream layer: it must not know about the framework above it.
 STREAM_LAYER = (
     'protocol', 'state', 'eager', 'body_stream', 'request', 'response', 'upgrade', 'connection',
-    'output',
+    'output', 'timeouts',
 )
 FRAMEWORK = ('routing', 'pipeline', 'injection', 'dispatch', 'compiled', 'app', 'results')
 

@@ -289,3 +289,20 @@ async def test_thousands_of_pipelined_requests_do_not_recurse(app):
         while data.count(b'HTTP/1.1 200 OK') < 5000:
             data += await connection.receive()
     assert data.count(b'\r\n\r\nok') == 5000
+
+
+async def test_whole_body_read_after_backpressure_paused_reading(app):
+    release = asyncio.Event()
+
+    @app.route('/', methods=['POST'])
+    async def index(request):
+        await release.wait()  # not reading yet: the body buffer fills, reading pauses
+        return str(len(await request.body()))
+
+    async with TestClient(app, body_buffer_size=10) as client:
+        connection = client.connect()
+        connection.send(b'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n' + b'x' * 20)
+        assert not connection.transport.reading
+        connection.send(b'y' * 20)  # held by the transport, delivered on resume
+        release.set()
+        assert (await connection.read_response()).text == '40'

@@ -138,6 +138,11 @@ class BodyStream:
         self._wake()
 
     @property
+    def received(self) -> int:
+        """Bytes of the body received from the client so far."""
+        return self._received
+
+    @property
     def complete(self) -> bool:
         """Whether the whole body has arrived from the client."""
         return self._eof
@@ -228,6 +233,10 @@ class BodyStream:
         if self._paused:
             self._paused = False
             self._control.resume_reading()
+            # Why: a transport may deliver the data it held back at once, into the buffer.
+            parts += self._chunks
+            self._chunks.clear()
+            self._buffered = 0
         if not self._eof and self._exception is None:
             self._collect = parts
             try:

@@ -146,8 +146,19 @@ class Options:
         'is dropped (0: wait forever).', route=True,
     )
 
+    max_connections: int = _opt(
+        0, 'Most connections a worker serves at once (0: no limit). At the limit it stops '
+        'accepting until one closes (new clients wait in the listen backlog) and closes '
+        'connections idle between requests.'
+    )
+    max_connections_per_ip: int = _opt(
+        0, 'Most connections a worker serves at once from one client IP address (0: no '
+        'limit); a request on a connection above it is answered 503 and the connection closed.'
+    )
+
     header_timeout: float = _opt(
-        10.0, 'Seconds to receive a complete request head once it starts (408 after).'
+        10.0, 'Seconds to receive a complete request head, counted from the connection or, '
+        'between keep-alive requests, from its first byte (408 after).'
     )
     body_timeout: float = _opt(
         30.0, 'Seconds a body read may wait for the next data from the client (408 after).'
@@ -155,8 +166,21 @@ class Options:
     keepalive_timeout: float = _opt(
         30.0, 'Seconds an idle keep-alive connection is kept open between requests.'
     )
+    min_data_rate: float = _opt(
+        240.0, 'Slowest a client may send a request head or body, in bytes per second, once '
+        'min_data_rate_grace has passed (0: no minimum); slower: 408 and close.'
+    )
+    min_data_rate_grace: float = _opt(
+        5.0, 'Seconds a request head or body may arrive at any pace before min_data_rate applies.'
+    )
+    handler_timeout: float = _opt(
+        0.0, 'Seconds a request may take from its head to the end of its response (0: no '
+        'limit); then its handler is cancelled: 503 if nothing was sent yet, else the '
+        'connection is cut.'
+    )
     graceful_shutdown_timeout: float = _opt(
-        30.0, 'Seconds in-flight requests get to finish when the server stops.'
+        30.0, 'Seconds in-flight requests get to finish when the server stops (a second '
+        'SIGINT/SIGTERM cuts it short).'
     )
 
     def __post_init__(self) -> None:
@@ -189,6 +213,10 @@ class Options:
         for name in ('websocket_ping_interval', 'websocket_ping_timeout'):
             if getattr(self, name) < 0:
                 raise ValueError(f'option {name!r} must not be negative')
+        for name in ('max_connections', 'max_connections_per_ip', 'min_data_rate',
+                     'min_data_rate_grace', 'handler_timeout'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'option {name!r} must be at least 0')
         if not 0 <= self.port <= 65535:
             raise ValueError(f'port must be between 0 and 65535, not {self.port}')
         if self.loop not in ('auto', 'asyncio', 'uvloop'):

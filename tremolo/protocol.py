@@ -3,8 +3,9 @@
 One `HTTPProtocol` per connection. It feeds the sans-IO head reader and body decoders,
 answers parse errors itself (with the status they carry, then closes), runs one request at a
 time through the dispatcher (pipelined requests wait in the buffer, so answers stay in order),
-applies read backpressure and write drain, decides keep-alive, and enforces the head and
-keep-alive timeouts. It knows nothing of routing, middleware or injection.
+applies read backpressure and write drain, decides keep-alive, and enforces the timeouts and
+the minimum data rate (checked by the sweep of `tremolo.state.ServerState`). It knows nothing
+of routing, middleware or injection.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from .http.status import status_line
 from .output import BufferedWriter
 from .request import Request
 from .response import Response
+from .state import REFUSED, WAIT
+from .timeouts import HEAD, IDLE, Timeouts
 from .upgrade import UpgradedStream
 
 if TYPE_CHECKING:
@@ -40,13 +43,10 @@ _BODY_FULL = 1
 _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
 
-# What the deadline of a connection is for.
-_IDLE = 1
-_HEAD = 2
 
 
-class HTTPProtocol(BufferedWriter, asyncio.Protocol):
-    """HTTP/1.1 over one transport."""
+class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
+    """HTTP/1.1 over one transport (its timeouts: `tremolo.timeouts.Timeouts`)."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -70,8 +70,9 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         #: No further request will be taken on this connection.
         self.closing = False
         self._eof = False
-        self._deadline = 0.0
-        self._deadline_kind = 0
+        #: The client address counted against ``max_connections_per_ip``.
+        self.counted_host: Optional[str] = None
+        self._refused = False
         self._upgraded: Optional[UpgradedStream] = None
         self._connect_hooks: Optional[asyncio.Future[None]] = None
         self._task: Optional[asyncio.Task[None]] = None
@@ -93,8 +94,22 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             if transport.get_extra_info('sslcontext') is None and hasattr(os, 'writev'):
                 self._fd = sock.fileno()
         self.connection = Connection(transport, self.state.trusted_proxies, proxy_header)
-        self.state.connections.add(self)
-        self._set_deadline(self.options.keepalive_timeout, _IDLE)
+        decision = self.state.admit(self)
+        if decision == WAIT:
+            transport.pause_reading()  # until `admitted`: what it sends waits in the kernel
+        else:
+            self._open(decision)
+
+    def admitted(self, decision: int) -> None:
+        """A connection that waited for a free slot (``max_connections``) may go on."""
+        if not self.closed:
+            self.transport.resume_reading()
+            self._open(decision)
+
+    def _open(self, decision: int) -> None:
+        self._refused = decision == REFUSED
+        # The first request is due within header_timeout of the connection.
+        self._set_deadline(self.options.header_timeout, HEAD)
         hooks = self.state.dispatcher.connection_made(self.connection)
         if hooks is not None:
             self._connect_hooks = asyncio.ensure_future(hooks)
@@ -146,7 +161,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             self.transport.close()
         self.closed = True
         self.closing = True
-        self.state.connections.discard(self)
+        opened = self.state.release(self)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ClientDisconnected('the client closed the connection'))
@@ -157,7 +172,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             self._upgraded.feed_eof()
         if self._cancel_on_disconnect:
             self._cancel_request()
-        if self.connection is not None:
+        if opened:
             hooks = self.state.dispatcher.connection_lost(self.connection)
             if hooks is not None:
                 self.state.run_in_background(hooks)
@@ -190,18 +205,28 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             self._reject(exc.status, exc.message)
             return False
         if result is None:
-            if self._deadline_kind != _HEAD:
-                self._set_deadline(self.options.header_timeout, _HEAD)
+            if self._deadline_kind != HEAD:
+                self._set_deadline(self.options.header_timeout, HEAD)
+            if not self._rate_since and self.options.min_data_rate:
+                self._rate_since = self.loop.time()
+            return False
+        if self._refused:
+            self._reject(503, 'too many connections from this address')
             return False
         head, consumed = result
         self._buffer = buffer[consumed:] if consumed < len(buffer) else b''
         self._deadline = 0.0
         self._deadline_kind = 0
+        self._rate_since = 0.0
+        options = self.options
+        if options.handler_timeout:
+            self._handler_deadline = self.loop.time() + options.handler_timeout
         connection = self.connection
         connection.requests += 1
         body = None
         if head.chunked or head.content_length:
-            options = self.options
+            if options.min_data_rate and not head.expect_continue:  # else: at 100 Continue
+                self._rate_since = self.loop.time()
             body = BodyStream(
                 self, self.loop, head.content_length, options.body_buffer_size,
                 options.body_timeout, options.max_body_size, head.expect_continue,
@@ -229,6 +254,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             chunks = decoder.feed(data)
         except ParseError as exc:
             self._decoder = None
+            self._rate_since = 0.0
             self.closing = True
             self._pause(_BODY_FULL)
             body.set_exception(BadRequest(exc.message, status=exc.status))
@@ -239,6 +265,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             body.trailers = decoder.trailers
             body.feed_eof()
             self._decoder = None
+            self._rate_since = self._paused_since = 0.0
             return decoder.rest
         return b''
 
@@ -257,6 +284,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         if not response.finished:
             self._handler_failed(response, RuntimeError('the response was not finished'))
         self._request = self._response = self._task = None
+        self._handler_deadline = self._rate_since = self._paused_since = 0.0
         body = self._body
         self._body = None
         if self.closed:
@@ -272,7 +300,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         elif self._eof:
             self.close()
         else:
-            self._set_deadline(self.options.keepalive_timeout, _IDLE)
+            self._set_deadline(self.options.keepalive_timeout, IDLE)
 
     def _handler_failed(self, response: Response, exc: BaseException) -> None:
         if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
@@ -288,11 +316,12 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             self.close()
         elif not self.closed:
             response.keep_alive = False
-            response.status = 500
+            response.status = 503 if self._cancelled else 500
             response.reason = None
             response.content_type = 'text/plain; charset=utf-8'
             response.filters.clear()
-            response.send_whole(b'Internal Server Error')
+            response.send_whole(b'Service Unavailable' if self._cancelled
+                                else b'Internal Server Error')
 
     def _reject(self, status: int, message: str) -> None:
         """Answer a request that could not be parsed, then close (RFC 9112 §2.2)."""
@@ -315,12 +344,18 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         if not self._reading_paused and not self.closed:
             self._reading_paused = True
             self.transport.pause_reading()
+            if self._rate_since:
+                self._paused_since = self.loop.time()
 
     def _resume(self, reasons: int) -> None:
         self._paused &= ~reasons
         if self._reading_paused and not self._paused and not self.closed:
             self._reading_paused = False
             self.transport.resume_reading()
+            if self._paused_since:
+                if self._rate_since:
+                    self._rate_since += self.loop.time() - self._paused_since
+                self._paused_since = 0.0
 
     def pause_reading(self) -> None:
         """Stop reading the socket until `resume_reading` (body buffer full)."""
@@ -334,6 +369,8 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         response = self._response
         if response is not None and not response.headers_sent and not self.closed:
             self.write(b'HTTP/1.1 100 Continue\r\n\r\n')
+            if self._decoder is not None and self.options.min_data_rate:
+                self._rate_since = self.loop.time()  # the body may come now
 
     def response_finished(self, response: Response) -> None:
         if self.state.access_log:
@@ -361,7 +398,7 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
         stream = UpgradedStream(self, self.options.body_buffer_size)
         self._upgraded = stream
         self._decoder = None
-        self._deadline = 0.0
+        self._deadline = self._handler_deadline = self._rate_since = 0.0
         self._resume(_PIPELINE_FULL | _BODY_FULL)
         if self._buffer:
             data = self._buffer
@@ -397,18 +434,6 @@ class HTTPProtocol(BufferedWriter, asyncio.Protocol):
             self.close()
         elif self._cancel_on_disconnect:
             self._cancel_request()
-
-    def _set_deadline(self, seconds: float, kind: int) -> None:
-        self._deadline = self.loop.time() + seconds
-        self._deadline_kind = kind
-
-    def check_deadline(self, now: float) -> None:
-        if not self._deadline or now < self._deadline or self.closed:
-            return
-        if self._deadline_kind == _HEAD and self._buffer and self._request is None:
-            self._reject(408, 'timed out reading the request head')
-        else:
-            self.close()
 
 
 def _format_client(client: Any) -> str:

@@ -71,7 +71,7 @@ class ProxyHeaderProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.closed = True
-        self.state.connections.discard(self)  # type: ignore[arg-type]
+        self.state.release(self)  # type: ignore[arg-type]
 
     # -- what the server state asks of every connection -----------------------------------------
 
@@ -87,5 +87,5 @@ class ProxyHeaderProtocol(asyncio.Protocol):
     def abort(self) -> None:
         if not self.closed:
             self.closed = True
-            self.state.connections.discard(self)  # type: ignore[arg-type]
+            self.state.release(self)  # type: ignore[arg-type]
             self.transport.abort()

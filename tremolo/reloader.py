@@ -4,21 +4,36 @@ The parent re-runs the same command (``sys.argv``) in a child with ``TREMOLO_REL
 set, polls the modification times of the Python files the child could have imported (every
 ``*.py`` under the working directory and the program's directory), and restarts the child when
 one changes.
+
+Port 0 is resolved once, by the parent: it reserves a free port (a bound socket that does not
+listen, with ``SO_REUSEPORT``) and every child serves that port, so that a restart does not
+move the server to a new port.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from .server import addresses, parse_address
+
+if TYPE_CHECKING:
+    from .options import Options
 
 logger = logging.getLogger('tremolo')
 
 ENV_FLAG = 'TREMOLO_RELOADER_CHILD'
+#: The ports reserved by the parent for port 0, as JSON: ``{host: port}``.
+PORTS_ENV = 'TREMOLO_RELOADER_PORTS'
 _SKIP_DIRS = {'.git', '.venv', 'venv', '__pycache__', 'node_modules', 'build', 'dist', 'site'}
 
 
@@ -59,10 +74,48 @@ def snapshot(roots: list[Path]) -> dict[str, float]:
     return times
 
 
-def run_with_reloader(interval: float = 1.0) -> None:
+def reserve_ports(options: Options) -> tuple[list[socket.socket], dict[str, int]]:
+    """Reserve a port for each address of ``options`` on port 0: ``(sockets, {host: port})``."""
+    sockets: list[socket.socket] = []
+    ports: dict[str, int] = {}
+    for address in addresses(options):
+        if isinstance(address, str) or address[1] != 0:
+            continue
+        host = address[0]
+        sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, 0))
+        sockets.append(sock)
+        ports[host] = sock.getsockname()[1]
+    return sockets, ports
+
+
+def reserved_ports(options: Options) -> tuple[Options, bool]:
+    """In a child: ``options`` with port 0 replaced by the ports the parent reserved, and
+    whether there were any (the child must then bind with ``SO_REUSEPORT``)."""
+    ports = json.loads(os.environ.get(PORTS_ENV) or '{}')
+    if not ports:
+        return options, False
+    listen = []
+    for value in options.listen:
+        address = parse_address(value, options.host)
+        if isinstance(address, tuple) and address[1] == 0 and address[0] in ports:
+            host = address[0]
+            value = f'[{host}]:{ports[host]}' if ':' in host else f'{host}:{ports[host]}'
+        listen.append(value)
+    port = options.port or ports.get(options.host, 0)
+    return dataclasses.replace(options, port=port, listen=listen), True
+
+
+def run_with_reloader(options: Optional[Options] = None, interval: float = 1.0) -> None:
     """Run the program in a child process, restarting it when a source file changes."""
     roots = watched_roots()
     environ = {**os.environ, ENV_FLAG: '1'}
+    reserved: list[socket.socket] = []
+    if options is not None and hasattr(socket, 'SO_REUSEPORT'):
+        reserved, ports = reserve_ports(options)
+        environ[PORTS_ENV] = json.dumps(ports)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -89,7 +142,10 @@ def run_with_reloader(interval: float = 1.0) -> None:
                 logger.info('%s changed: restarting', changed)
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            # After a stop signal, a further one must not kill the process as it exits.
+            signal.signal(signum, signal.SIG_IGN if stopping else handler)
+        for sock in reserved:
+            sock.close()
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

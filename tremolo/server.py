@@ -146,7 +146,7 @@ class Worker:
     """Serves an application on sockets in the running event loop.
 
     Used by `serve` in each worker process, and by `tremolo.testing.serve` in
-    tests.
+    tests. The worker owns ``sockets``: `stop` closes them.
     """
 
     def __init__(self, app: Tremolo, options: Options, sockets: list[socket.socket]) -> None:
@@ -156,6 +156,7 @@ class Worker:
         self.state: Optional[ServerState] = None
         self.runtime: Optional[Runtime] = None
         self._servers: list[asyncio.AbstractServer] = []
+        self._stopping = False
 
     async def start(self) -> None:
         """Compile the application, run ``on_worker_start`` hooks and start accepting."""
@@ -164,7 +165,30 @@ class Worker:
         self.runtime = Runtime(compiled, loop)
         await self.runtime.startup()
         state = self.state = ServerState(loop, self.options, self.runtime)
+        state.pause_accepting = self._pause_accepting
+        state.resume_accepting = lambda: state.run_in_background(self._accept())
         state.start()
+        await self._accept()
+        for sock in self.sockets:
+            scheme = 'https' if self.options.ssl else 'http'
+            name = sock.getsockname()
+            is_unix = sock.family == getattr(socket, 'AF_UNIX', None)
+            where = f'unix:{name}' if is_unix else f'{scheme}://{_host(name)}:{name[1]}'
+            logger.info('serving on %s%s', where,
+                        ' (PROXY protocol)' if self.options.proxy_protocol else '')
+
+    async def _accept(self) -> None:
+        """Accept connections on every socket (again, after `_pause_accepting`).
+
+        Why duplicates of the sockets: an asyncio server closes the socket it serves when it
+        stops, and the event loops offer no public way to stop accepting for a while. Serving
+        a duplicate and closing it stops accepting, while the socket itself stays open and
+        listening: the kernel keeps queueing new connections in its backlog until the worker
+        serves a new duplicate.
+        """
+        loop = asyncio.get_running_loop()
+        state = self.state
+        assert state is not None
 
         protocol_class: Callable[[ServerState], asyncio.Protocol] = HTTPProtocol
         if self.options.proxy_protocol:
@@ -175,35 +199,50 @@ class Worker:
         def factory() -> asyncio.Protocol:
             return protocol_class(state)
 
+        servers = []
         for sock in self.sockets:
-            is_unix = sock.family == getattr(socket, 'AF_UNIX', None)
-            server = await loop.create_server(
-                factory, sock=sock, ssl=self.options.ssl, backlog=self.options.backlog,
+            if self._stopping:  # stop() closed the sockets meanwhile
+                break
+            servers.append(await loop.create_server(
+                factory, sock=sock.dup(), ssl=self.options.ssl, backlog=self.options.backlog,
                 ssl_handshake_timeout=self.options.header_timeout if self.options.ssl else None,
-            )
-            self._servers.append(server)
-            scheme = 'https' if self.options.ssl else 'http'
-            name = sock.getsockname()
-            where = f'unix:{name}' if is_unix else f'{scheme}://{_host(name)}:{name[1]}'
-            logger.info('serving on %s%s', where,
-                        ' (PROXY protocol)' if self.options.proxy_protocol else '')
+            ))
+        self._servers = servers
+        if self._stopping or not state.accepting:  # paused or stopped meanwhile
+            self._pause_accepting()
 
-    async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (up to the graceful shutdown
-        timeout), close what is left, then run ``on_worker_stop`` hooks."""
-        for server in self._servers:
+    def _pause_accepting(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
             server.close()
+
+    async def stop(self, force: Optional[asyncio.Future[Any]] = None) -> None:
+        """Stop accepting, let in-flight requests finish (up to the graceful shutdown
+        timeout, or until ``force`` is done), cancel what is left, then run
+        ``on_worker_stop`` hooks."""
+        self._stopping = True
+        servers = self._servers
+        self._pause_accepting()
+        for sock in self.sockets:
+            sock.close()  # new connections are refused from now on
         state = self.state
         if state is not None:
             state.close_idle()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.options.graceful_shutdown_timeout
-            while state.connections and loop.time() < deadline:
+            while state.connections and loop.time() < deadline and not (force and force.done()):
                 await asyncio.sleep(0.05)
+            # Then the handlers still running are cancelled (503 where nothing was sent yet),
+            # and whatever is still open a moment later is cut.
+            for connection in list(state.connections):
+                connection.cancel()
+            deadline = loop.time() + 1.0
+            while state.connections and loop.time() < deadline:
+                await asyncio.sleep(0.01)
             for connection in list(state.connections):
                 connection.abort()
             state.stop()
-        for server in self._servers:
+        for server in servers:
             await server.wait_closed()
         if self.runtime is not None:
             await self.runtime.shutdown()
@@ -214,35 +253,62 @@ def _host(name: Any) -> str:
     return f'[{host}]' if ':' in host else host
 
 
+#: A stop signal received before the event loop could handle it (see `remember_signal`).
+_early_signal: Optional[int] = None
+
+
+def remember_signal(signum: int, frame: Any) -> None:
+    """A signal handler for the moments before a worker's event loop runs: the worker then
+    stops at once, cleanly, instead of dying from the signal."""
+    global _early_signal
+    _early_signal = signum
+
+
 async def run_worker_async(
     app: Tremolo, options: Options, sockets: list[socket.socket],
     started: Optional[Callable[[], None]] = None,
-) -> None:
-    """Serve until SIGINT or SIGTERM, then stop gracefully.
+) -> bool:
+    """Serve until SIGINT or SIGTERM, then stop gracefully; a second signal cuts the graceful
+    stop short (the requests still running are cancelled, the hooks still run).
 
     ``started`` is called once the worker accepts connections (the supervisor uses it to tell
-    a worker that failed at startup from one that crashed later).
+    a worker that failed at startup from one that crashed later). Returns whether a signal
+    stopped it.
     """
     loop = asyncio.get_running_loop()
     stopping = loop.create_future()
+    forced = loop.create_future()
 
     def stop(signum: int) -> None:
-        logger.info('received %s: stopping gracefully', signal.Signals(signum).name)
+        name = signal.Signals(signum).name
         if not stopping.done():
-            stopping.set_result(None)
+            logger.info('received %s: stopping gracefully', name)
+            stopping.set_result(signum)
+        elif not forced.done():
+            logger.info('received %s again: stopping now', name)
+            forced.set_result(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+    if _early_signal is not None:
+        stop(_early_signal)
     worker = Worker(app, options, sockets)
     try:
-        await worker.start()
-        if started is not None:
+        if not stopping.done():
+            await worker.start()
+        if started is not None and not stopping.done():
             started()
         await stopping
     finally:
-        await worker.stop()
+        await worker.stop(forced)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+            if stopping.done():
+                # Why: the process is on its way out; a further signal while it tears down
+                # (closing the loop, the interpreter exiting) killed it with -SIGTERM or a
+                # KeyboardInterrupt traceback instead of a clean exit.
+                signal.signal(signum, signal.SIG_IGN)
+    return stopping.done()
 
 
 def run_worker(app: Tremolo, options: Options, sockets: list[socket.socket],
@@ -263,12 +329,14 @@ def run_worker(app: Tremolo, options: Options, sockets: list[socket.socket],
 def serve(app: Tremolo, options: Options) -> None:
     """Serve ``app`` as ``options`` say, until interrupted."""
     configure_logging(options)
+    reuse_port = False
     if options.reload:
-        from .reloader import is_reloader_child, run_with_reloader
+        from .reloader import is_reloader_child, reserved_ports, run_with_reloader
 
         if not is_reloader_child():
-            run_with_reloader()
+            run_with_reloader(options)
             return
+        options, reuse_port = reserved_ports(options)
     app.compile(options)  # registration mistakes surface before any socket is opened
     app._compiled = None
     for _, sub in app.mounts:
@@ -279,7 +347,7 @@ def serve(app: Tremolo, options: Options) -> None:
         paths: list[str] = []
         try:
             for address in addresses(options):
-                sockets.append(bind(address, options.backlog, False))
+                sockets.append(bind(address, options.backlog, reuse_port))
                 if isinstance(address, str):
                     paths.append(address)
             run_worker(app, options, sockets)

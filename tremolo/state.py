@@ -1,10 +1,12 @@
-"""What the connections of one worker share: options, the dispatcher, the timeout sweep."""
+"""What the connections of one worker share: options, the dispatcher, the timeout sweep and
+the connection limits."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     from .http.forwarded import TrustedProxies
@@ -12,7 +14,13 @@ if TYPE_CHECKING:
     from .protocol import HTTPProtocol
     from .types import Dispatcher
 
+logger = logging.getLogger('tremolo')
 access_logger = logging.getLogger('tremolo.access')
+
+# What `ServerState.admit` decides for a new connection.
+ADMITTED = 0
+WAIT = 1  # over max_connections: held, unread, until a connection closes
+REFUSED = 2  # over max_connections_per_ip: its request is answered 503
 
 
 class ServerState:
@@ -20,6 +28,10 @@ class ServerState:
 
     Timeouts are checked by one sweep per second over all connections rather than a timer per
     request: a deadline is a float stored on the connection, which costs nothing to set.
+
+    Limits: at ``max_connections`` the worker stops accepting (``pause_accepting``, set by the
+    `tremolo.server.Worker`) until a connection closes. The event loop accepts in batches, so
+    a few connections may still arrive past the limit: they wait, unread, for a free slot.
     """
 
     def __init__(
@@ -45,6 +57,15 @@ class ServerState:
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._background: set[asyncio.Future[Any]] = set()
         self.sweep_interval = 1.0
+        self.max_connections = options.max_connections
+        self.max_per_ip = options.max_connections_per_ip
+        self._per_ip: dict[str, int] = {}
+        self.waiting: deque[HTTPProtocol] = deque()
+        #: Whether the worker accepts connections (``False`` at ``max_connections``).
+        self.accepting = True
+        #: Called to stop and to resume accepting (no-ops without a listening server).
+        self.pause_accepting: Optional[Callable[[], None]] = None
+        self.resume_accepting: Optional[Callable[[], None]] = None
 
     def run_in_background(self, coroutine: Any) -> None:
         """Run ``coroutine`` as a task that is kept referenced until it finishes."""
@@ -74,5 +95,68 @@ class ServerState:
     def close_idle(self) -> None:
         """Stop taking requests: close idle connections, finish busy ones (graceful stop)."""
         self.closing = True
+        while self.waiting:
+            self.waiting.popleft().close()
         for connection in list(self.connections):
             connection.shutdown()
+
+    # -- limits ---------------------------------------------------------------------------------
+
+    @property
+    def full(self) -> bool:
+        """Whether the worker serves ``max_connections`` connections."""
+        return 0 < self.max_connections <= len(self.connections)
+
+    def admit(self, protocol: HTTPProtocol) -> int:
+        """Count a new connection in, or tell it to wait (`WAIT`) or to refuse (`REFUSED`)."""
+        if self.max_connections and (
+            self.waiting or len(self.connections) >= self.max_connections
+        ):
+            self.waiting.append(protocol)
+            self._pause()
+            return WAIT
+        return self._count_in(protocol)
+
+    def _count_in(self, protocol: HTTPProtocol) -> int:
+        self.connections.add(protocol)
+        if self.full:
+            self._pause()
+        host = protocol.connection.client_host if self.max_per_ip else None
+        if host is not None:
+            count = self._per_ip.get(host, 0)
+            if count >= self.max_per_ip:
+                logger.debug('refusing a connection from %s: %d connections from there already',
+                             host, count)
+                return REFUSED
+            self._per_ip[host] = count + 1
+            protocol.counted_host = host
+        return ADMITTED
+
+    def release(self, protocol: HTTPProtocol) -> bool:
+        """Count a closed connection out; ``False`` if it was still waiting for a slot."""
+        if protocol not in self.connections:
+            if protocol in self.waiting:
+                self.waiting.remove(protocol)
+            return False
+        self.connections.discard(protocol)
+        host = getattr(protocol, 'counted_host', None)  # a PROXY header reader has none
+        if host is not None:
+            count = self._per_ip.pop(host) - 1
+            if count:
+                self._per_ip[host] = count
+        while self.waiting and not self.full and not self.closing:
+            waiting = self.waiting.popleft()
+            waiting.admitted(self._count_in(waiting))
+        if not self.accepting and not self.full and not self.closing:
+            self.accepting = True
+            if self.resume_accepting is not None:
+                self.resume_accepting()
+        return True
+
+    def _pause(self) -> None:
+        if self.accepting:
+            self.accepting = False
+            logger.debug('%d connections: not accepting until one closes',
+                         self.max_connections)
+            if self.pause_accepting is not None:
+                self.pause_accepting()

@@ -4,7 +4,8 @@ The main process binds every address first (so a busy port fails before any work
 port 0 resolves to one port for all), then forks the workers. Each worker binds its own
 ``SO_REUSEPORT`` socket to the same TCP address, so the kernel spreads connections over them;
 UNIX sockets are shared. A worker that dies is replaced; SIGINT or SIGTERM stops the workers
-gracefully (each finishes its in-flight requests up to the graceful shutdown timeout).
+gracefully (each finishes its in-flight requests up to the graceful shutdown timeout); a
+second signal is passed on too, and makes them stop at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Optional
 
 from .options import Options
-from .server import Address, addresses, bind, run_worker, unlink_unix_socket
+from .server import Address, addresses, bind, remember_signal, run_worker, unlink_unix_socket
 
 if TYPE_CHECKING:
     from .app import Tremolo
@@ -41,6 +42,8 @@ class Supervisor:
         self._context = multiprocessing.get_context('fork')
         self._workers: dict[int, tuple[Any, float, Any]] = {}
         self._stopping = False
+        self._signals = 0
+        self._pid = os.getpid()
         self._reserved: list[socket.socket] = []
         self._shared: list[socket.socket] = []
         self._paths: list[str] = []
@@ -102,7 +105,9 @@ class Supervisor:
         finally:
             self._stop_all()
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                # Why SIG_IGN after a stop signal: a further one while the process exits
+                # killed it with -SIGTERM instead of a clean exit.
+                signal.signal(signum, signal.SIG_IGN if self._signals else handler)
             for sock in self._reserved + self._shared:
                 sock.close()
             for path in self._paths:
@@ -160,8 +165,18 @@ class Supervisor:
             pass
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._pid:
+            # A worker just forked, before it set its own handlers: it stops once it can.
+            remember_signal(signum, frame)
+            return
+        self._signals += 1
         if not self._stopping:
             logger.info('received %s: stopping the workers', signal.Signals(signum).name)
+        elif self._signals > 1:
+            # A second signal: the workers cut their graceful stop short.
+            logger.info('received %s again: stopping the workers now',
+                        signal.Signals(signum).name)
+            self._kill_workers(signal.SIGTERM)
         self._stopping = True
         if self._wakeup is not None:
             try:
@@ -169,12 +184,15 @@ class Supervisor:
             except OSError:  # the pipe is full: a wakeup is pending already
                 pass
 
+    def _kill_workers(self, signum: int) -> None:
+        for process, _, _ in list(self._workers.values()):
+            if process.is_alive():
+                os.kill(process.pid, signum)
+
     def _stop_all(self) -> None:
         self._stopping = True
         processes = [process for process, _, _ in self._workers.values()]
-        for process in processes:
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
+        self._kill_workers(signal.SIGTERM)
         deadline = time.monotonic() + self.options.graceful_shutdown_timeout + 5
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -196,9 +214,10 @@ def _unlisten(sock: socket.socket, host: str, port: int) -> socket.socket:
 
 
 def _worker_main(supervisor: Supervisor, index: int, ready: Any) -> None:
-    # The parent's handlers would only set its flag: a worker stops through its event loop.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The parent's handlers would only set its flag: a worker stops through its event loop,
+    # and a signal that comes before the loop runs is remembered until then.
+    signal.signal(signal.SIGINT, remember_signal)
+    signal.signal(signal.SIGTERM, remember_signal)
     for sock in supervisor._reserved:
         sock.close()
     if supervisor._wakeup is not None:
