@@ -32,7 +32,7 @@ from tremolo.middleware.token_bucket import (
     default_burst,
 )
 
-from tremolo import Connection, Context, Request, Response
+from tremolo import Context, Request, Response
 
 __all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle']
 
@@ -171,15 +171,32 @@ def _small_body_buffer(context: Context, rate: float, burst: Optional[float]) ->
 
 
 class _Scope:
-    """The buckets of one scope key (a connection, a client address, the worker) and how many
-    open connections use them."""
+    """The buckets of one scope key: a connection, a client address, or the worker."""
 
-    __slots__ = ('down', 'up', 'users')
+    __slots__ = ('down', 'up')
 
     def __init__(self, down: Optional[TokenBucket], up: Optional[TokenBucket]) -> None:
         self.down = down
         self.up = up
-        self.users = 0
+
+    def idle(self, now: float) -> bool:
+        """Whether its buckets are full again and unused for a while: such buckets are the
+        same as new ones, so they can be forgotten and made again when needed."""
+        for bucket in (self.down, self.up):
+            if bucket is not None and (
+                now - bucket.updated < _IDLE_AFTER
+                or bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst
+            ):
+                return False
+        return True
+
+
+#: Scope tables are pruned of idle buckets when they grow past this size (and then past
+#: twice what remained), so they hold about the keys active lately, at an amortized O(1) cost.
+_PRUNE_AT = 1024
+#: A bucket must also have been unused this long to be forgotten (a transfer stalled by a slow
+#: client keeps its bucket meanwhile).
+_IDLE_AFTER = 2.0
 
 
 class BandwidthLimiter:
@@ -227,22 +244,26 @@ class BandwidthLimiter:
         self.scope = scope
         self.burst = burst
         self.upload_burst = upload_burst if upload_burst is not None else burst
-        # The buckets by scope key: a connection, a client address, or None for the worker;
-        # dropped with the last connection that uses them.
+        # The buckets by scope key: a connection, a client address, or None for the worker.
         self._scopes: dict[Any, _Scope] = {}
-        self._keys: dict[Connection, Any] = {}
+        self._prune_at = _PRUNE_AT
 
-    def _key(self, connection: Connection) -> Any:
+    def _key(self, request: Request) -> Any:
         if self.scope == 'connection':
-            return connection
+            return request.connection
         if self.scope == 'client':
-            return connection.client_host or connection  # UNIX sockets: per connection
+            # The client's address as the request states it: behind a trusted proxy, the
+            # forwarded one, so that every client of the proxy is limited on its own.
+            client = request.client
+            return client[0] if isinstance(client, tuple) else request.connection
         return None
 
-    def _scope_of(self, connection: Connection, now: float) -> _Scope:
-        key = self._key(connection)
+    def _scope_for(self, request: Request, now: float) -> _Scope:
+        key = self._key(request)
         scope = self._scopes.get(key)
         if scope is None:
+            if len(self._scopes) >= self._prune_at:
+                self._prune(now)
             down = up = None
             if self.download_rate:
                 down = TokenBucket(self.download_rate,
@@ -251,38 +272,27 @@ class BandwidthLimiter:
                 up = TokenBucket(self.upload_rate,
                                  self.upload_burst or default_burst(self.upload_rate), now)
             scope = self._scopes[key] = _Scope(down, up)
-        if connection not in self._keys:
-            self._keys[connection] = key
-            scope.users += 1
         return scope
+
+    def _prune(self, now: float) -> None:
+        """Forget the idle buckets (full again, unused for a while)."""
+        self._scopes = {key: scope for key, scope in self._scopes.items()
+                        if not scope.idle(now)}
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._scopes))
 
     def on_request(self, request: Request, response: Response, context: Context) -> None:
         """Attach this limiter's buckets to the request's pacers."""
         loop = asyncio.get_running_loop()
-        scope = self._scope_of(request.connection, loop.time())
+        scope = self._scope_for(request, loop.time())
         if scope.down is not None:
             _share(_pacer(response.filters, loop, response.add_filter), scope.down)
         if scope.up is not None and request.has_body:
             _share(_pacer(request.filters, loop, request.add_filter), scope.up)
             _small_body_buffer(context, self.upload_rate, self.upload_burst)
 
-    def on_close(self, connection: Connection) -> None:
-        """Forget the connection's buckets (and its address's, with its last connection)."""
-        key = self._keys.pop(connection, _UNSEEN)
-        if key is _UNSEEN or key is None:
-            return
-        scope = self._scopes.get(key)
-        if scope is not None:
-            scope.users -= 1
-            if scope.users <= 0:
-                del self._scopes[key]
-
     def __repr__(self) -> str:
         return (f'<BandwidthLimiter download={self.download_rate} upload={self.upload_rate} '
                 f'scope={self.scope}>')
-
-
-_UNSEEN = object()
 
 
 def route_limits(rate: float, upload_rate: float) -> Callable[[Response, Context], None]:

@@ -192,7 +192,48 @@ async def test_client_scope_shares_the_rate_among_one_address_connections():
         apart, _ = await parallel(client, [('10.0.0.1', 3), ('10.0.0.2', 4)])
     assert shared > 0.75  # 256 KiB together at 256 KiB/s
     assert apart < 0.75
-    assert not app.pipeline.hooks['on_close'][0].plan.func.__self__._scopes  # forgotten
+
+
+def test_idle_buckets_are_forgotten_when_the_table_grows():
+    limiter = BandwidthLimiter(download_rate=1000, scope='client')
+    busy = limiter._scopes['busy'] = scope_with_bucket(limiter, now=100.0)
+    busy.down.reserve(5000, 100.0)  # in debt: still in use
+    for number in range(1100):
+        limiter._scopes[f'10.0.{number // 256}.{number % 256}'] = scope_with_bucket(limiter, 0.0)
+    limiter._prune(now=101.0)
+    assert list(limiter._scopes) == ['busy']
+    assert limiter._prune_at == 1024
+
+
+def scope_with_bucket(limiter, now):
+    from tremolo.middleware.bandwidth import _Scope
+    from tremolo.middleware.token_bucket import TokenBucket
+
+    return _Scope(TokenBucket(limiter.download_rate, 1000, now), None)
+
+
+async def test_client_scope_uses_the_forwarded_address_behind_a_trusted_proxy():
+    app = transfer_app(download_rate=256 * KiB, scope='client')
+
+    async def via_proxy(client, port, forwarded_for):
+        connection = client.connect(peer=('10.9.9.9', port))
+        try:
+            response = await connection.request(
+                'GET', '/data', headers={'X-Forwarded-For': forwarded_for})
+            assert len(response.body) == 128 * KiB
+        finally:
+            await connection.close()
+
+    async with TestClient(app, trusted_proxies=['10.9.9.9']) as client:
+        started = time.monotonic()
+        await asyncio.gather(via_proxy(client, 1, '203.0.113.1'),
+                             via_proxy(client, 2, '203.0.113.2'))
+        apart = time.monotonic() - started
+        started = time.monotonic()
+        await asyncio.gather(via_proxy(client, 3, '203.0.113.3'),
+                             via_proxy(client, 4, '203.0.113.3'))
+        shared = time.monotonic() - started
+    assert apart < 0.75 < shared
 
 
 async def test_worker_scope_shares_the_rate_fairly_among_everyone():

@@ -349,6 +349,10 @@ def _combine(name: bytes, first: bytes, value: bytes) -> bytes:
     return first + b', ' + value
 
 
+#: Host values found valid lately (a cache of `check_host`, bounded).
+_VALID_HOSTS: dict[bytes, bool] = {}
+
+
 def check_framing(head: RequestHead) -> None:
     """Decide the body framing and connection options (RFC 9112 §6.3, §9.3, RFC 9110 §10.1.1)."""
     headers = head.headers
@@ -359,8 +363,13 @@ def check_framing(head: RequestHead) -> None:
     host = headers.get(b'host')
     if host is not None:
         # RFC 9112 §3.2: 400 for a Host field with an invalid value, even when an absolute-form
-        # target (whose authority was checked already) makes it irrelevant.
-        check_host(host)
+        # target (whose authority was checked already) makes it irrelevant. A server sees the
+        # same few values again and again: the valid ones are remembered.
+        if host not in _VALID_HOSTS:
+            check_host(host)
+            if len(_VALID_HOSTS) >= 256:
+                _VALID_HOSTS.clear()
+            _VALID_HOSTS[host] = True
         if not head.host:
             head.host = host
     transfer_encoding = headers.get(b'transfer-encoding')
