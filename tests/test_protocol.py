@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tremolo import Tremolo
 from tremolo.testing import TestClient
 
 
@@ -306,3 +307,35 @@ async def test_whole_body_read_after_backpressure_paused_reading(app):
         connection.send(b'y' * 20)  # held by the transport, delivered on resume
         release.set()
         assert (await connection.read_response()).text == '40'
+
+
+async def test_trailers_are_bounded_by_the_head_limits():
+    app = Tremolo()
+
+    @app.post('/sum')
+    async def total(request):
+        body = await request.body()
+        return {'size': len(body), 'trailers': len(request.trailers)}
+
+    def chunked(trailer_count):
+        trailers = b''.join(b'X-T%d: v\r\n' % n for n in range(trailer_count))
+        return (b'POST /sum HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n'
+                b'5\r\nhello\r\n0\r\n' + trailers + b'\r\n')
+
+    async def send(client, data):
+        connection = client.connect()
+        connection.send(data)
+        try:
+            return await connection.read_response()
+        finally:
+            await connection.close()
+
+    async with TestClient(app, max_header_count=3, max_header_size=4096) as client:
+        fine = await send(client, chunked(3))
+        too_many = await send(client, chunked(4))
+        too_big = await send(
+            client, b'POST /sum HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n'
+            b'0\r\nX-Big: ' + b'b' * 5000 + b'\r\n\r\n')
+    assert fine.status == 200 and fine.json() == {'size': 5, 'trailers': 3}
+    assert too_many.status == 431
+    assert too_big.status == 431

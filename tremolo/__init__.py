@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = '1.0.0.dev0'
 
 from .app import Application, Tremolo
@@ -40,11 +42,8 @@ from .forms import FormData, UploadedFile
 from .options import Options
 from .request import Request
 from .response import Response
-from .sse import EventStream
 from .upgrade import UpgradedStream
-from .uploads import Part
 from .views import View
-from .websocket import WebSocket, WebSocketClosed
 
 __all__ = [
     'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',
@@ -57,3 +56,25 @@ __all__ = [
     'UnprocessableContent', 'UnsupportedMediaType', 'UpgradedStream', 'UploadedFile', 'View',
     'WebSocket', 'WebSocketClosed', '__version__',
 ]
+
+# Imported on first use: most applications never touch them, and `import tremolo` stays quick.
+_LAZY = {
+    'EventStream': 'sse', 'Part': 'uploads', 'WebSocket': 'websocket',
+    'WebSocketClosed': 'websocket',
+}
+
+if TYPE_CHECKING:
+    from .sse import EventStream
+    from .uploads import Part
+    from .websocket import WebSocket, WebSocketClosed
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    import importlib
+
+    value = getattr(importlib.import_module(f'.{module}', __name__), name)
+    globals()[name] = value
+    return value

@@ -13,12 +13,12 @@ from .injection import Plan, wants
 from .options import ROUTE_DEFAULTS, Options
 from .pipeline import Hook, Pipeline, chain, ordered, prefix_covers
 from .routing import Router
-from .websocket import WebSocketRoute, websocket_route
 
 if TYPE_CHECKING:
     from .app import RouteRecord, Tremolo
     from .request import Request
     from .response import Response
+    from .websocket import WebSocketRoute
 
 _DEFAULT_CONTENT_TYPE = ROUTE_DEFAULTS['content_type']
 
@@ -72,7 +72,7 @@ class Endpoint:
         #: The handler can be awaited with the server names alone (the common case).
         self.direct = plan.mode == 'async' and not plan.providers and not self.option_kwargs
         self.websocket: Optional[WebSocketRoute] = (
-            websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
+            _websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
         )
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
@@ -180,6 +180,12 @@ class CompiledApp:
             if prefix_covers(prefix or None, path):
                 return errors
         return ErrorHandlers()
+
+
+def _websocket_route(func: Any, mode: str, where: str) -> WebSocketRoute:
+    from .websocket import websocket_route  # only applications with WebSocket routes load it
+
+    return websocket_route(func, mode, where)
 
 
 def _add_bandwidth_limiter(options: Options, hooks: dict[str, list[Hook]]) -> None:

@@ -17,7 +17,6 @@ from .context import Context, Globals
 from .exceptions import ClientDisconnected, HTTPException, InternalServerError
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
-from .sse import EventStream
 
 if TYPE_CHECKING:
     from .compiled import CompiledApp, Endpoint
@@ -122,6 +121,8 @@ class Runtime:
         websocket = None
         sse = None
         if endpoint.uses_sse:
+            from .sse import EventStream  # only routes that stream events load it
+
             sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
         try:
             if endpoint.response_hooks:

@@ -17,6 +17,10 @@ _SCATTER_MIN = 32 * 1024
 _SCATTER_MAX = 1024
 
 
+#: Chunk-size lines of the piece sizes seen lately (RFC 9112 §7.1: the size in hex, then CRLF).
+_SIZE_LINES: dict[int, bytes] = {}
+
+
 class BufferedWriter:
     """The writing half of a connection's protocol (a base class of `HTTPProtocol`).
 
@@ -85,7 +89,12 @@ class BufferedWriter:
     def write_chunk_soon(self, data: bytes) -> None:
         """`write_soon` one piece of a chunked body with its framing (RFC 9112 §7.1)."""
         size = len(data)
-        self._hold((b'%X\r\n' % size, data, b'\r\n'), size)
+        line = _SIZE_LINES.get(size)
+        if line is None:
+            line = b'%X\r\n' % size
+            if len(_SIZE_LINES) < 64:  # a stream's pieces mostly share a few sizes
+                _SIZE_LINES[size] = line
+        self._hold((line, data, b'\r\n'), size)
 
     def _hold(self, pieces: tuple[bytes, ...], size: int) -> None:
         if self.closed:

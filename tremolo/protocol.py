@@ -232,7 +232,9 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
                 options.body_timeout, options.max_body_size, head.expect_continue,
             )
             self._decoder = (
-                ChunkedDecoder() if head.chunked else ContentLengthDecoder(head.content_length)
+                # Trailers are header fields after the body: the head's limits bound them.
+                ChunkedDecoder(4096, options.max_header_size, options.max_header_count)
+                if head.chunked else ContentLengthDecoder(head.content_length)
             )
         self._body = body
         request = Request(head, connection, body)

@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
-from . import files
 from .body_stream import insert_filter
 from .exceptions import ClientDisconnected
 from .http.cookies import format_set_cookie
@@ -15,6 +14,7 @@ from .http.dates import dates
 from .http.status import STATUS_LINES_11, body_allowed, status_line
 
 if TYPE_CHECKING:
+    from . import files
     from .body_stream import StreamFilter
     from .protocol import HTTPProtocol
     from .request import Request
@@ -273,6 +273,8 @@ class Response:
             ClientDisconnected: The client went away, or the file shrank while it was sent
                 (the connection is then aborted).
         """
+        from . import files  # loaded by the first file sent
+
         await files.send_file(
             self, path, content_type=content_type, filename=filename, headers=headers,
             etag=etag, last_modified=last_modified, ranges=ranges, chunk_size=chunk_size,

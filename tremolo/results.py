@@ -27,6 +27,8 @@ from typing import Any, Optional
 from .response import Response
 
 JSON_TYPE = 'application/json'
+# One encoder for every response: json.dumps() with options builds a new one per call.
+_encode_json = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False).encode
 _DONE = object()
 
 
@@ -60,7 +62,7 @@ async def send_result(
     elif kind is tuple:
         body = _encode_pair(result, response, where)
     elif isinstance(result, (dict, list)):
-        body = json.dumps(result, separators=(',', ':'), ensure_ascii=False).encode()
+        body = _encode_json(result).encode()
         if json_content_type:
             response.content_type = JSON_TYPE
     elif inspect.isasyncgen(result):

@@ -71,16 +71,19 @@ class ChunkedDecoder:
     Args:
         max_line: Longest chunk-size line (with extensions) accepted, in bytes.
         max_trailer_size: Largest trailer section accepted, in bytes (431 above it).
+        max_trailer_count: Most trailer fields accepted (431 above it).
     """
 
     __slots__ = (
-        'max_line', 'max_trailer_size', 'done', 'rest', 'trailers', '_state', '_remaining',
-        '_pending',
+        'max_line', 'max_trailer_size', 'max_trailer_count', 'done', 'rest', 'trailers',
+        '_state', '_remaining', '_pending',
     )
 
-    def __init__(self, max_line: int = 4096, max_trailer_size: int = 16384) -> None:
+    def __init__(self, max_line: int = 4096, max_trailer_size: int = 16384,
+                 max_trailer_count: int = 100) -> None:
         self.max_line = max_line
         self.max_trailer_size = max_trailer_size
+        self.max_trailer_count = max_trailer_count
         self.done = False
         self.rest = _EMPTY
         self.trailers: dict[bytes, bytes] = {}
@@ -143,7 +146,7 @@ class ChunkedDecoder:
                 # The same message as _keep_partial gives when the section arrives in pieces.
                 if section.count(b'\n') != section.count(b'\r\n'):
                     raise BadRequest('bare LF in trailer section')
-                self.trailers = parse_trailers(section)
+                self.trailers = parse_trailers(section, self.max_trailer_count)
                 return self._finish(out, data, end + 4)
             else:
                 self.rest += data[pos:]
