@@ -28,6 +28,8 @@ class BufferedWriter:
     descriptor when scatter writes are safe (plain TCP), else -1.
     """
 
+    __slots__ = ()
+
     transport: Any
     loop: asyncio.AbstractEventLoop
     closed: bool

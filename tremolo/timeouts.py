@@ -39,17 +39,21 @@ HEAD = 2  # a request head
 
 
 class Timeouts:
-    """The timeout side of `tremolo.protocol.HTTPProtocol`, which inherits it."""
+    """The timeout side of `tremolo.protocol.HTTPProtocol`, which inherits it (the protocol
+    holds the state, in slots: see `_init_timeouts`)."""
 
-    _deadline = 0.0
-    _deadline_kind = 0
-    # The minimum data rate: when the measured read (a head or a body) began (0: none), and
-    # since when reading is paused by backpressure (that time is not the client's).
-    _rate_since = 0.0
-    _paused_since = 0.0
-    _handler_deadline = 0.0
-    #: The handler was cancelled (a timeout, a forced stop): answer 503, not 500.
-    _cancelled = False
+    __slots__ = ()
+
+    def _init_timeouts(self) -> None:
+        self._deadline = 0.0
+        self._deadline_kind = 0
+        # The minimum data rate: when the measured read (a head or a body) began (0: none),
+        # and since when reading is paused by backpressure (that time is not the client's).
+        self._rate_since = 0.0
+        self._paused_since = 0.0
+        self._handler_deadline = 0.0
+        #: The handler was cancelled (a timeout, a forced stop): answer 503, not 500.
+        self._cancelled = False
 
     if TYPE_CHECKING:  # provided by HTTPProtocol
         loop: asyncio.AbstractEventLoop
