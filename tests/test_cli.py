@@ -17,7 +17,6 @@ import pytest
 from tests.apps.harness import (
     PYTHON,
     REPO_ROOT,
-    Processes,
     child_env,
     fetch,
     fetch_text,
@@ -28,11 +27,6 @@ from tremolo.options import Options
 
 APP = 'tests.apps.basic:app'
 
-
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
 
 
 def run_cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:

@@ -30,7 +30,6 @@ import tremolo.server
 from tests.apps.harness import (
     PYTHON,
     REPO_ROOT,
-    Processes,
     child_env,
     fetch,
     fetch_text,
@@ -67,11 +66,6 @@ def module_from(text: str, name: str) -> types.ModuleType:
     exec(compile(text, f'<{name}>', 'exec'), module.__dict__)
     return module
 
-
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
 
 
 def tremolo_messages(caplog, names) -> list[str]:

@@ -482,33 +482,16 @@ def test_uvloop_falls_back_to_reads(root):
 
 
 
-@pytest.fixture(scope='module')
-def tls_context(tmp_path_factory):
-    """A server TLS context with a self-signed certificate (made by the openssl command)."""
-    import shutil
-    import ssl
-    import subprocess
-
-    if shutil.which('openssl') is None:
-        pytest.skip('the openssl command is not installed')
-    directory = tmp_path_factory.mktemp('tls')
-    cert, key = directory / 'cert.pem', directory / 'key.pem'
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-                    '-subj', '/CN=127.0.0.1', '-keyout', str(key), '-out', str(cert)],
-                   check=True, capture_output=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))  # PyPy 3.9 takes no paths here
-    return context
-
-
-async def test_tls_reads_and_writes(app, root, sendfile_calls, tls_context):
+async def test_tls_reads_and_writes(app, root, sendfile_calls, server_context,
+                                    client_context):
     big = (root / 'big.bin').read_bytes()
-    async with serve(app, ssl=tls_context) as server, aiohttp.ClientSession() as session:
-        url = server.url.replace('http://', 'https://')
-        async with session.get(url + '/file/big.bin', ssl=False) as response:
+    async with serve(app, ssl=server_context) as server, aiohttp.ClientSession() as session:
+        url = server.url
+        assert url.startswith('https://')
+        async with session.get(url + '/file/big.bin', ssl=client_context) as response:
             assert response.headers['Content-Length'] == str(BIG)
             assert await response.read() == big
-        async with session.get(url + '/file/big.bin', ssl=False,
+        async with session.get(url + '/file/big.bin', ssl=client_context,
                                headers={'Range': 'bytes=-1000'}) as response:
             assert response.status == 206 and await response.read() == big[-1000:]
     assert sendfile_calls == []  # encryption happens in user space: no zero-copy

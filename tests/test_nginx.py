@@ -150,12 +150,6 @@ def nginx(tmp_path):
     runner.stop()
 
 
-@pytest.fixture(scope='module')
-def certificate():
-    ca = trustme.CA()
-    return ca, ca.issue_cert('127.0.0.1')
-
-
 @pytest.fixture
 def app():
     app = Tremolo()
@@ -193,11 +187,10 @@ def session() -> aiohttp.ClientSession:
 
 
 @pytest.fixture
-async def proxied(app, nginx, tmp_path, certificate):
+async def proxied(app, nginx, tmp_path, ca, certificate):
     """Tremolo behind examples/nginx.conf: ``(http_url, https_url, client_ssl_context)``."""
-    ca, cert = certificate
-    cert.cert_chain_pems[0].write_to_path(str(tmp_path / 'cert.pem'))
-    cert.private_key_pem.write_to_path(str(tmp_path / 'key.pem'))
+    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / 'cert.pem'))
+    certificate.private_key_pem.write_to_path(str(tmp_path / 'key.pem'))
     async with serve(app, trusted_proxies=['127.0.0.1']) as server:
         plain, tls = free_port(), free_port()
         nginx.start(substituted(

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.apps.harness import (
-    Processes,
     ServerProcess,
     children_of,
     fetch,
@@ -27,17 +26,6 @@ from tests.test_running import run_basic, stopped_pids, stops_cleanly
 LOOPS = ['asyncio', pytest.param('uvloop', marks=needs_uvloop)]
 
 
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
-
-
-@pytest.fixture
-def stop_dir(tmp_path) -> Path:
-    path = tmp_path / 'stopped'
-    path.mkdir()
-    return path
 
 
 def accepted(pid: int, port: int) -> int:

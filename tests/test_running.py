@@ -37,18 +37,6 @@ from tests.apps.harness import (
 RUN_BASIC = REPO_ROOT / 'tests' / 'apps' / 'run_basic.py'
 
 
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
-
-
-@pytest.fixture
-def stop_dir(tmp_path) -> Path:
-    """Where the workers of tests.apps.basic write a file from their on_worker_stop hook."""
-    path = tmp_path / 'stopped'
-    path.mkdir()
-    return path
 
 
 def run_basic(procs: Processes, stop_dir: Optional[Path] = None, **options) -> ServerProcess:

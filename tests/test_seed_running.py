@@ -105,11 +105,6 @@ def free_ports(count: int) -> list[int]:
     return sorted(ports)
 
 
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
-
 
 def run_program(procs: Processes, tmp_path, name: str, source: str) -> ServerProcess:
     """Save ``source`` as ``name`` and run ``python3 name`` in its directory."""

@@ -8,42 +8,17 @@ import asyncio
 import io
 import logging
 import signal
-import ssl
 import time
 
 import aiohttp
 import pytest
 import trustme
 
-from tests.apps.harness import REPO_ROOT, Processes
+from tests.apps.harness import REPO_ROOT
 from tremolo import Tremolo
 from tremolo.testing import serve
 
 trustme_serialization = pytest.importorskip('cryptography.hazmat.primitives.serialization')
-
-
-@pytest.fixture(scope='module')
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope='module')
-def certificate(ca) -> trustme.LeafCert:
-    return ca.issue_cert('127.0.0.1', 'localhost')
-
-
-@pytest.fixture
-def server_context(certificate) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    certificate.configure_cert(context)
-    return context
-
-
-@pytest.fixture
-def client_context(ca) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 @pytest.fixture
@@ -147,11 +122,6 @@ async def test_plain_http_on_a_tls_port_is_closed(app, server_context, client_co
 
 # -- the command line ---------------------------------------------------------------------------
 
-
-@pytest.fixture
-def procs(tmp_path):
-    with Processes(tmp_path) as processes:
-        yield processes
 
 
 def encrypted_key(certificate: trustme.LeafCert, password: bytes) -> bytes:
