@@ -33,7 +33,7 @@ from tests.apps.harness import (
     child_env,
     fetch,
     fetch_text,
-    free_port,
+    free_ports,
 )
 from tremolo import Options
 from tremolo.testing import TestClient, serve
@@ -156,7 +156,7 @@ async def test_workers_share_one_port(procs, tmp_path):
 
 @pytest.mark.slow
 async def test_listen_serves_every_port(procs, tmp_path):
-    first, second, main = free_port(), free_port(), free_port()
+    first, second, main = free_ports(3)
     script = tmp_path / 'listen.py'
     script.write_text(substituted(
         'listen', ('app.listen(8001)', f'app.listen({first})'),

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.apps.harness import REPO_ROOT, free_port
+from tests.apps.harness import REPO_ROOT, free_port, free_ports
 from tremolo import Tremolo
 from tremolo.testing import serve
 
@@ -192,7 +192,7 @@ async def proxied(app, nginx, tmp_path, ca, certificate):
     certificate.cert_chain_pems[0].write_to_path(str(tmp_path / 'cert.pem'))
     certificate.private_key_pem.write_to_path(str(tmp_path / 'key.pem'))
     async with serve(app, trusted_proxies=['127.0.0.1']) as server:
-        plain, tls = free_port(), free_port()
+        plain, tls = free_ports(2)
         nginx.start(substituted(
             'nginx.conf',
             ('server unix:/run/tremolo/app.sock;', f'server 127.0.0.1:{server.port};'),

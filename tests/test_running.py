@@ -30,6 +30,7 @@ from tests.apps.harness import (
     fetch,
     fetch_text,
     free_port,
+    free_ports,
     needs_uvloop,
     refused,
 )
@@ -214,7 +215,7 @@ async def test_graceful_shutdown_timeout_cuts_slow_requests(procs, stop_dir):
 
 @pytest.mark.parametrize('worker_num', [1, pytest.param(2, marks=pytest.mark.slow)])
 async def test_listen_on_extra_ports_and_a_unix_socket(procs, tmp_path, worker_num):
-    extra, other = free_port(), free_port()  # see free_port() for the small race
+    extra, other = free_ports(2)  # see free_port() for the small race
     sock = str(tmp_path / 'x.sock')
     server = run_basic(procs, worker_num=worker_num,
                        listen=[extra, f'127.0.0.1:{other}', sock])

@@ -48,6 +48,19 @@ def free_port(host: str = '127.0.0.1') -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int, host: str = '127.0.0.1') -> list[int]:
+    """``count`` distinct free ports (see `free_port`): the sockets stay bound until all are
+    chosen, so the kernel cannot hand out the same port twice."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a server process: the repository importable (``tests.apps``)."""
     env = {k: v for k, v in os.environ.items() if k != 'TREMOLO_RELOADER_CHILD'}
