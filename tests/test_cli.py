@@ -96,12 +96,12 @@ def test_version():
     (['--loop', 'fast'], "argument --loop: invalid choice: 'fast'"),
     (['--log-level', 'loud'], 'argument --log-level: invalid choice'),
     (['--port', 'eighty'], "argument --port: invalid int value: 'eighty'"),
-    (['--port', '70000'], 'port must be between 0 and 65535'),
+    (['--port', '70000'], "option 'port' must be between 0 and 65535, not 70000"),
     (['--worker-num', '0'], "option 'worker_num' must be at least 1"),
     (['--graceful-shutdown-timeout', '-1'], "'graceful_shutdown_timeout' must be positive"),
     (['--listen', 'not:an:address'], "cannot read the address 'not:an:address'"),
     (['--no-such-flag'], 'unrecognized arguments: --no-such-flag'),
-    (['--download-rate', '-5'], "option 'download_rate' must be 0 or more"),
+    (['--download-rate', '-5'], "option 'download_rate' must be at least 0, not -5"),
     (['--rate-scope', 'planet'], "argument --rate-scope: invalid choice: 'planet'"),
 ], ids=lambda value: value if isinstance(value, str) else ' '.join(value))
 def test_bad_option_value_is_a_usage_error(args, message):

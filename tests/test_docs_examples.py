@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-import tremolo.server
+import tremolo.server.serve
 from tests.apps.harness import (
     PYTHON,
     REPO_ROOT,
@@ -197,7 +197,8 @@ async def test_uvloop_policy_is_honoured(procs, tmp_path):
 def run_as_main(monkeypatch, name: str) -> list[Options]:
     """Run ``examples/NAME.py`` as a script, catching the options it serves with."""
     served: list[Options] = []
-    monkeypatch.setattr(tremolo.server, 'serve', lambda app, options: served.append(options))
+    monkeypatch.setattr(tremolo.server.serve, 'serve',
+                        lambda options, make_dispatcher: served.append(options))
     runpy.run_path(str(EXAMPLES / f'{name}.py'), run_name='__main__')
     assert len(served) == 1
     return served

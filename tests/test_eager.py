@@ -7,7 +7,7 @@ import contextvars
 
 import pytest
 
-from tremolo import eager
+from tremolo.server import eager
 
 variable: contextvars.ContextVar[str] = contextvars.ContextVar('variable', default='unset')
 

@@ -470,7 +470,7 @@ async def test_raw_socket_sees_the_head_before_the_file(app, root):
 def test_uvloop_falls_back_to_reads(root):
     import uvloop
 
-    from tremolo import files
+    from tremolo.server import output
 
     pieces = []
     loop = uvloop.new_event_loop()
@@ -478,7 +478,7 @@ def test_uvloop_falls_back_to_reads(root):
         loop.run_until_complete(exercise(make_app(root, pieces), root, pieces))
     finally:
         loop.close()
-    assert uvloop.Loop in files._NO_SENDFILE
+    assert uvloop.Loop in output._NO_SENDFILE
 
 
 

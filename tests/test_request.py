@@ -103,7 +103,7 @@ async def test_stream_reads_in_pieces_in_constant_memory(app):
         for _ in range(size // 10_000):
             connection.send(b'x' * 10_000)
             # The server stops reading while the handler has a full buffer unread.
-            assert connection.protocol._body is None or connection.protocol._body._buffered < (
+            assert connection.protocol._body is None or connection.protocol._body.buffered < (
                 1024 + 10_000
             )
         response = await connection.read_response()

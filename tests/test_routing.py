@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from tremolo import RegistrationError, Tremolo, View
-from tremolo.routing import PathPattern
+from tremolo import NotFound, RegistrationError, Tremolo, View
 from tremolo.testing import TestClient
+from tremolo.web.routing import PathPattern
 
 
 async def test_static_and_parameter_routes(app):
@@ -215,9 +215,27 @@ def test_duplicate_route_names_the_handlers(app):
 
 
 def test_registration_after_start_is_an_error(app):
-    app.compile()
+    sub = Tremolo()
+    app.mount('/sub', sub)
+    app.freeze()
     with pytest.raises(RegistrationError, match='already serving'):
         app.route('/late')(lambda: '')
+    with pytest.raises(RegistrationError, match='already serving'):
+        sub.on_request(lambda: None)
+
+
+async def test_compile_changes_nothing(app):
+    first = app.compile()
+    app.route('/later')(lambda: 'later')  # still open: compile() does not freeze
+    second = app.compile()
+    assert first is not second
+    assert second.router.lookup('GET', '/later')[0].where.endswith("'/later'")
+    with pytest.raises(NotFound):
+        first.router.lookup('GET', '/later')
+    async with TestClient(app) as client:  # the client serves it, frozen
+        assert (await client.get('/later')).text == 'later'
+    with pytest.raises(RegistrationError, match='already serving'):
+        app.route('/too-late')(lambda: '')
 
 
 def test_bad_method_and_view_without_methods(app):

@@ -6,10 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = '1.0.0.dev0'
 
-from .app import Application, Tremolo
 from .body_stream import StreamFilter
 from .connection import Connection
-from .context import Context, Globals
 from .exceptions import (
     BadRequest,
     ClientDisconnected,
@@ -37,13 +35,15 @@ from .exceptions import (
     UnsupportedMediaType,
     URITooLong,
 )
-from .extension import Extension
 from .forms import FormData, UploadedFile
 from .options import Options
 from .request import Request
 from .response import Response
 from .upgrade import UpgradedStream
-from .views import View
+from .web.app import Application, Tremolo
+from .web.context import Context, Globals
+from .web.extension import Extension
+from .web.views import View
 
 __all__ = [
     'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',

@@ -1,20 +1,18 @@
-"""The request body as the handler sees it: a bounded buffer between the socket and the reader.
-
-The protocol feeds decoded body bytes in; the handler pulls them out. When more than the
-high-water mark is waiting, the protocol stops reading the socket, so a client can never push a
-body faster than the handler consumes it (the TCP window closes instead). This is what keeps
-big uploads in constant memory and what the upload speed limiter builds on.
-"""
+"""The request body as the handler sees it: decoded bytes held in a bounded `Inbox` between
+the connection and the reader, its size limit, its read timeout and its stream filters."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import threading
-from collections import deque
-from typing import Any, Awaitable, Callable, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional, Union
 
 from .exceptions import ClientDisconnected, PayloadTooLarge, RequestTimeout
+from .inbox import Inbox
+
+if TYPE_CHECKING:
+    from .types import BodyControl
 
 StreamFilter = Callable[[bytes, bool], Union[bytes, Awaitable[bytes]]]
 """A stream filter: called with each piece of data (and once with ``final=True`` at the end);
@@ -50,16 +48,6 @@ def insert_filter(filters: list[StreamFilter], stream_filter: StreamFilter,
         filters.append(stream_filter)
 
 
-class ReadControl(Protocol):
-    """What a body stream needs from its connection."""
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def send_continue(self) -> None: ...
-
-
 class BodyStream:
     """The body of one request.
 
@@ -70,27 +58,30 @@ class BodyStream:
         content_length: The announced length, if the body is framed by Content-Length.
         high_water: Bytes buffered before reading pauses.
         timeout: Seconds a read may wait for data.
+        max_size: The most bytes the body may have (413 above it).
+        expect_continue: The client waits for ``100 Continue`` before sending the body.
+
+    Attributes:
+        max_size: The body limit: the one place it is kept (`tremolo.Request.max_body_size`
+            reads and sets it). Changing it takes effect at the first read.
+        filters: Stream filters applied to each piece the reader takes.
+        trailers: The trailer fields of a chunked body, once it has been received.
     """
 
     __slots__ = (
-        '_control', '_chunks', '_buffered', '_eof', '_exception', '_waiter',
-        '_high_water', '_paused', '_started', '_received', 'content_length', 'max_size',
-        'timeout', 'filters', 'expect_continue', 'trailers', 'loop', 'thread', '_collect',
+        '_control', '_inbox', '_exception', '_started', '_received', 'content_length',
+        'max_size', 'timeout', 'filters', 'expect_continue', 'trailers', 'loop', 'thread',
+        '_collect',
     )
 
     def __init__(
-        self, control: ReadControl, loop: asyncio.AbstractEventLoop,
+        self, control: BodyControl, loop: asyncio.AbstractEventLoop,
         content_length: Optional[int], high_water: int, timeout: float,
         max_size: int, expect_continue: bool = False,
     ) -> None:
         self._control = control
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._eof = False
+        self._inbox: Inbox[bytes] = Inbox(control, loop, high_water)
         self._exception: Optional[BaseException] = None
-        self._waiter: Optional[asyncio.Future[None]] = None
-        self._high_water = high_water
-        self._paused = False
         self._started = False
         self._received = 0
         self.content_length = content_length
@@ -105,37 +96,46 @@ class BodyStream:
         # While `read_all` collects, pieces go straight into its list (see there).
         self._collect: Optional[list[bytes]] = None
 
+    @property
+    def high_water(self) -> int:
+        """Bytes held unread before reading the socket pauses (the ``body_buffer_size``)."""
+        return self._inbox.high_water
+
+    @high_water.setter
+    def high_water(self, value: int) -> None:
+        self._inbox.high_water = value
+
     # -- the protocol's side ------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         if not data:
             return
+        self._received += len(data)
         collect = self._collect
         if collect is not None:
             collect.append(data)
-            self._received += len(data)
             if self._received > self.max_size:
                 self.set_exception(PayloadTooLarge('request body too large'))
             return
-        self._chunks.append(data)
-        self._buffered += len(data)
-        self._received += len(data)
         if self._received > self.max_size and self._started:
             self.set_exception(PayloadTooLarge('request body too large'))
             return
-        if self._buffered >= self._high_water and not self._paused:
-            self._paused = True
-            self._control.pause_reading()
-        self._wake()
+        self._inbox.put(data, len(data))
 
     def feed_eof(self) -> None:
-        self._eof = True
-        self._wake()
+        self._inbox.end()
 
     def set_exception(self, exc: BaseException) -> None:
-        if self._exception is None and not (self._eof and not self._chunks):
+        """Fail the reads still to come (the bytes already received are read first, unless the
+        error is not a disconnection)."""
+        if self._exception is None and not self.finished:
             self._exception = exc
-        self._wake()
+        self._inbox.wake()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the body received and not yet read."""
+        return self._inbox.size
 
     @property
     def received(self) -> int:
@@ -145,19 +145,12 @@ class BodyStream:
     @property
     def complete(self) -> bool:
         """Whether the whole body has arrived from the client."""
-        return self._eof
+        return self._inbox.ended
 
     @property
     def finished(self) -> bool:
         """Whether the reader has consumed the whole body."""
-        return self._eof and not self._chunks
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        return self._inbox.ended and not self._inbox.items
 
     # -- the handler's side -------------------------------------------------------------------
 
@@ -176,20 +169,17 @@ class BodyStream:
     async def _read_raw(self) -> bytes:
         if not self._started:
             self._start()
-        while not self._chunks:
+        inbox = self._inbox
+        while not inbox.items:
             if self._exception is not None:
                 raise self._exception
-            if self._eof:
+            if inbox.ended:
                 return b''
-            await self._wait()
+            await inbox.wait(self.timeout, _timed_out)
         if self._exception is not None and not isinstance(self._exception, ClientDisconnected):
             raise self._exception
-        data = self._chunks.popleft()
-        self._buffered -= len(data)
-        if self._paused and self._buffered < self._high_water:
-            self._paused = False
-            self._control.resume_reading()
-        return data
+        data = inbox.items[0]
+        return inbox.take(len(data))
 
     def _start(self) -> None:
         self._started = True
@@ -200,18 +190,9 @@ class BodyStream:
             # Refuse before the client sends the body (it waits for 100 Continue) or before we
             # read any of it; the connection closes because the body stays unread.
             raise PayloadTooLarge('request body too large')
-        if self.expect_continue and not self._eof:
+        if self.expect_continue and not self._inbox.ended:
             self.expect_continue = False
             self._control.send_continue()
-
-    async def _wait(self) -> None:
-        waiter = self.loop.create_future()
-        self._waiter = waiter
-        timer = self.loop.call_later(self.timeout, _expire, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
 
     async def read_all(self) -> bytes:
         """The whole body (subject to `max_size`)."""
@@ -226,25 +207,20 @@ class BodyStream:
         if not self._started:
             self._start()
         # The whole body is wanted (and bounded by max_size): collect the pieces as they arrive,
-        # without pausing the socket or waking this reader for each one.
-        parts = list(self._chunks)
-        self._chunks.clear()
-        self._buffered = 0
-        if self._paused:
-            self._paused = False
-            self._control.resume_reading()
-            # Why: a transport may deliver the data it held back at once, into the buffer.
-            parts += self._chunks
-            self._chunks.clear()
-            self._buffered = 0
-        if not self._eof and self._exception is None:
+        # without pausing the socket or waking this reader for each one. Taking what waits
+        # resumes reading, and a transport may deliver what it held back at once, into the
+        # inbox again: hence the second take.
+        inbox = self._inbox
+        parts = inbox.take_all()
+        parts += inbox.take_all()
+        if not inbox.ended and self._exception is None:
             self._collect = parts
             try:
                 await self._collect_rest(parts)
             finally:
                 self._collect = None
         exc = self._exception
-        if exc is not None and not (self._eof and isinstance(exc, ClientDisconnected)):
+        if exc is not None and not (inbox.ended and isinstance(exc, ClientDisconnected)):
             raise exc
         return parts[0] if len(parts) == 1 else b''.join(parts)
 
@@ -252,25 +228,21 @@ class BodyStream:
         """Wait for the end of the body; the timeout is an idle one (no new piece for
         `timeout` seconds), checked by a timer re-armed while pieces keep coming."""
         loop = self.loop
-        waiter = self._waiter = loop.create_future()
+        inbox = self._inbox
         seen = len(parts)
 
         def check() -> None:
             nonlocal seen, timer
-            if waiter.done():
-                return
             if len(parts) == seen:
-                _expire(waiter)
+                self.set_exception(_timed_out())
             else:
                 seen = len(parts)
                 timer = loop.call_later(self.timeout, check)
 
         timer = loop.call_later(self.timeout, check)
         try:
-            while not self._eof and self._exception is None:
-                await waiter
-                if not self._eof and self._exception is None:
-                    waiter = self._waiter = loop.create_future()
+            while not inbox.ended and self._exception is None:
+                await inbox.wait()
         finally:
             timer.cancel()
 
@@ -284,6 +256,5 @@ class BodyStream:
         return data
 
 
-def _expire(waiter: asyncio.Future[Any]) -> None:
-    if not waiter.done():
-        waiter.set_exception(RequestTimeout('timed out reading the request body'))
+def _timed_out() -> RequestTimeout:
+    return RequestTimeout('timed out reading the request body')

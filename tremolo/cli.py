@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 from . import __version__
 from .options import Options
-from .server import addresses
+from .server.sockets import addresses
 
 
 def build_parser() -> argparse.ArgumentParser:

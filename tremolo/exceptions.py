@@ -8,11 +8,9 @@ headers, unless an error handler registered with ``@app.error(status)`` answers 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Union
 
 from .http.status import reason
-
-HeadersLike = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+from .types import HeadersLike
 
 
 class HTTPException(Exception):

@@ -1,8 +1,8 @@
 """Sending a file as the response: `Response.sendfile` delegates here.
 
 The decisions are the sans-IO ones of `tremolo.http.conditional` (304/412) and
-`tremolo.http.ranges` (206/416); this module opens the file, sets the headers and moves the
-bytes, in one of two ways:
+`tremolo.http.ranges` (206/416); this module opens the file, sets the headers and sends the
+ranges with `Response.write_file`, which moves the bytes in one of two ways:
 
 - **Zero-copy**: ``loop.sendfile()`` (``os.sendfile`` underneath) on a plain TCP or UNIX
   socket: the kernel copies from the page cache to the socket, the file never enters Python.
@@ -10,8 +10,8 @@ bytes, in one of two ways:
   response's own backpressure. It is used when zero-copy cannot be: over TLS (the bytes must be
   encrypted in user space), when the response has stream filters (a speed limiter or
   compression must see every piece; only filters that change the length, such as
-  compression, make the body chunked), when the event loop has no ``sendfile`` (uvloop), for
-  ``multipart/byteranges`` bodies, and on the in-memory transport of the test client.
+  compression, make the body chunked), when the event loop has no ``sendfile`` (uvloop), and
+  on the in-memory transport of the test client.
 
 The pieces are read with plain blocking reads on the event loop's thread. A regular file
 cannot be read without blocking in any case (``O_NONBLOCK`` means nothing to it), and a read of
@@ -22,35 +22,24 @@ serve those from a handler that reads in a thread.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import mimetypes
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, BinaryIO, Optional, Union
 from urllib.parse import quote
 
-from .exceptions import ClientDisconnected, Forbidden, HTTPException, NotFound, RangeNotSatisfiable
+from .exceptions import Forbidden, HTTPException, NotFound, RangeNotSatisfiable
 from .http.conditional import evaluate, make_etag, range_allowed
 from .http.dates import http_date
 from .http.ranges import MultipartRanges, parse_range, unsatisfied_range
+from .types import HeadersLike
 
 if TYPE_CHECKING:
     from .response import Response
 
-logger = logging.getLogger('tremolo')
-
 PathLike = Union[str, 'os.PathLike[str]']
-HeadersLike = Union[Mapping[str, str], Iterable[tuple[str, str]]]
-
-# A file sent by reads yields to the event loop at least this often even when the client keeps
-# up, so that one fast download does not starve the other connections of the worker.
-_YIELD_EVERY = 256 * 1024
-
-# Event loop classes whose sendfile() raised NotImplementedError (uvloop): not tried again.
-_NO_SENDFILE: set[type] = set()
 
 # A compressed file keeps its own media type: sending it as the type of what it contains
 # with Content-Encoding would make clients decompress a download they asked for as is.
@@ -108,7 +97,9 @@ def open_file(path: PathLike) -> tuple[BinaryIO, os.stat_result]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotFound()
-        return open(fd, 'rb', buffering=0), info
+        file = open(fd, 'rb', buffering=0)
+        file.name = os.fspath(path)  # for messages: it was opened by its descriptor
+        return file, info
     except BaseException:
         os.close(fd)
         raise
@@ -123,6 +114,8 @@ async def send_file(
     """Send the file at ``path`` as the response (see `Response.sendfile`)."""
     if response.headers_sent:
         raise RuntimeError('cannot send a file: the response has already started')
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError('chunk_size must be at least 1')
     file, info = open_file(path)
     with file:
         size = info.st_size
@@ -171,160 +164,22 @@ async def send_file(
             selected = parse_range(requested, size)
             if selected == ():
                 raise RangeNotSatisfiable(headers={'Content-Range': unsatisfied_range(size)})
-        sender = _Sender(response, file, path, chunk_size)
         if selected is None:
-            await sender.send(size, 0, size)
+            await response.start(size)
+            await response.write_file(file, 0, size, chunk_size)
         elif len(selected) == 1:
             response.status = 206
             response_headers['Content-Range'] = selected[0].content_range(size)
-            await sender.send(selected[0].length, selected[0].start, selected[0].length)
+            await response.start(selected[0].length)
+            await response.write_file(file, selected[0].start, selected[0].length, chunk_size)
         else:
             multipart = MultipartRanges(selected, size, content_type, secrets.token_hex(16))
             response.status = 206
             response.set_content_type(multipart.content_type)
-            await sender.send_multipart(multipart)
-
-
-# How the body of a file response goes out.
-_RAW = 0  # no filters: zero-copy where possible, else reads written as they are
-_PACED = 1  # length-preserving filters only (a speed limiter): Content-Length kept
-_STREAMED = 2  # other filters: through response.write(), chunked
-
-
-class _Sender:
-    """Moves the bytes of one file response once its head is decided."""
-
-    __slots__ = ('response', 'protocol', 'file', 'path', 'chunk_size')
-
-    def __init__(self, response: Response, file: BinaryIO, path: PathLike,
-                 chunk_size: Optional[int]) -> None:
-        self.response = response
-        self.protocol = response._protocol
-        self.file = file
-        self.path = path
-        self.chunk_size = chunk_size or self.protocol.options.buffer_size
-        if self.chunk_size < 1:
-            raise ValueError('chunk_size must be at least 1')
-
-    async def _begin(self, length: int) -> int:
-        """Run the on_response hooks and send the head, unless filters that change the length
-        will (through ``write``); return how the body goes out (`_RAW`, `_PACED`,
-        `_STREAMED`)."""
-        response = self.response
-        if response.before_send is not None:
-            await response._run_before_send()
-        filters = response.filters
-        if filters and not all(getattr(f, 'preserves_length', False) for f in filters):
-            return _STREAMED  # e.g. compression: the length is unknown, the body chunked
-        response.headers_sent = True
-        self.protocol.write(response._head(length))
-        # Filters that keep every byte (a speed limiter) keep the Content-Length too.
-        return _PACED if filters else _RAW
-
-    async def _end(self, mode: int) -> None:
-        response = self.response
-        if mode == _STREAMED:
-            await response.end()
-            return
-        if mode == _PACED and not response._head_only:
-            tail = await response._filter(b'', True)
-            if tail and response._send_piece(tail):
-                await self.protocol.drain()
-        response.finished = True
-        self.protocol.response_finished(response)
-
-    async def send(self, length: int, offset: int, count: int) -> None:
-        response = self.response
-        mode = await self._begin(length)
-        if mode == _STREAMED and response._head_only:
-            await response.write(b'')  # the head, without a length: the filters decide
-        elif not response._head_only and count:
-            if mode != _RAW or not await self._zero_copy(offset, count):
-                await self._copy(offset, count, mode)
-        await self._end(mode)
-
-    async def send_multipart(self, multipart: MultipartRanges) -> None:
-        response = self.response
-        mode = await self._begin(multipart.content_length)
-        if not response._head_only:
+            await response.start(multipart.content_length)
             for head, byte_range in multipart.parts():
-                await self._piece(head, mode)
-                await self._copy(byte_range.start, byte_range.length, mode)
-            await self._piece(multipart.closing, mode)
-        await self._end(mode)
-
-    async def _piece(self, data: bytes, mode: int) -> None:
-        response = self.response
-        if mode == _STREAMED:
-            await response.write(data)
-            return
-        if mode == _PACED:
-            data = await response._filter(data, False)
-        if data and response._send_piece(data):
-            await self.protocol.drain()
-
-    async def _zero_copy(self, offset: int, count: int) -> bool:
-        """Send with ``loop.sendfile``; ``False`` if it cannot be used here (nothing sent)."""
-        protocol = self.protocol
-        loop = protocol.loop
-        transport = protocol.transport
-        if (type(loop) in _NO_SENDFILE or transport.get_extra_info('sslcontext') is not None
-                or transport.get_extra_info('socket') is None):
-            return False
-        protocol.flush()  # the head (and anything held) must precede the file's bytes
-        if protocol.closed or transport.is_closing():
-            raise ClientDisconnected('the client closed the connection')
-        try:
-            sent = await loop.sendfile(transport, self.file, offset, count, fallback=False)
-        except NotImplementedError:
-            _NO_SENDFILE.add(type(loop))
-            return False
-        except ConnectionError as exc:
-            protocol.abort()
-            raise ClientDisconnected('the client closed the connection') from exc
-        except RuntimeError:
-            # SendfileNotAvailableError (a RuntimeError) or a transport that does not support
-            # it: raised before any byte was sent, so the reads can take over from offset.
-            return False
-        self.response.body_size += sent
-        if sent < count:
-            self._shrunk(offset + sent)
-        return True
-
-    async def _copy(self, offset: int, count: int, mode: int) -> None:
-        """Send ``count`` bytes from ``offset`` by reads, with the response's backpressure."""
-        response = self.response
-        protocol = self.protocol
-        file = self.file
-        file.seek(offset)
-        chunk_size = self.chunk_size
-        unyielded = 0
-        while count > 0:
-            data = file.read(min(chunk_size, count))
-            if not data:
-                self._shrunk(file.tell())
-                return
-            count -= len(data)
-            if mode == _STREAMED:
-                await response.write(data)
-            elif mode == _PACED:
-                await self._piece(data, mode)
-            elif response._send_piece(data):
-                await protocol.drain()
-                unyielded = 0
-                continue
-            unyielded += len(data)
-            if unyielded >= _YIELD_EVERY:
-                unyielded = 0
-                await asyncio.sleep(0)
-
-    def _shrunk(self, position: int) -> None:
-        # The head promised more bytes than the file now has: only cutting the connection
-        # tells the client that the body is incomplete (RFC 9112 §6.3, §8).
-        logger.warning('%s ended at byte %d while it was sent (the file changed): '
-                       'connection aborted', os.fspath(self.path), position)
-        self.response.finished = True
-        self.protocol.flush()  # what was read goes out: the client sees a short body
-        self.protocol.abort()
-        raise ClientDisconnected('the file ended before its announced length')
-
+                await response.write(head)
+                await response.write_file(file, byte_range.start, byte_range.length, chunk_size,
+                                          zero_copy=False)
+            await response.write(multipart.closing)
+        await response.end()

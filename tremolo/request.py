@@ -17,10 +17,10 @@ from .options import Options
 if TYPE_CHECKING:
     from .body_stream import BodyStream, StreamFilter
     from .connection import Address, Connection
-    from .context import Context
     from .forms import FormData, FormLimits
     from .http.forwarded import Forwarding
     from .http.head import RequestHead
+    from .types import OptionSource
     from .uploads import Part
 
 #: Option values for requests answered outside an application (no route, no context).
@@ -43,14 +43,14 @@ class Request:
         version: ``'1.1'`` or ``'1.0'``.
         params: The path parameters of the matched route.
         connection: The `Connection` this request arrived on.
-        max_body_size: The body limit of this request (from the route's ``max_body_size``);
-            raise or lower it before the first read.
+        context: The request's `Context` (its effective options), set by the application
+            before any hook runs; ``None`` outside an application.
     """
 
     __slots__ = (
         'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
-        'connection', 'max_body_size', '_stream', '_headers', '_query', '_cookies', '_body',
-        '_form', '_context', '_forwarded', '__weakref__',
+        'connection', 'context', '_stream', '_headers', '_query', '_cookies', '_body',
+        '_form', '_forwarded', '__weakref__',
     )
 
     def __init__(
@@ -70,14 +70,12 @@ class Request:
         self.path = unquote(path) if '%' in path else path
         self.query_string = query.decode('ascii')
         self.params: dict[str, Any] = {}
-        self.max_body_size = stream.max_size if stream is not None else 0
+        self.context: Optional[OptionSource] = None
         self._headers: Optional[Headers] = None
         self._query: Optional[MultiDict] = None
         self._cookies: Optional[dict[str, str]] = None
         self._body: Optional[bytes] = None
         self._form: Optional[FormData] = None
-        #: The request's context, for its effective options (set by the application).
-        self._context: Optional[Context] = None
         self._forwarded: Optional[Forwarding] = None
 
     # -- head ---------------------------------------------------------------------------------
@@ -172,6 +170,34 @@ class Request:
     def has_body(self) -> bool:
         """Whether the request carries a body (Content-Length above zero or chunked)."""
         return self._stream is not None
+
+    @property
+    def body_complete(self) -> bool:
+        """Whether the whole body has arrived from the client (``True`` without a body)."""
+        return self._stream is None or self._stream.complete
+
+    @property
+    def max_body_size(self) -> int:
+        """The body limit of this request, in bytes (the route's ``max_body_size`` option;
+        0 without a body). Raise or lower it before the first read: a bigger body is refused
+        with ``413``."""
+        return self._stream.max_size if self._stream is not None else 0
+
+    @max_body_size.setter
+    def max_body_size(self, value: int) -> None:
+        if self._stream is not None:
+            self._stream.max_size = value
+
+    @property
+    def body_buffer_size(self) -> int:
+        """Bytes of the body held unread before reading the socket pauses (the route's
+        ``body_buffer_size`` option; 0 without a body)."""
+        return self._stream.high_water if self._stream is not None else 0
+
+    @body_buffer_size.setter
+    def body_buffer_size(self, value: int) -> None:
+        if self._stream is not None:
+            self._stream.high_water = value
 
     # -- body ---------------------------------------------------------------------------------
 
@@ -292,7 +318,6 @@ class Request:
             if stream is None:
                 self._body = b''
             else:
-                stream.max_size = self.max_body_size
                 self._body = await stream.read_all()
         return self._body
 
@@ -334,10 +359,8 @@ class Request:
 
     def _unread_stream(self) -> Optional[BodyStream]:
         stream = self._stream
-        if stream is not None:
-            if self._body is not None:
-                raise RuntimeError('the body was already read')
-            stream.max_size = self.max_body_size
+        if stream is not None and self._body is not None:
+            raise RuntimeError('the body was already read')
         return stream
 
     def _content_type_value(self) -> str:
@@ -346,7 +369,7 @@ class Request:
     def _limits(self, max_fields: Optional[int] = None) -> FormLimits:
         from .forms import FormLimits
 
-        context = self._context
+        context = self.context
         option = context.option if context is not None else _DEFAULTS.get
         return FormLimits(
             max_fields if max_fields is not None else option('max_form_fields'),

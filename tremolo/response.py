@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, BinaryIO, Callable, Optional, Union
 
 from .body_stream import insert_filter
 from .exceptions import ClientDisconnected
 from .http.cookies import format_set_cookie
 from .http.dates import dates
 from .http.status import STATUS_LINES_11, body_allowed, status_line
+from .types import HeadersLike
 
 if TYPE_CHECKING:
     from . import files
     from .body_stream import StreamFilter
-    from .protocol import HTTPProtocol
     from .request import Request
+    from .types import WriteChannel
     from .upgrade import UpgradedStream
+
+logger = logging.getLogger('tremolo')
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: no CR, LF or NUL in a field value (they would split or end the header).
@@ -26,6 +31,10 @@ _UNSAFE_VALUE = re.compile(r'[\x00-\x08\x0a-\x1f\x7f]')
 _FRAMING = frozenset(('content-length', 'transfer-encoding'))
 
 BodyLike = Union[bytes, bytearray, memoryview, str]
+
+# A file sent by reads yields to the event loop at least this often even when the client keeps
+# up, so that one fast download does not starve the other connections of the worker.
+_YIELD_EVERY = 256 * 1024
 
 # Content-Type header lines by value: a handful of distinct values serve every response.
 _CONTENT_TYPES: dict[str, bytes] = {}
@@ -121,24 +130,32 @@ class Response:
 
     Set `status`, headers and cookies, then either let the handler's result be sent whole
     (with ``Content-Length``) or stream with `write` (chunked on HTTP/1.1, delimited by
-    closing the connection on HTTP/1.0) and finish with `end`.
+    closing the connection on HTTP/1.0) and finish with `end`. A body whose length is known
+    in advance can be streamed with ``Content-Length`` too: `start` it with the length.
 
     Attributes:
+        request: The request this response answers.
         status: The status code (defaults to the route's ``status`` option).
         reason: A custom reason phrase, or ``None`` for the standard one.
         content_type: The Content-Type header value.
-        filters: Stream filters applied to every piece of the body (see
-            `add_filter`).
+        filters: Stream filters applied to every piece of the body (see `add_filter`).
+        headers_sent: Whether the head has been sent (the status and headers are final).
+        finished: Whether the whole response has been sent.
+        keep_alive: Whether the connection stays open after this response.
+        body_size: Bytes of body sent so far (after the filters).
+        before_send: Awaited once just before the head is sent (the ``on_response`` hooks).
+        channel: The writing side of the connection (a `tremolo.types.WriteChannel`), for
+            what streams over this response (event streams, upgrades).
     """
 
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
-        'keep_alive', 'body_size', 'before_send', '_protocol', '_headers', '_chunked',
+        'keep_alive', 'body_size', 'before_send', 'channel', '_headers', '_chunked', '_length',
         '_head_only', '_header_view',
     )
 
-    def __init__(self, protocol: HTTPProtocol, request: Request) -> None:
-        self._protocol = protocol
+    def __init__(self, channel: WriteChannel, request: Request) -> None:
+        self.channel = channel
         self.request = request
         self.status = 200
         self.reason: Optional[str] = None
@@ -149,9 +166,11 @@ class Response:
         self.finished = False
         self.keep_alive = request.head.keep_alive
         self.body_size = 0
-        #: Awaited once just before the head is sent (the ``on_response`` hooks).
         self.before_send: Optional[Callable[[], Awaitable[None]]] = None
         self._chunked = False
+        # The Content-Length of a body sent in pieces (`start` with a length), else None.
+        self._length: Optional[int] = None
+        # No body byte goes out: a response to HEAD, or a status without content.
         self._head_only = request.method == 'HEAD'
         self._header_view: Optional[ResponseHeaders] = None
 
@@ -213,6 +232,29 @@ class Response:
         self.set_header('Location', location)
         return b''
 
+    def reset(self, status: int, headers: HeadersLike = ()) -> None:
+        """Start the head over, to answer with an error instead: ``status`` with its standard
+        reason phrase, a plain-text Content-Type, and only ``headers`` (the headers and cookies
+        set so far are dropped). The stream filters stay.
+
+        Raises:
+            RuntimeError: The head has been sent already.
+        """
+        if self.headers_sent:
+            raise RuntimeError('cannot reset a response whose head has been sent')
+        self.status = status
+        self.reason = None
+        self.content_type = 'text/plain; charset=utf-8'
+        del self._headers[:]
+        for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+            self.headers.add(name, value)
+
+    @property
+    def omits_body(self) -> bool:
+        """Whether no body is sent: a response to ``HEAD`` (RFC 9110 §9.3.2) or a status
+        without content (1xx, 204, 304). A stream can stop producing once the head is out."""
+        return self._head_only or not body_allowed(self.status)
+
     async def upgrade(
         self, protocol: str, headers: Optional[list[tuple[str, str]]] = None
     ) -> UpgradedStream:
@@ -235,13 +277,13 @@ class Response:
             self.headers.add(name, value)
         self.headers_sent = self.finished = True
         self.keep_alive = True  # the connection goes on, in the new protocol
-        self._protocol.write(self._head(None))
-        self._protocol.response_finished(self)
-        return self._protocol.upgrade()
+        self.channel.write(self._head(None))
+        self.channel.response_finished(self)
+        return self.channel.upgrade()
 
     async def sendfile(
         self, path: files.PathLike, *, content_type: Optional[str] = None,
-        filename: Optional[str] = None, headers: Optional[files.HeadersLike] = None,
+        filename: Optional[str] = None, headers: Optional[HeadersLike] = None,
         etag: Union[bool, str] = True, last_modified: bool = True, ranges: bool = True,
         chunk_size: Optional[int] = None,
     ) -> None:
@@ -249,8 +291,8 @@ class Response:
         conditional requests (304, 412) handled.
 
         Zero-copy (``loop.sendfile``) where the connection allows it, else read and written
-        in pieces of ``chunk_size`` bytes through the stream filters. Use it as
-        ``return await response.sendfile(path)`` (or await it and return ``None``).
+        in pieces of ``chunk_size`` bytes through the stream filters (see `write_file`). Use
+        it as ``return await response.sendfile(path)`` (or await it and return ``None``).
 
         Args:
             path: The file.
@@ -293,14 +335,14 @@ class Response:
             raise RuntimeError('cannot add a filter after the response has started')
         insert_filter(self.filters, stream_filter, wire_last=True)
 
-    # -- sending ------------------------------------------------------------------------------
+    # -- the head -------------------------------------------------------------------------------
 
     def _head(self, length: Optional[int]) -> bytes:
         status = self.status
         line = STATUS_LINES_11.get(status) if self.reason is None else None
         if line is None:
             line = status_line(status, phrase=self.reason)
-        protocol = self._protocol
+        channel = self.channel
         if status >= 200 and status != 204 and status != 304:  # content allowed
             content_type = _CONTENT_TYPES.get(self.content_type) or _content_type_line(
                 self.content_type)
@@ -317,8 +359,7 @@ class Response:
                 b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1'))
                 for name, value in self._headers
             ])
-        stream = self.request._stream
-        if protocol.closing or (length is not None and stream is not None and not stream.complete):
+        if channel.closing or (length is not None and not self.request.body_complete):
             # A whole response while the request body is still arriving: that body will not
             # be read, and unread body bytes cannot be told apart from a next request.
             self.keep_alive = False
@@ -328,7 +369,41 @@ class Response:
             end = b'Connection: keep-alive\r\n\r\n'
         else:
             end = b'\r\n'
-        return b'%s%s%s%s%s' % (line, dates.header(), protocol.server_header, framing, end)
+        return b'%s%s%s%s%s' % (line, dates.header(), channel.server_header, framing, end)
+
+    async def start(self, length: Optional[int] = None) -> None:
+        """Run the ``on_response`` hooks and send the head now; the body follows with `write`
+        or `write_file`, and `end`.
+
+        Args:
+            length: The length of the body, when it is known: the head carries
+                ``Content-Length`` and exactly that many bytes must follow (fewer make `end`
+                abort the connection, more are refused). When a stream filter may change the
+                length (compression), the length is dropped and the body streamed.
+
+        Raises:
+            RuntimeError: The head has been sent already.
+        """
+        if self.headers_sent:
+            raise RuntimeError('the response has already started')
+        if self.before_send is not None:
+            await self._run_before_send()
+        self._start(length)
+
+    def _start(self, length: Optional[int]) -> None:
+        self.headers_sent = True
+        if not body_allowed(self.status):
+            self._head_only = True
+        elif length is not None and (not self.filters or self._preserves_length()):
+            self._length = length  # else (compression) the length of what goes out is unknown
+        elif self.request.version == '1.1':
+            self._chunked = True
+        else:
+            # RFC 9112 §6.3 (8): without chunked, only closing the connection ends the body.
+            self.keep_alive = False
+        self.channel.write_soon(self._head(self._length))  # goes out with the first piece
+
+    # -- sending --------------------------------------------------------------------------------
 
     def send_whole(self, body: bytes) -> None:
         """Send the head and ``body`` as one write (no filters, no hooks: the fast path)."""
@@ -337,17 +412,18 @@ class Response:
         self.headers_sent = self.finished = True
         size = len(body)
         head = self._head(size)  # no Content-Length where the status allows no content
+        channel = self.channel
         if self._head_only or not body_allowed(self.status):
-            self._protocol.write(head)
+            channel.write(head)
         elif size < 65536:
             self.body_size = size
-            self._protocol.write(head + body)
+            channel.write(head + body)
         else:
             # A big body is not copied into the head's buffer: two writes instead.
             self.body_size = size
-            self._protocol.write(head)
-            self._protocol.write(body)
-        self._protocol.response_finished(self)
+            channel.write(head)
+            channel.write(body)
+        channel.response_finished(self)
 
     async def send(self, body: BodyLike = b'') -> None:
         """Send ``body`` as the whole response, after the ``on_response`` hooks and filters."""
@@ -358,43 +434,13 @@ class Response:
         if self.filters:
             body = bytes(body)
             if len(body) > self._piece_size() and self._preserves_length():
-                await self._send_in_pieces(body)
+                # Through a speed limiter: the Content-Length is kept, the body paced in pieces.
+                self._start(len(body))
+                await self._write_pieces(body)
+                await self.end()
                 return
             body = await self._filter(body, True)
         self.send_whole(bytes(body) if not isinstance(body, bytes) else body)
-
-    async def _send_in_pieces(self, body: bytes) -> None:
-        """A whole body through length-preserving filters (a speed limiter): the head with
-        its Content-Length first, then the body in pieces, each filtered and drained."""
-        size = len(body)
-        self.headers_sent = True
-        protocol = self._protocol
-        protocol.write_soon(self._head(size))
-        if not self._head_only and body_allowed(self.status):
-            await self._write_pieces(body)
-            tail = await self._filter(b'', True)
-            if tail:
-                self._send_piece(tail)
-        self.finished = True
-        protocol.response_finished(self)
-
-    async def _write_pieces(self, data: bytes) -> None:
-        piece = self._piece_size()
-        view = memoryview(data)
-        drain = self._protocol.drain
-        for start in range(0, len(data), piece):
-            filtered = await self._filter(bytes(view[start:start + piece]), False)
-            if filtered and self._send_piece(filtered):
-                await drain()
-
-    def _piece_size(self) -> int:
-        return self._protocol.options.buffer_size
-
-    def _preserves_length(self) -> bool:
-        for stream_filter in self.filters:
-            if not getattr(stream_filter, 'preserves_length', False):
-                return False
-        return True
 
     async def write(self, data: BodyLike) -> None:
         """Stream ``data`` to the client; the first call sends the head.
@@ -407,42 +453,168 @@ class Response:
         """
         if self.finished:
             raise RuntimeError('the response is already finished')
-        if isinstance(data, str):
-            data = data.encode()
-        protocol = self._protocol
+        if type(data) is not bytes:
+            data = data.encode() if isinstance(data, str) else bytes(data)
         if not self.headers_sent:
             if self.before_send is not None:
                 await self._run_before_send()
-            self._start_stream()
+            self._start(None)
         if self.filters:
             if len(data) > self._piece_size() and self._preserves_length():
                 # A speed limiter paces pieces, not whole megabytes at once.
-                await self._write_pieces(bytes(data))
+                await self._write_pieces(data)
                 return
-            data = await self._filter(bytes(data), False)
+            data = await self._filter(data, False)
         if data and self._send_piece(data):
-            await protocol.drain()
+            await self.channel.drain()
+
+    def write_nowait(self, data: bytes) -> bool:
+        """Queue ``data`` as the next piece of a started body without waiting, and return
+        whether the client is behind: then ``await response.drain()`` before writing more.
+
+        The quick way to stream many pieces, for a response whose head is out (a first
+        `write` or `start` sent it) and that has no filters (a filter may have to wait).
+
+        Raises:
+            RuntimeError: The head is not sent yet, the response has filters, or it is
+                finished.
+            ClientDisconnected: The client went away; stop producing.
+        """
+        if not self.headers_sent or self.filters or self.finished:
+            raise RuntimeError('write_nowait() needs a started response without filters; '
+                               'use await write()')
+        if data:
+            return self._send_piece(data)
+        return self.channel.writing_paused
+
+    async def drain(self) -> None:
+        """Wait until the client has taken enough of what was written.
+
+        Raises:
+            ClientDisconnected: The client went away.
+        """
+        await self.channel.drain()
+
+    async def write_file(self, file: BinaryIO, offset: int, count: int,
+                         chunk_size: Optional[int] = None, *, zero_copy: bool = True) -> None:
+        """Send ``count`` bytes of the open ``file`` from ``offset`` as the next piece of the
+        body (`start` is called first if the head is not out).
+
+        Zero-copy (``loop.sendfile``: the kernel copies from the page cache to the socket, the
+        bytes never enter Python) where it can be: a body with a known length and no filters,
+        over plain TCP or a UNIX socket, on an event loop that has it (uvloop has not).
+        Otherwise the file is read in pieces of ``chunk_size`` bytes (default: the
+        ``buffer_size`` option), each written with the response's backpressure and filters.
+        The reads block the event loop's thread, as every regular file read does
+        (``O_NONBLOCK`` means nothing to it): a few KiB served by the page cache take
+        microseconds, less than handing each read to a thread.
+
+        Args:
+            file: A file open for reading in binary mode.
+            offset: Where to start in the file.
+            count: How many bytes to send.
+            chunk_size: Bytes per read when the file is read.
+            zero_copy: ``False`` reads the file even where zero-copy is possible: many small
+                pieces (the ranges of a ``multipart/byteranges`` body) go out faster together.
+
+        Raises:
+            ClientDisconnected: The client went away, or the file ended before ``count`` bytes
+                (the connection is then aborted, so that the client sees the body is short).
+            ValueError: ``chunk_size`` below 1.
+        """
+        if chunk_size is None:
+            chunk_size = self.channel.options.buffer_size
+        elif chunk_size < 1:
+            raise ValueError('chunk_size must be at least 1')
+        if not self.headers_sent:
+            await self.start()
+        if self._head_only or count <= 0:
+            return
+        if zero_copy and not self.filters and not self._chunked:
+            sent = await self.channel.sendfile(file, offset, count)
+            if sent is not None:
+                self.body_size += sent
+                if sent < count:
+                    self._file_shrunk(file, offset + sent)
+                return
+        file.seek(offset)
+        channel = self.channel
+        unyielded = 0
+        while count > 0:
+            data = file.read(min(chunk_size, count))
+            if not data:
+                self._file_shrunk(file, file.tell())
+            count -= len(data)
+            if self.filters:
+                data = await self._filter(data, False)  # each read is one piece for them
+            if data and self._send_piece(data):
+                await channel.drain()
+                unyielded = 0
+                continue
+            unyielded += len(data)
+            if unyielded >= _YIELD_EVERY:
+                unyielded = 0
+                await asyncio.sleep(0)
+
+    def _file_shrunk(self, file: BinaryIO, position: int) -> None:
+        # The head promised more bytes than the file now has: only cutting the connection
+        # tells the client that the body is incomplete (RFC 9112 §6.3, §8).
+        logger.warning('%s ended at byte %d while it was sent (the file changed): '
+                       'connection aborted', getattr(file, 'name', file), position)
+        self._abort()
+        raise ClientDisconnected('the file ended before its announced length')
+
+    def _abort(self) -> None:
+        self.finished = True
+        self.channel.flush()  # what was written goes out: the client sees a short body
+        self.channel.abort()
+
+    async def _write_pieces(self, data: bytes) -> None:
+        piece = self._piece_size()
+        view = memoryview(data)
+        drain = self.channel.drain
+        for start in range(0, len(data), piece):
+            filtered = await self._filter(bytes(view[start:start + piece]), False)
+            if filtered and self._send_piece(filtered):
+                await drain()
+
+    def _piece_size(self) -> int:
+        return self.channel.options.buffer_size
+
+    def _preserves_length(self) -> bool:
+        for stream_filter in self.filters:
+            if not getattr(stream_filter, 'preserves_length', False):
+                return False
+        return True
 
     def _send_piece(self, data: bytes) -> bool:
         """Queue one piece of a started body (after filters); return whether the client is
-        behind and the producer must wait (`HTTPProtocol.drain`)."""
+        behind and the producer must wait (`WriteChannel.drain`)."""
         if self._head_only:
             return False
-        protocol = self._protocol
-        if protocol.closed or protocol.transport.is_closing():
+        channel = self.channel
+        if channel.disconnected():
             # Written data would be dropped: stop the producer (it may never await otherwise).
             raise ClientDisconnected('the client closed the connection')
         self.body_size += len(data)
         if self._chunked:
-            protocol.write_chunk_soon(data)
+            channel.write_chunk_soon(data)
         else:
-            protocol.write_soon(data)
-        return protocol.writing_paused
+            if self._length is not None and self.body_size > self._length:
+                self._abort()
+                raise RuntimeError(f'the body is longer than the {self._length} bytes its '
+                                   'head announced: connection aborted')
+            channel.write_soon(data)
+        return channel.writing_paused
 
     async def end(self, data: BodyLike = b'') -> None:
         """Finish the response; ``data``, if any, is its last piece.
 
         If nothing was streamed yet, ``data`` is sent whole with a Content-Length.
+
+        Raises:
+            RuntimeError: The body is shorter than the length given to `start` (the
+                connection is aborted, so that the client sees it).
         """
         if self.finished:
             return
@@ -456,21 +628,15 @@ class Response:
             if tail:
                 self._send_piece(tail)
         self.finished = True
-        if self._chunked and not self._head_only:
-            self._protocol.write_soon(b'0\r\n\r\n')
-        self._protocol.response_finished(self)
-
-    def _start_stream(self) -> None:
-        self.headers_sent = True
-        if not body_allowed(self.status):
-            self._protocol.write(self._head(None))
-            return
-        if self.request.version == '1.1':
-            self._chunked = True
-        else:
-            # RFC 9112 §6.3 (8): without chunked, only closing the connection ends the body.
-            self.keep_alive = False
-        self._protocol.write_soon(self._head(None))  # goes out with the first piece
+        if self._chunked:
+            if not self._head_only:
+                self.channel.write_soon(b'0\r\n\r\n')
+        elif (self._length is not None and self.body_size != self._length
+              and not self._head_only):
+            self._abort()
+            raise RuntimeError(f'the body ended after {self.body_size} of the {self._length} '
+                               'bytes its head announced: connection aborted')
+        self.channel.response_finished(self)
 
     async def _run_before_send(self) -> None:
         hook = self.before_send

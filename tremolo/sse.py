@@ -108,7 +108,7 @@ class EventStream:
         response: The response it streams.
     """
 
-    __slots__ = ('response', 'last_event_id', '_protocol', '_loop', '_keepalive', '_timer',
+    __slots__ = ('response', 'last_event_id', '_channel', '_loop', '_keepalive', '_timer',
                  '_seen')
 
     def __init__(self, request: Request, response: Response, keepalive: float = 15.0) -> None:
@@ -119,9 +119,9 @@ class EventStream:
         headers = response.headers
         headers['Cache-Control'] = 'no-cache'
         headers['X-Accel-Buffering'] = 'no'
-        protocol = self._protocol = response._protocol
-        protocol.cancel_on_disconnect()
-        self._loop: asyncio.AbstractEventLoop = protocol.loop
+        channel = self._channel = response.channel
+        channel.cancel_on_disconnect()
+        self._loop: asyncio.AbstractEventLoop = channel.loop
         self._keepalive = keepalive
         self._seen = 0
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -131,8 +131,7 @@ class EventStream:
     @property
     def closed(self) -> bool:
         """Whether the stream is over: the client went away or the response was finished."""
-        protocol = self._protocol
-        return protocol.closed or protocol.transport.is_closing() or self.response.finished
+        return self._channel.disconnected() or self.response.finished
 
     async def start(self) -> None:
         """Send the head now, before any event (a browser's ``EventSource`` fires ``open``)."""
@@ -165,7 +164,7 @@ class EventStream:
             raise ClientDisconnected('the client closed the event stream')
         response = self.response
         await response.write(data)
-        if response._head_only:
+        if response.omits_body:
             # HEAD: the head is out and no event is wanted; end the handler.
             await response.end()
             raise ClientDisconnected('HEAD request: no events are sent')
@@ -175,13 +174,12 @@ class EventStream:
         if self.closed:
             return
         response = self.response
-        protocol = self._protocol
         if (response.headers_sent and response.body_size == self._seen and not response.filters
-                and not protocol.writing_paused and not response._head_only):
+                and not self._channel.writing_paused and not response.omits_body):
             # Silence for a whole interval: a comment keeps proxies from timing the stream out
             # and makes a vanished client show up as a failed write. Skipped while the client is
             # behind: what is queued already keeps the connection busy.
-            response._send_piece(_KEEPALIVE)
+            response.write_nowait(_KEEPALIVE)
         self._seen = response.body_size
         self._timer = self._loop.call_later(self._keepalive, self._tick)
 

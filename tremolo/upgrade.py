@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ClientDisconnected
+from .inbox import Inbox
 
 if TYPE_CHECKING:
-    from .protocol import HTTPProtocol
+    from .types import ReadControl, WriteChannel
 
 
 class UpgradedStream:
@@ -20,20 +19,15 @@ class UpgradedStream:
     `attach` itself instead of calling `read`.
     """
 
-    __slots__ = ('_protocol', '_chunks', '_buffered', '_eof', '_waiter', '_paused', '_limit',
-                 '_sink')
+    __slots__ = ('_channel', '_control', '_inbox', '_sink')
 
-    def __init__(self, protocol: HTTPProtocol, limit: int) -> None:
-        self._protocol = protocol
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._eof = False
-        self._waiter: Optional[asyncio.Future[None]] = None
-        self._paused = False
-        self._limit = limit
+    def __init__(self, channel: WriteChannel, control: ReadControl, limit: int) -> None:
+        self._channel = channel
+        self._control = control
+        self._inbox: Inbox[bytes] = Inbox(control, channel.loop, limit)
         self._sink: Any = None
 
-    # -- fed by the protocol -------------------------------------------------------------------
+    # -- fed by the connection -----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -41,43 +35,31 @@ class UpgradedStream:
         if self._sink is not None:
             self._sink.feed(data)
             return
-        self._chunks.append(data)
-        self._buffered += len(data)
-        if self._buffered >= self._limit and not self._paused:
-            self._paused = True
-            self._protocol.pause_reading()
-        self._wake()
+        self._inbox.put(data, len(data))
 
     def feed_eof(self) -> None:
-        if self._eof:
+        if self._inbox.ended:
             return
-        self._eof = True
+        self._inbox.end()
         if self._sink is not None:
             self._sink.feed_eof()
-        self._wake()
 
     def shutdown(self) -> None:
         """The server is stopping: tell the attached protocol (it may say goodbye)."""
         if self._sink is not None:
             self._sink.shutdown()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        self._waiter = None
-
     # -- used by the handler --------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        """Whether the connection is closed."""
-        return self._protocol.closed
+        """Whether the connection is closed (or closing: nothing written would be sent)."""
+        return self._channel.disconnected()
 
     @property
     def writing_paused(self) -> bool:
         """Whether the client is behind: a writer should `drain` before writing more."""
-        return self._protocol.writing_paused
+        return self._channel.writing_paused
 
     def attach(self, sink: Any) -> None:
         """Hand incoming bytes to ``sink`` as they arrive instead of holding them for `read`.
@@ -88,38 +70,28 @@ class UpgradedStream:
         applies its own backpressure with `pause_reading` and `resume_reading`.
         """
         self._sink = sink
-        chunks = list(self._chunks)
-        self._chunks.clear()
-        self._buffered = 0
-        if self._paused:
-            self._paused = False
-            self._protocol.resume_reading()
-        for data in chunks:
+        for data in self._inbox.take_all():
             sink.feed(data)
-        if self._eof:
+        if self._inbox.ended:
             sink.feed_eof()
 
     def pause_reading(self) -> None:
         """Stop reading the socket until `resume_reading`."""
-        self._protocol.pause_reading()
+        self._control.pause_reading()
 
     def resume_reading(self) -> None:
         """Read the socket again."""
-        self._protocol.resume_reading()
+        self._control.resume_reading()
 
     async def read(self) -> bytes:
         """The next bytes from the client; ``b''`` once the client closed its side."""
-        while not self._chunks:
-            if self._eof or self._protocol.closed:
+        inbox = self._inbox
+        while not inbox.items:
+            if inbox.ended or self._channel.disconnected():
                 return b''
-            self._waiter = self._protocol.loop.create_future()
-            await self._waiter
-        data = self._chunks.popleft()
-        self._buffered -= len(data)
-        if self._paused and self._buffered < self._limit:
-            self._paused = False
-            self._protocol.resume_reading()
-        return data
+            await inbox.wait()
+        data = inbox.items[0]
+        return inbox.take(len(data))
 
     def write(self, data: bytes) -> None:
         """Queue ``data`` for sending (call `drain` to wait for the client).
@@ -127,19 +99,19 @@ class UpgradedStream:
         Raises:
             ClientDisconnected: The connection is closed.
         """
-        protocol = self._protocol
-        if protocol.closed or protocol.transport.is_closing():
+        channel = self._channel
+        if channel.disconnected():
             raise ClientDisconnected('the client closed the connection')
-        protocol.write(data)
+        channel.write(data)
 
     async def drain(self) -> None:
         """Wait until the client has taken what was written."""
-        await self._protocol.drain()
+        await self._channel.drain()
 
     def close(self) -> None:
         """Close the connection after the written data has been sent."""
-        self._protocol.close()
+        self._channel.close()
 
     def abort(self) -> None:
         """Close the connection at once, discarding unsent data (a dead peer)."""
-        self._protocol.abort()
+        self._channel.abort()

@@ -9,7 +9,6 @@ bounded queue and reading the socket pauses when the handler falls behind.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import os
@@ -23,20 +22,10 @@ from typing import (
     Union,
 )
 
-from .exceptions import Forbidden, HTTPException, RegistrationError
 from .http.deflate import negotiate
-from .http.handshake import (
-    UPGRADE_HEADERS,
-    HandshakeError,
-    accept_key,
-    check_request,
-    is_websocket_request,
-    select_subprotocol,
-    subprotocols,
-)
+from .http.handshake import accept_key, select_subprotocol, subprotocols
 from .http.websocket import (
     BINARY,
-    INTERNAL_ERROR,
     INVALID_DATA,
     NORMAL_CLOSURE,
     PING,
@@ -49,9 +38,9 @@ from .http.websocket import (
 from .websocket_io import CLOSED, CLOSING, CONNECTING, OPEN, WebSocketClosed, WebSocketIO
 
 if TYPE_CHECKING:
-    from .context import Context
     from .request import Request
     from .response import Response
+    from .types import OptionSource
 
 logger = logging.getLogger('tremolo')
 
@@ -84,12 +73,12 @@ class WebSocket(WebSocketIO):
                  '_key', '_lock')
 
     def __init__(self, request: Request, response: Response, key: str,
-                 options: dict[str, Any]) -> None:
+                 options: OptionSource) -> None:
         super().__init__(request.client, options)
         self.request = request
         self.subprotocols = subprotocols(request.head.headers)
         self.subprotocol: Optional[str] = None
-        self.max_message_size: int = options['websocket_max_message_size']
+        self.max_message_size: int = options.option('websocket_max_message_size')
         self._response = response
         self._key = key
         self._lock: Optional[asyncio.Lock] = None
@@ -124,7 +113,7 @@ class WebSocket(WebSocketIO):
             raise RuntimeError('the WebSocket is already accepted')
         if subprotocol is None:
             subprotocol = select_subprotocol(
-                self.subprotocols, self._options.get('websocket_subprotocols') or ())
+                self.subprotocols, self._options.option('websocket_subprotocols') or ())
         elif subprotocol not in self.subprotocols:
             raise ValueError(f'the client did not offer the subprotocol {subprotocol!r}')
         answer = [('Sec-WebSocket-Accept', accept_key(self._key))]
@@ -132,7 +121,7 @@ class WebSocket(WebSocketIO):
             answer.append(('Sec-WebSocket-Protocol', subprotocol))
         inflater = deflater = None
         offer = self.request.head.headers.get(b'sec-websocket-extensions')
-        if offer and self._options.get('websocket_compression'):
+        if offer and self._options.option('websocket_compression'):
             agreed = negotiate(offer.decode('latin-1'))
             if agreed is not None:
                 answer.append(('Sec-WebSocket-Extensions', agreed.response))
@@ -156,11 +145,10 @@ class WebSocket(WebSocketIO):
         Raises:
             WebSocketClosed: The connection closed before a whole message arrived.
         """
-        pieces = self._pieces
-        if pieces and pieces[0].fin and not self._partial:  # the common case: one whole piece
-            piece = pieces.popleft()
-            self._consumed(piece)
-            return piece.data
+        inbox = self._inbox
+        if inbox.items and inbox.items[0].fin and not self._partial:
+            # The common case: one whole message waits, in one piece.
+            return inbox.take(len(inbox.items[0].data)).data
         if self.state is CONNECTING:
             await self.accept()
         if self._partial:
@@ -356,20 +344,6 @@ class WebSocket(WebSocketIO):
         if self.state is CLOSING:
             await self._wait_closed()
 
-    async def _finish(self) -> None:
-        """Called when the handler returns: close normally what is still open, or refuse a
-        handshake that was never accepted (403)."""
-        if self.state is not CLOSED:
-            await self.close()
-
-    async def _handler_failed(self, exc: BaseException) -> None:
-        """Called when the handler raised after accepting: log it, close with 1011."""
-        logger.error('error in WebSocket handler for %s', self.request.path, exc_info=exc)
-        if self.state is OPEN:
-            await self.close(INTERNAL_ERROR)
-        elif self.state is CLOSING:
-            await self.close()
-
     def __repr__(self) -> str:
         return f'<WebSocket {self.request.path!r} {self.state}>'
 
@@ -382,81 +356,3 @@ async def _aiter(pieces: Union[AsyncIterable[Message], Iterable[Message]]
     else:
         for piece in pieces:  # type: ignore[union-attr]
             yield piece
-
-
-class WebSocketRoute:
-    """How the requests of a route whose handler takes ``websocket`` are met (one per route).
-
-    Args:
-        required: The handler's ``websocket`` parameter has no default: a request that is
-            not a WebSocket handshake is answered ``426 Upgrade Required`` without calling
-            it. With a default (``websocket=None``), such a request gets `None`.
-    """
-
-    __slots__ = ('required',)
-
-    def __init__(self, required: bool) -> None:
-        self.required = required
-
-    def open(self, request: Request, response: Response, context: Context
-             ) -> Optional[WebSocket]:
-        """The `WebSocket` for a valid handshake, `None` for a plain request (when allowed).
-
-        Raises:
-            HTTPException: 426 for a plain request to a WebSocket-only handler or an
-                unsupported version, 400 for a malformed handshake, 403 for an origin that
-                the ``websocket_origins`` option refuses.
-        """
-        head = request.head
-        if not is_websocket_request(head.version, head.headers):
-            if self.required:
-                raise HTTPException('this resource is served over WebSocket only', status=426,
-                                    headers=UPGRADE_HEADERS)
-            return None
-        try:
-            key = check_request(request.method, head.headers, head.has_body)
-        except HandshakeError as exc:
-            logger.debug('refused a WebSocket handshake from %s: %d %s', request.client,
-                         exc.status, exc.message)
-            raise HTTPException(exc.message, status=exc.status, headers=exc.headers) from None
-        options = context._options if context._options is not None else context._route_options
-        origins = options.get('websocket_origins')
-        if origins is not None:
-            origin = head.headers.get(b'origin')
-            if not origin_allowed(origins, None if origin is None else origin.decode('latin-1')):
-                logger.debug('refused a WebSocket handshake from %s: origin %r', request.client,
-                             origin)
-                raise Forbidden('origin not allowed')
-        return WebSocket(request, response, key, options)  # type: ignore[arg-type]
-
-
-def origin_allowed(origins: Any, origin: Optional[str]) -> bool:
-    """Whether the ``websocket_origins`` option lets a handshake from ``origin`` through.
-
-    ``origins`` is a callable taking the ``Origin`` value (or `None`) and returning a bool,
-    or a collection of allowed origins (``'https://example.com'``, compared case-insensitively;
-    ``'*'`` allows any). With a collection, a request without ``Origin`` passes: browsers
-    always send it, so only non-browser clients, which cross-site attacks cannot drive, omit it.
-    """
-    if callable(origins):
-        return bool(origins(origin))
-    if origin is None:
-        return True
-    allowed = {item.lower() for item in ([origins] if isinstance(origins, str) else origins)}
-    return '*' in allowed or origin.lower() in allowed
-
-
-def websocket_route(func: Any, mode: str, where: str) -> WebSocketRoute:
-    """The `WebSocketRoute` of a handler that takes ``websocket``.
-
-    Raises:
-        RegistrationError: The handler is not an ``async def`` returning its result.
-    """
-    if mode != 'async':
-        raise RegistrationError(f'{where}: a handler that takes websocket must be an async '
-                                f'function, not a {mode} function')
-    try:
-        parameter = inspect.signature(func).parameters['websocket']
-    except (TypeError, ValueError, KeyError):  # pragma: no cover - compile_plan read it
-        return WebSocketRoute(True)
-    return WebSocketRoute(parameter.default is parameter.empty)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import deque
 from typing import TYPE_CHECKING, Any, Optional
 
 from .exceptions import ClientDisconnected
@@ -28,9 +27,11 @@ from .http.websocket import (
     close_payload,
     encode_frame,
 )
+from .inbox import Inbox
 
 if TYPE_CHECKING:
     from .http.deflate import Deflater
+    from .types import OptionSource
     from .upgrade import UpgradedStream
 
 logger = logging.getLogger('tremolo')
@@ -69,11 +70,11 @@ class WebSocketIO:
 
     __slots__ = (
         'state', 'close_timeout', 'close_code', 'close_reason', '_peer', '_options', '_stream',
-        '_reader', '_deflater', '_loop', '_pieces', '_queued', '_limit', '_paused', '_waiter',
-        '_input_done', '_partial', '_closed', '_pings', '_timer', '_keepalive',
+        '_reader', '_deflater', '_loop', '_inbox', '_input_done', '_partial', '_closed',
+        '_pings', '_timer', '_keepalive',
     )
 
-    def __init__(self, peer: Any, options: dict[str, Any]) -> None:
+    def __init__(self, peer: Any, options: OptionSource) -> None:
         self.state = CONNECTING
         self.close_timeout = 10.0
         self.close_code: Optional[int] = None
@@ -84,12 +85,9 @@ class WebSocketIO:
         self._reader: Optional[FrameReader] = None
         self._deflater: Optional[Deflater] = None
         self._loop = asyncio.get_running_loop()
-        self._pieces: deque[Data] = deque()
-        self._queued = 0
-        #: Reading the socket pauses when more than this waits unread.
-        self._limit: int = options['body_buffer_size']
-        self._paused = False
-        self._waiter: Optional[asyncio.Future[None]] = None
+        # Message pieces not yet received by the handler: reading the socket pauses when more
+        # than body_buffer_size bytes of them wait.
+        self._inbox: Inbox[Data] = Inbox(self, self._loop, options.option('body_buffer_size'))
         self._input_done = False  # no more frames will be read
         self._partial = False  # a message was left half-read (by receive_stream)
         self._closed: Optional[asyncio.Future[None]] = None
@@ -110,27 +108,25 @@ class WebSocketIO:
     # -- receiving --------------------------------------------------------------------------------
 
     async def _next_piece(self) -> Data:
-        pieces = self._pieces
-        while not pieces:
+        inbox = self._inbox
+        while not inbox.items:
             if self._input_done:
                 raise self._closed_error()
-            if self._waiter is not None:
+            if inbox.waiting:
                 raise RuntimeError('another task is already receiving from this WebSocket')
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        piece = pieces.popleft()
-        self._consumed(piece)
-        return piece
+            await inbox.wait()
+        piece = inbox.items[0]
+        return inbox.take(len(piece.data))
 
-    def _consumed(self, piece: Data) -> None:
-        self._queued -= len(piece.data)
-        if self._paused and self._queued <= self._limit:
-            self._paused = False
-            if self._stream is not None:
-                self._stream.resume_reading()
+    # The inbox's control: reading the connection pauses while the handler is behind.
+
+    def pause_reading(self) -> None:
+        if self._stream is not None:
+            self._stream.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._stream is not None:
+            self._stream.resume_reading()
 
     async def _skip_rest(self) -> None:
         while self._partial:
@@ -204,7 +200,7 @@ class WebSocketIO:
             self.close_code, self.close_reason = code, reason
         self._input_done = True
         self._stop_keepalive()
-        self._wake()
+        self._inbox.wake()
         closed = self._closed
         if closed is not None and not closed.done():
             closed.set_result(None)
@@ -236,11 +232,11 @@ class WebSocketIO:
         except ProtocolError as exc:
             self._fail(exc.code, exc.reason)
             return
+        inbox = self._inbox
         for event in events:
             if type(event) is Data:
                 if self.state is OPEN:  # after our close frame, data is dropped
-                    self._pieces.append(event)
-                    self._queued += len(event.data)
+                    inbox.put(event, len(event.data))
             elif type(event) is Ping:
                 if self.state is OPEN:  # §5.5.2: answered as soon as practical
                     try:
@@ -253,11 +249,6 @@ class WebSocketIO:
                 assert isinstance(event, Close)
                 self._on_close(event)
                 return
-        if self._pieces:
-            self._wake()
-            if self._queued > self._limit and not self._paused and self._stream is not None:
-                self._paused = True
-                self._stream.pause_reading()
 
     def feed_eof(self) -> None:
         self._finished(ABNORMAL_CLOSURE, '')
@@ -275,11 +266,6 @@ class WebSocketIO:
             self._send_close(b'' if event.code == NO_STATUS else close_payload(event.code))
         # The close handshake is complete; the server closes the TCP connection first (§7.1.1).
         self._finished(event.code, event.reason)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _pong(self, data: bytes) -> None:
         if data == self._keepalive and self.state is OPEN:
@@ -301,7 +287,7 @@ class WebSocketIO:
 
     def _schedule_keepalive(self) -> None:
         self._stop_keepalive()
-        interval = self._options.get('websocket_ping_interval') or 0
+        interval = self._options.option('websocket_ping_interval') or 0
         if interval > 0 and self.state is OPEN:
             self._timer = self._loop.call_later(interval, self._send_keepalive)
 
@@ -313,7 +299,7 @@ class WebSocketIO:
             self._write(encode_frame(PING, data))
         except ClientDisconnected:
             return
-        timeout = self._options.get('websocket_ping_timeout') or 0
+        timeout = self._options.option('websocket_ping_timeout') or 0
         if timeout > 0:
             self._timer = self._loop.call_later(timeout, self._keepalive_timed_out)
 

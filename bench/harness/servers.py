@@ -42,6 +42,8 @@ class ServerSpec:
     args: list[str]
     import_stmt: str
     packages: tuple[str, ...] = field(default=())
+    #: Measured only when named with ``--only`` (it needs a setup step of its own).
+    on_request: bool = False
 
     @property
     def python(self) -> Path:
@@ -72,6 +74,11 @@ SERVERS: list[ServerSpec] = [
     ServerSpec(
         'tremolo-pypy', 'Tremolo (this repo) on PyPy, asyncio', 'pypy',
         [*TREMOLO_CLI, '--loop', 'asyncio'], 'import tremolo', ('tremolo',),
+    ),
+    ServerSpec(
+        'tremolo-base', 'Tremolo at another commit (make -C bench base BASE=REV), asyncio',
+        'tremolo-base', [*TREMOLO_CLI, '--loop', 'asyncio'], 'import tremolo', ('tremolo',),
+        on_request=True,
     ),
     ServerSpec(
         'tremolo-0.5.3', 'tremolo 0.5.3 (PyPI), limits lifted', 'tremolo053',
@@ -105,7 +112,7 @@ def select(names: Optional[list[str]]) -> list[ServerSpec]:
         ValueError: An unknown name.
     """
     if not names:
-        return list(SERVERS)
+        return [spec for spec in SERVERS if not spec.on_request]
     known = {spec.name: spec for spec in SERVERS}
     unknown = [name for name in names if name not in known]
     if unknown:

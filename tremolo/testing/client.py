@@ -8,16 +8,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import urlencode
 
-from ..dispatch import Runtime
 from ..http.cookies import parse_cookie_header
 from ..options import Options
-from ..protocol import HTTPProtocol
-from ..state import ServerState
+from ..server.protocol import HTTPProtocol
+from ..server.state import ServerState
 from .parse import ResponseReader
 from .transport import MemoryTransport
 
 if TYPE_CHECKING:
-    from ..app import Tremolo
+    from ..web.app import Tremolo
+    from ..web.context import Globals
+    from ..web.dispatch import Runtime
     from .websocket import TestWebSocket
 
 HeadersArg = Union[Mapping[str, str], list[tuple[str, str]], None]
@@ -222,14 +223,20 @@ class TestClient:
         self.timeout = timeout
         options.setdefault('access_log', False)
         self.settings = Options.from_kwargs(**options)
+        #: The application running in the client (its `tremolo.types.Dispatcher`).
         self.runtime: Optional[Runtime] = None
         self.state: Optional[ServerState] = None
         self._connections: list[TestConnection] = []
 
+    @property
+    def globals(self) -> Globals:
+        """The worker's `tremolo.Globals`, as the ``on_worker_start`` hooks left them."""
+        assert self.runtime is not None, 'use the client inside "async with"'
+        return self.runtime.globals
+
     async def __aenter__(self) -> TestClient:
         loop = asyncio.get_running_loop()
-        compiled = self.app.compile(self.settings)
-        self.runtime = Runtime(compiled, loop)
+        self.runtime = self.app.dispatcher_factory(self.settings)(loop)
         await self.runtime.startup()
         self.state = ServerState(loop, self.settings, self.runtime)
         return self

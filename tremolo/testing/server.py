@@ -6,10 +6,11 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..options import Options
-from ..server import Worker, bind
+from ..server.sockets import bind
+from ..server.worker import Worker
 
 if TYPE_CHECKING:
-    from ..app import Tremolo
+    from ..web.app import Tremolo
 
 
 class RunningServer:
@@ -50,7 +51,8 @@ async def serve(app: Tremolo, host: str = '127.0.0.1', **options: Any
     options.setdefault('graceful_shutdown_timeout', 5.0)
     sock = bind((host, 0), 128, reuse_port=False)
     port = sock.getsockname()[1]
-    worker = Worker(app, Options.from_kwargs(host=host, port=port, **options), [sock])
+    settings = Options.from_kwargs(host=host, port=port, **options)
+    worker = Worker(app.dispatcher_factory(settings), settings, [sock])
     await worker.start()
     try:
         yield RunningServer(host, port, worker)

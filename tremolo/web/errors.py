@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from .exceptions import HTTPException
+from ..exceptions import HTTPException
 from .injection import Plan
 
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from ..options import ROUTE_DEFAULTS, Options
 from .errors import ErrorHandlers
+from .hooks import Hook, Pipeline, chain, ordered, prefix_covers
 from .injection import Plan, wants
-from .options import ROUTE_DEFAULTS, Options
-from .pipeline import Hook, Pipeline, chain, ordered, prefix_covers
 from .routing import Router
 
 if TYPE_CHECKING:
+    from ..request import Request
+    from ..response import Response
     from .app import RouteRecord, Tremolo
-    from .request import Request
-    from .response import Response
-    from .websocket import WebSocketRoute
+    from .websocket_routes import WebSocketRoute
 
 _DEFAULT_CONTENT_TYPE = ROUTE_DEFAULTS['content_type']
 
@@ -92,10 +92,7 @@ class Endpoint:
         response.status = self.status
         response.content_type = self.content_type
         request.max_body_size = self.max_body_size
-        stream = request._stream
-        if stream is not None:
-            stream.max_size = self.max_body_size
-            stream._high_water = self.body_buffer_size
+        request.body_buffer_size = self.body_buffer_size
 
     def __repr__(self) -> str:
         return f'<Endpoint {self.where}>'
@@ -136,9 +133,17 @@ class CompiledApp:
         self.on_worker_start = ordered(hooks.get('on_worker_start', []), 'on_worker_start')
         self.on_worker_stop = ordered(hooks.get('on_worker_stop', []), 'on_worker_stop')
         self.extension_closers = tuple(reversed(closers))
-        self._route_defaults = MappingProxyType(route_defaults)
         self._scopes.sort(key=lambda scope: len(scope[0]), reverse=True)
-        self._fallbacks: dict[tuple[Any, ...], Endpoint] = {}
+        # The endpoints of the paths no route matches, one per prefix that scopes a hook or an
+        # error handler, longest first: the hooks that apply to a path are those of the
+        # longest prefix that covers it (the prefixes that cover a path all cover each other).
+        prefixes = {prefix for prefix, _ in self._scopes} | {
+            hook.prefix or '' for kind in ('on_request', 'on_response')
+            for hook in hooks.get(kind, ())}
+        self._fallbacks: list[tuple[str, Endpoint]] = [
+            (prefix, self._fallback_for(prefix, route_defaults))
+            for prefix in sorted(prefixes, key=len, reverse=True)
+        ]
 
     def _collect(
         self, app: Tremolo, prefix: str, parent_errors: ErrorHandlers,
@@ -160,20 +165,19 @@ class CompiledApp:
     def fallback_endpoint(self, path: str) -> Endpoint:
         """The endpoint for a path no route matches: the hooks and error handlers that apply
         to it, and no handler (the caller raises 404 or 405)."""
-        request_hooks = chain(self._hooks.get('on_request', []), 'on_request', path)
-        response_hooks = chain(self._hooks.get('on_response', []), 'on_response', path)
-        errors = self._errors_for(path)
-        key = (request_hooks, response_hooks, id(errors))
-        endpoint = self._fallbacks.get(key)
-        if endpoint is None:
-            if len(self._fallbacks) > 256:
-                self._fallbacks.clear()
-            endpoint = Endpoint(
-                _NO_HANDLER, 'no route', path, self._route_defaults, self.options,
-                request_hooks, response_hooks, errors, explicit_type=False,
-            )
-            self._fallbacks[key] = endpoint
-        return endpoint
+        for prefix, endpoint in self._fallbacks:
+            if prefix_covers(prefix or None, path):
+                return endpoint
+        raise AssertionError('the root prefix covers every path')  # pragma: no cover
+
+    def _fallback_for(self, prefix: str, route_defaults: Mapping[str, Any]) -> Endpoint:
+        path = prefix or '/'
+        return Endpoint(
+            _NO_HANDLER, 'no route', path, route_defaults, self.options,
+            chain(self._hooks.get('on_request', []), 'on_request', path),
+            chain(self._hooks.get('on_response', []), 'on_response', path),
+            self._errors_for(path), explicit_type=False,
+        )
 
     def _errors_for(self, path: str) -> ErrorHandlers:
         for prefix, errors in self._scopes:
@@ -183,7 +187,8 @@ class CompiledApp:
 
 
 def _websocket_route(func: Any, mode: str, where: str) -> WebSocketRoute:
-    from .websocket import websocket_route  # only applications with WebSocket routes load it
+    # Only applications with WebSocket routes load it.
+    from .websocket_routes import websocket_route
 
     return websocket_route(func, mode, where)
 
@@ -193,7 +198,7 @@ def _add_bandwidth_limiter(options: Options, hooks: dict[str, list[Hook]]) -> No
     outermost of all middleware. It is imported only then: an unused limiter costs nothing."""
     if not options.download_rate and not options.upload_rate:
         return
-    from .middleware.bandwidth import BandwidthLimiter
+    from ..middleware.bandwidth import BandwidthLimiter
 
     limiter = BandwidthLimiter(
         options.download_rate, options.upload_rate, scope=options.rate_scope,
@@ -215,7 +220,7 @@ def _route_limits(*route_options: Mapping[str, Any]) -> Optional[tuple[Plan, ...
         upload_rate = options.get('upload_rate', upload_rate)
     if not rate and not upload_rate:
         return None
-    from .middleware.bandwidth import route_limits
+    from ..middleware.bandwidth import route_limits
 
     hook = route_limits(rate, upload_rate)
     return (Pipeline().add('on_request', hook, priority=_OUTERMOST).plan,)

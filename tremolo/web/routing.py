@@ -16,7 +16,7 @@ import re
 import uuid
 from typing import Any, Callable, Generic, Optional, TypeVar
 
-from .exceptions import MethodNotAllowed, NotFound, RegistrationError
+from ..exceptions import MethodNotAllowed, NotFound, RegistrationError
 
 T = TypeVar('T')
 

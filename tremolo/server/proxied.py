@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Optional
 
-from .http.proxy_protocol import ProxyHeaderReader, ProxyProtocolError
+from ..http.proxy_protocol import ProxyHeaderReader, ProxyProtocolError
 from .protocol import HTTPProtocol
 
 if TYPE_CHECKING:
@@ -27,20 +27,22 @@ logger = logging.getLogger('tremolo')
 class ProxyHeaderProtocol(asyncio.Protocol):
     """Reads the PROXY protocol header of one connection, then hands it to HTTP.
 
-    While it waits, it answers what `ServerState` asks of every connection
-    (`check_deadline`, `shutdown`, `abort`).
+    While it waits, it is tracked like every connection (a `tremolo.types.Tracked`): its
+    deadline is checked, and a server that stops closes it.
     """
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.transport: Any = None
         self.closed = False
+        #: Never counted against ``max_connections_per_ip``: its `HTTPProtocol` is.
+        self.counted_host: Optional[str] = None
         self._reader = ProxyHeaderReader()
         self._deadline = 0.0
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.state.connections.add(self)  # type: ignore[arg-type]
+        self.state.track(self)
         self._deadline = self.state.loop.time() + self.state.options.header_timeout
         if self.state.closing:
             self.abort()
@@ -58,7 +60,7 @@ class ProxyHeaderProtocol(asyncio.Protocol):
         if header is None:
             return
         self.closed = True
-        self.state.connections.discard(self)  # type: ignore[arg-type]
+        self.state.untrack(self)
         protocol = HTTPProtocol(self.state)
         self.transport.set_protocol(protocol)
         protocol.connection_made(self.transport, header)
@@ -71,9 +73,9 @@ class ProxyHeaderProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.closed = True
-        self.state.release(self)  # type: ignore[arg-type]
+        self.state.untrack(self)
 
-    # -- what the server state asks of every connection -----------------------------------------
+    # -- what the registry asks of every connection ---------------------------------------------
 
     def check_deadline(self, now: float) -> None:
         if not self.closed and now >= self._deadline:
@@ -84,8 +86,14 @@ class ProxyHeaderProtocol(asyncio.Protocol):
     def shutdown(self) -> None:
         self.abort()
 
+    def cancel(self) -> None:
+        self.abort()
+
+    def close(self) -> None:
+        self.abort()  # nothing was written: nothing to wait for
+
     def abort(self) -> None:
         if not self.closed:
             self.closed = True
-            self.state.release(self)  # type: ignore[arg-type]
+            self.state.untrack(self)
             self.transport.abort()

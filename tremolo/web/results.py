@@ -24,7 +24,7 @@ import inspect
 import json
 from typing import Any, Optional
 
-from .response import Response
+from ..response import Response
 
 JSON_TYPE = 'application/json'
 # One encoder for every response: json.dumps() with options builds a new one per call.
@@ -123,21 +123,21 @@ def _chunk(item: Any) -> bytes:
 
 async def stream_async(generator: Any, response: Response) -> None:
     """Send each item of an async generator as soon as it is produced."""
+    steady = False  # the head is out and nothing filters: pieces are queued without waiting
     try:
         async for item in generator:
             data = item if type(item) is bytes else _chunk(item)
             if not data:
                 continue
-            if response._head_only and response.headers_sent:
-                break  # HEAD: the head is out; the content is not wanted
-            if response.headers_sent and not response.filters:
+            if steady:
                 # The steady state of a stream: queue the piece, wait only for a slow client.
-                if response._send_piece(data):
-                    await response._protocol.drain()
+                if response.write_nowait(data):
+                    await response.drain()
                 continue
             await response.write(data)
-            if response._head_only:
-                break  # HEAD: the head is out; the content is not wanted
+            if response.omits_body:
+                break  # HEAD (or a status without content): the head is out, that is all
+            steady = not response.filters
     finally:
         await generator.aclose()
     await response.end()
@@ -153,7 +153,7 @@ async def stream_sync(generator: Any, response: Response, loop: asyncio.Abstract
             data = _chunk(item)
             if data:
                 await response.write(data)
-                if response._head_only:
+                if response.omits_body:
                     break
     finally:
         await loop.run_in_executor(None, generator.close)

@@ -14,7 +14,7 @@ import inspect
 import typing
 from typing import Any, Callable, Optional, Union
 
-from .exceptions import RegistrationError
+from ..exceptions import RegistrationError
 
 #: Names injected into handlers, request/response hooks and providers. ``sse`` is supplied
 #: only to the functions that name it (see `wants`): creating it turns the response into an

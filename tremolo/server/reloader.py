@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .server import addresses, parse_address
+from .sockets import addresses, parse_address
 
 if TYPE_CHECKING:
-    from .options import Options
+    from ..options import Options
 
 logger = logging.getLogger('tremolo')
 

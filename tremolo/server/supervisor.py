@@ -19,11 +19,12 @@ import time
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Optional
 
-from .options import Options
-from .server import Address, addresses, bind, remember_signal, run_worker, unlink_unix_socket
+from .sockets import Address, addresses, bind, unlink_unix_socket
+from .worker import remember_signal
 
 if TYPE_CHECKING:
-    from .app import Tremolo
+    from ..options import Options
+    from .worker import WorkerTarget
 
 logger = logging.getLogger('tremolo')
 
@@ -34,11 +35,16 @@ _RESPAWN_DELAY = 1.0
 
 
 class Supervisor:
-    """Runs ``options.worker_num`` worker processes until told to stop."""
+    """Runs ``options.worker_num`` worker processes until told to stop.
 
-    def __init__(self, app: Tremolo, options: Options) -> None:
-        self.app = app
+    Args:
+        options: The server's options (addresses, number of workers, timeouts).
+        target: The entry point of each worker process: ``target(sockets, started)``.
+    """
+
+    def __init__(self, options: Options, target: WorkerTarget) -> None:
         self.options = options
+        self.target = target
         self._context = multiprocessing.get_context('fork')
         self._workers: dict[int, tuple[Any, float, Any]] = {}
         self._stopping = False
@@ -74,7 +80,7 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         ready = self._context.Event()  # set by the worker once it accepts connections
         process = self._context.Process(
-            target=_worker_main, args=(self, index, ready), name=f'tremolo-worker-{index}',
+            target=self._worker_main, args=(ready,), name=f'tremolo-worker-{index}',
             daemon=False,
         )
         process.start()
@@ -95,7 +101,7 @@ class Supervisor:
             for signum in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            # Why inside the try: a failed bind of a later address leaked the earlier sockets.
+            # Inside the try: when a later address fails to bind, the earlier sockets close.
             self._prepare_sockets()
             for index in range(self.options.worker_num):
                 self._spawn(index)
@@ -105,8 +111,8 @@ class Supervisor:
         finally:
             self._stop_all()
             for signum, handler in previous.items():
-                # Why SIG_IGN after a stop signal: a further one while the process exits
-                # killed it with -SIGTERM instead of a clean exit.
+                # Ignored after a stop signal: a further one while the process exits must not
+                # turn a clean exit into a death by signal.
                 signal.signal(signum, signal.SIG_IGN if self._signals else handler)
             for sock in self._reserved + self._shared:
                 sock.close()
@@ -122,8 +128,8 @@ class Supervisor:
         while not self._stopping:
             sentinels = {process.sentinel: index
                          for index, (process, _, _) in self._workers.items()}
-            # Why the wakeup pipe: with a bare timeout, SIGINT/SIGTERM reached the workers only
-            # after up to that timeout, and they kept accepting new connections meanwhile.
+            # The signal handler writes to the wakeup pipe, so that a stop signal reaches the
+            # workers at once (they stop accepting new connections), not at the next timeout.
             ready = wait([*sentinels, self._wakeup_fd()], timeout=5.0)
             for sentinel in ready:
                 if self._stopping:
@@ -137,9 +143,9 @@ class Supervisor:
                 if serving.is_set():
                     self._started.add(index)
                 elif index not in self._started:
-                    # Why: a worker that cannot start the first time (an import, a hook or the
-                    # event loop failing) will not start the next time either: replacing it
-                    # forever only repeated its traceback every second. Stop, like one worker.
+                    # A worker that cannot start the first time (an import, a hook or the event
+                    # loop failing) will not start the next time either: stop, as one worker
+                    # would, rather than repeat its traceback forever.
                     self._failure = (f'worker {index} (pid {process.pid}) failed to start '
                                      f'(exit code {process.exitcode}): stopping; its error '
                                      'is logged above')
@@ -201,6 +207,28 @@ class Supervisor:
                 process.kill()
                 process.join()
 
+    def _worker_main(self, ready: Any) -> None:
+        """The body of a worker process (forked): serve on its own sockets."""
+        # The parent's handlers would only set its flag: a worker stops through its event loop,
+        # and a signal that comes before the loop runs is remembered until then.
+        signal.signal(signal.SIGINT, remember_signal)
+        signal.signal(signal.SIGTERM, remember_signal)
+        for sock in self._reserved:
+            sock.close()
+        if self._wakeup is not None:
+            for fd in self._wakeup:
+                os.close(fd)
+            self._wakeup = None
+        sockets: Optional[list[socket.socket]] = None
+        try:
+            sockets = self._worker_sockets()
+            self.target(sockets, ready.set)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for sock in sockets or ():
+                sock.close()
+
 
 def _unlisten(sock: socket.socket, host: str, port: int) -> socket.socket:
     """Replace a listening socket by a bound, non-listening one on the same address."""
@@ -211,25 +239,3 @@ def _unlisten(sock: socket.socket, host: str, port: int) -> socket.socket:
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     reserved.bind((host, port))
     return reserved
-
-
-def _worker_main(supervisor: Supervisor, index: int, ready: Any) -> None:
-    # The parent's handlers would only set its flag: a worker stops through its event loop,
-    # and a signal that comes before the loop runs is remembered until then.
-    signal.signal(signal.SIGINT, remember_signal)
-    signal.signal(signal.SIGTERM, remember_signal)
-    for sock in supervisor._reserved:
-        sock.close()
-    if supervisor._wakeup is not None:
-        for fd in supervisor._wakeup:
-            os.close(fd)
-        supervisor._wakeup = None
-    sockets: Optional[list[socket.socket]] = None
-    try:
-        sockets = supervisor._worker_sockets()
-        run_worker(supervisor.app, supervisor.options, sockets, started=ready.set)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for sock in sockets or ():
-            sock.close()

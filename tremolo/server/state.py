@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
-    from .http.forwarded import TrustedProxies
-    from .options import Options
-    from .protocol import HTTPProtocol
-    from .types import Dispatcher
+    from ..http.forwarded import TrustedProxies
+    from ..options import Options
+    from ..types import Admitted, Dispatcher, Tracked
 
 logger = logging.getLogger('tremolo')
 access_logger = logging.getLogger('tremolo.access')
@@ -30,8 +28,9 @@ class ServerState:
     request: a deadline is a float stored on the connection, which costs nothing to set.
 
     Limits: at ``max_connections`` the worker stops accepting (``pause_accepting``, set by the
-    `tremolo.server.Worker`) until a connection closes. The event loop accepts in batches, so
-    a few connections may still arrive past the limit: they wait, unread, for a free slot.
+    `tremolo.server.worker.Worker`) until a connection closes. The event loop accepts in
+    batches, so a few connections may still arrive past the limit: they wait, unread, for a
+    free slot.
     """
 
     def __init__(
@@ -40,7 +39,7 @@ class ServerState:
         self.loop = loop
         self.options = options
         self.dispatcher = dispatcher
-        self.connections: set[HTTPProtocol] = set()
+        self.connections: set[Tracked] = set()
         name = options.server_name
         self.server_header = b'Server: %s\r\n' % name.encode('latin-1') if name else b''
         self.access_log = options.access_log and access_logger.isEnabledFor(logging.INFO)
@@ -48,7 +47,7 @@ class ServerState:
         #: case costs one ``is None`` test per connection).
         self.trusted_proxies: Optional[TrustedProxies] = None
         if options.trusted_proxies:
-            from .http.forwarded import TrustedProxies
+            from ..http.forwarded import TrustedProxies
 
             self.trusted_proxies = TrustedProxies(
                 options.trusted_proxies, options.forwarded_headers
@@ -60,7 +59,8 @@ class ServerState:
         self.max_connections = options.max_connections
         self.max_per_ip = options.max_connections_per_ip
         self._per_ip: dict[str, int] = {}
-        self.waiting: deque[HTTPProtocol] = deque()
+        #: Connections waiting for a slot, oldest first, with their client's address.
+        self.waiting: dict[Admitted, Optional[str]] = {}
         #: Whether the worker accepts connections (``False`` at ``max_connections``).
         self.accepting = True
         #: Called to stop and to resume accepting (no-ops without a listening server).
@@ -95,8 +95,10 @@ class ServerState:
     def close_idle(self) -> None:
         """Stop taking requests: close idle connections, finish busy ones (graceful stop)."""
         self.closing = True
-        while self.waiting:
-            self.waiting.popleft().close()
+        waiting = list(self.waiting)
+        self.waiting.clear()
+        for connection in waiting:
+            connection.close()
         for connection in list(self.connections):
             connection.shutdown()
 
@@ -107,21 +109,32 @@ class ServerState:
         """Whether the worker serves ``max_connections`` connections."""
         return 0 < self.max_connections <= len(self.connections)
 
-    def admit(self, protocol: HTTPProtocol) -> int:
-        """Count a new connection in, or tell it to wait (`WAIT`) or to refuse (`REFUSED`)."""
+    def admit(self, connection: Admitted, host: Optional[str]) -> int:
+        """Count a new connection from ``host`` (an IP address, or ``None``) in, or tell it to
+        wait (`WAIT`) or to refuse (`REFUSED`)."""
         if self.max_connections and (
             self.waiting or len(self.connections) >= self.max_connections
         ):
-            self.waiting.append(protocol)
+            self.waiting[connection] = host
             self._pause()
             return WAIT
-        return self._count_in(protocol)
+        return self._count_in(connection, host)
 
-    def _count_in(self, protocol: HTTPProtocol) -> int:
-        self.connections.add(protocol)
+    def track(self, connection: Tracked) -> None:
+        """Track a connection that is not admitted yet (its PROXY protocol header is read
+        first): it gets the deadline checks and the shutdown of every connection."""
+        self.connections.add(connection)
+
+    def untrack(self, connection: Tracked) -> None:
+        """Stop tracking a connection given to `track`."""
+        self.connections.discard(connection)
+
+    def _count_in(self, connection: Tracked, host: Optional[str]) -> int:
+        self.connections.add(connection)
         if self.full:
             self._pause()
-        host = protocol.connection.client_host if self.max_per_ip else None
+        if not self.max_per_ip:
+            host = None
         if host is not None:
             count = self._per_ip.get(host, 0)
             if count >= self.max_per_ip:
@@ -129,24 +142,23 @@ class ServerState:
                              host, count)
                 return REFUSED
             self._per_ip[host] = count + 1
-            protocol.counted_host = host
+            connection.counted_host = host
         return ADMITTED
 
-    def release(self, protocol: HTTPProtocol) -> bool:
+    def release(self, connection: Admitted) -> bool:
         """Count a closed connection out; ``False`` if it was still waiting for a slot."""
-        if protocol not in self.connections:
-            if protocol in self.waiting:
-                self.waiting.remove(protocol)
+        if connection not in self.connections:
+            self.waiting.pop(connection, None)
             return False
-        self.connections.discard(protocol)
-        host = getattr(protocol, 'counted_host', None)  # a PROXY header reader has none
+        self.connections.discard(connection)
+        host = connection.counted_host
         if host is not None:
             count = self._per_ip.pop(host) - 1
             if count:
                 self._per_ip[host] = count
         while self.waiting and not self.full and not self.closing:
-            waiting = self.waiting.popleft()
-            waiting.admitted(self._count_in(waiting))
+            waiting = next(iter(self.waiting))
+            waiting.admitted(self._count_in(waiting, self.waiting.pop(waiting)))
         if not self.accepting and not self.full and not self.closing:
             self.accepting = True
             if self.resume_accepting is not None:

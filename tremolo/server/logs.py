@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from .options import Options
+if TYPE_CHECKING:
+    from ..options import Options
 
 FORMAT = '%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s'
 

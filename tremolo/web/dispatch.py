@@ -1,7 +1,7 @@
 """One request through the application: route, middleware, handler, result, errors.
 
-`Runtime` is what the protocol calls (it implements `tremolo.types.Dispatcher`).
-It is built from a `CompiledApp`, once per worker.
+`Runtime` is what the server calls: the native framework's `tremolo.types.Dispatcher`,
+built from a `CompiledApp` once per worker.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import logging
 import traceback
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
 from .context import Context, Globals
-from .exceptions import ClientDisconnected, HTTPException, InternalServerError
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
 
 if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..request import Request
+    from ..response import Response
     from .compiled import CompiledApp, Endpoint
-    from .connection import Connection
-    from .request import Request
-    from .response import Response
 
 logger = logging.getLogger('tremolo')
 
@@ -46,9 +46,8 @@ class Runtime:
         self.loop = loop
         self.debug = compiled.options.debug
         self.globals = Globals()
-        self.logger = logging.getLogger('tremolo')
         self.base: dict[str, Any] = {
-            'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': self.logger,
+            'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': logger,
             'websocket': None,  # the handlers that take it get it per request
         }
         self._connect = compiled.on_connect
@@ -115,13 +114,14 @@ class Runtime:
             if endpoint.custom:
                 endpoint.customize(request, response)
         context = Context(endpoint.options, request.connection)
-        request._context = context
+        request.context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
         websocket = None
+        websocket_route = endpoint.websocket
         sse = None
         if endpoint.uses_sse:
-            from .sse import EventStream  # only routes that stream events load it
+            from ..sse import EventStream  # only routes that stream events load it
 
             sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
         try:
@@ -137,13 +137,13 @@ class Runtime:
                     return
             if missing is not None:
                 raise missing
-            if context._options is not None:
-                _apply_options(context._options, request)
-            if endpoint.websocket is not None:  # after the hooks, which may refuse first
-                values['websocket'] = websocket = endpoint.websocket.open(
+            if context.customized:
+                _apply_options(context.options, request)
+            if websocket_route is not None:  # after the hooks, which may refuse first
+                values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
             plan = endpoint.plan
-            if endpoint.direct and context._options is None:
+            if endpoint.direct and not context.customized:
                 if plan.var_keyword and not params:
                     result = await plan.func(**values)  # the call copies values
                 else:
@@ -152,17 +152,23 @@ class Runtime:
                 result = await self.call(plan, values, params, scope, context,
                                          endpoint.option_kwargs)
             if websocket is not None and (websocket.accepted or result is None):
-                await websocket._finish()  # close it, or refuse the handshake if never accepted
+                # Close it, or refuse the handshake if it was never accepted.
+                assert websocket_route is not None
+                await websocket_route.finish(websocket)
             else:
                 await send_result(result, response, endpoint.json_type, endpoint.where,
                                   self.loop)
         except ClientDisconnected:
             if websocket is None or not websocket.accepted:
                 raise
-            await websocket._finish()  # WebSocketClosed left uncaught: the handler is done
+            # WebSocketClosed left uncaught: the handler is done.
+            assert websocket_route is not None
+            await websocket_route.finish(websocket)
         except Exception as exc:
             if websocket is not None and websocket.accepted:
-                await websocket._handler_failed(exc)  # too late for an HTTP error: close with 1011
+                # Too late for an HTTP error: the WebSocket closes with 1011.
+                assert websocket_route is not None
+                await websocket_route.failed(websocket, exc)
                 return
             await self.handle_error(exc, request, response, endpoint, values, params, scope)
         finally:
@@ -199,7 +205,7 @@ class Runtime:
         if response.headers_sent:
             raise exc  # the head is out: the protocol cuts the response short
         http_exc = exc if isinstance(exc, HTTPException) else InternalServerError()
-        _reset(response, http_exc)
+        response.reset(http_exc.status, http_exc.headers)
         if plan is not None:
             try:
                 error_values = {**values, 'exc': exc}
@@ -213,7 +219,7 @@ class Runtime:
                 if response.headers_sent:
                     raise
                 http_exc = InternalServerError()
-                _reset(response, http_exc)
+                response.reset(http_exc.status)
         if isinstance(exc, HTTPException) or not self.debug:
             body = http_exc.message
         else:
@@ -227,8 +233,7 @@ class Runtime:
             logger.error('error sending the error response', exc_info=hook_exc)
             if response.headers_sent:
                 raise
-            _reset(response, InternalServerError())
-            response.filters.clear()
+            response.reset(500)
             response.send_whole(b'Internal Server Error')
 
     # -- calling --------------------------------------------------------------------------------
@@ -245,8 +250,8 @@ class Runtime:
         if plan.providers:
             for name, provider in plan.providers:
                 kwargs[name] = await self._provide(provider, values, params, scope)
-        if plan.options and context is not None and context._options is not None:
-            options = context._options
+        if plan.options and context is not None and context.customized:
+            options = context.options
             for name in plan.options:
                 if name in options:
                     kwargs[name] = options[name]
@@ -311,18 +316,6 @@ class Runtime:
 
 
 def _apply_options(options: dict[str, Any], request: Request) -> None:
-    """Apply body limits changed in ``context.options`` by a request hook."""
+    """Apply the body limits a request hook changed in ``context.options``."""
     request.max_body_size = options.get('max_body_size', request.max_body_size)
-    stream = request._stream
-    if stream is not None:
-        stream._high_water = options.get('body_buffer_size', stream._high_water)
-
-
-def _reset(response: Response, exc: HTTPException) -> None:
-    response.status = exc.status
-    response.reason = None
-    response.content_type = 'text/plain; charset=utf-8'
-    del response.headers._items[:]
-    for name, value in exc.headers:
-        response.headers.add(name, value)
-
+    request.body_buffer_size = options.get('body_buffer_size', request.body_buffer_size)

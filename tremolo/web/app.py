@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import logging
+import functools
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
+from ..exceptions import RegistrationError
+from ..options import ROUTE_RULES, Options, check_option
 from .compiled import CompiledApp
+from .dispatch import Runtime
 from .errors import ErrorHandlers
-from .exceptions import RegistrationError
 from .extension import extension_name
+from .hooks import DEFAULT_PRIORITY, Pipeline
 from .injection import (
     ASYNC,
     ASYNC_GEN,
@@ -22,8 +25,6 @@ from .injection import (
     Providers,
     compile_plan,
 )
-from .options import Options
-from .pipeline import DEFAULT_PRIORITY, Pipeline
 from .routing import PathPattern
 from .views import is_view, view_handlers
 
@@ -83,9 +84,8 @@ class Tremolo:
         self.extensions: list[Any] = []
         self.extension_closers: list[Plan] = []
         self.listeners: list[Union[int, str]] = []
-        self.logger = logging.getLogger('tremolo')
         self._names: dict[str, RouteRecord] = {}
-        self._compiled: Optional[CompiledApp] = None
+        self._frozen = False
         self._mounted = False
 
     # -- routes ---------------------------------------------------------------------------------
@@ -390,14 +390,30 @@ class Tremolo:
     # -- serving --------------------------------------------------------------------------------
 
     def compile(self, options: Optional[Options] = None) -> CompiledApp:
-        """Freeze the application for serving (routes, chains, plans); registering anything
-        afterwards is an error. Called by `run` and by the test client."""
-        options = options or Options()
-        compiled = CompiledApp(self, options)
-        self._compiled = compiled
+        """The application as it is served with ``options``: routes, middleware chains and
+        injection plans worked out once. It changes nothing here: compile as often as you
+        like (each test client does).
+
+        Raises:
+            RegistrationError: A route and a middleware or an option that do not fit together.
+        """
+        return CompiledApp(self, options or Options())
+
+    def freeze(self) -> None:
+        """Close registration: adding a route, a hook, a provider, an extension or a mount
+        afterwards raises `RegistrationError` (what is added once serving has started would
+        never be served). `run` and the test client freeze the application they serve."""
+        self._frozen = True
         for _, sub in self.mounts:
-            sub._compiled = compiled
-        return compiled
+            sub.freeze()
+
+    def dispatcher_factory(self, options: Optional[Options] = None
+                           ) -> Callable[[Any], Runtime]:
+        """Compile and freeze the application; return what makes its
+        `tremolo.types.Dispatcher` in each worker, given the worker's event loop."""
+        compiled = self.compile(options)
+        self.freeze()
+        return functools.partial(Runtime, compiled)
 
     def listen(self, address: Union[int, str]) -> None:
         """Also listen on ``address``: a port (on the host given to `run`),
@@ -418,13 +434,15 @@ class Tremolo:
         Raises:
             TypeError: An unknown option.
         """
-        from .server import serve
+        from ..server.serve import serve
 
         listen = list(options.pop('listen', [])) + list(self.listeners)
-        serve(self, Options.from_kwargs(host=host, port=port, listen=listen, **options))
+        settings = Options.from_kwargs(host=host, port=port, listen=listen, **options)
+        # Registration mistakes surface here, before any socket is opened.
+        serve(settings, self.dispatcher_factory(settings))
 
     def _check_open(self) -> None:
-        if self._compiled is not None:
+        if self._frozen:
             raise RegistrationError(
                 'the application is already serving: register everything before it starts'
             )
@@ -453,22 +471,15 @@ def _methods(methods: Any, path: str) -> list[str]:
 
 
 def _check_route_options(options: dict[str, Any], where: str) -> None:
-    checks: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
-        'content_type': (str, lambda v: '\n' not in v and '\r' not in v, 'a header value'),
-        'status': (int, lambda v: 100 <= v <= 999, 'a status code'),
-        'max_body_size': (int, lambda v: v >= 0, 'a size in bytes'),
-        'buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
-        'body_buffer_size': (int, lambda v: v >= 1, 'a size in bytes'),
-        'rate': ((int, float), lambda v: v >= 0, 'a number of bytes per second'),
-        'upload_rate': ((int, float), lambda v: v >= 0, 'a number of bytes per second'),
-    }
+    """Check the route options that have rules (`tremolo.options.ROUTE_RULES`); the others
+    are free-form: middleware read them from ``context.options``."""
     for name, value in options.items():
-        check = checks.get(name)
-        if check is None:
-            continue  # other options are free-form: middleware read them from context.options
-        kind, valid, meaning = check
-        if not isinstance(value, kind) or isinstance(value, bool) or not valid(value):
-            raise RegistrationError(f'{where}: option {name}={value!r} is not {meaning}')
+        rules = ROUTE_RULES.get(name)
+        if rules is not None:
+            try:
+                check_option(name, value, *rules)
+            except (TypeError, ValueError) as exc:
+                raise RegistrationError(f'{where}: {exc}') from None
 
 
 __all__ = ['Tremolo', 'Application', 'RouteRecord']

@@ -2,10 +2,10 @@
 
 One `HTTPProtocol` per connection. It feeds the sans-IO head reader and body decoders,
 answers parse errors itself (with the status they carry, then closes), runs one request at a
-time through the dispatcher (pipelined requests wait in the buffer, so answers stay in order),
-applies read backpressure and write drain, decides keep-alive, and enforces the timeouts and
-the minimum data rate (checked by the sweep of `tremolo.state.ServerState`). It knows nothing
-of routing, middleware or injection.
+time through the `tremolo.types.Dispatcher` (pipelined requests wait in the buffer, so answers
+stay in order), applies read backpressure, decides keep-alive, and enforces its `Deadlines`
+when the worker's sweep asks. Responses write through its `Output`; it knows nothing of
+routing, middleware or injection.
 """
 
 from __future__ import annotations
@@ -16,21 +16,28 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..body_stream import BodyStream
+from ..connection import Connection
+from ..exceptions import BadRequest, ClientDisconnected, RequestTimeout
+from ..http.body import ChunkedDecoder, ContentLengthDecoder
+from ..http.dates import dates
+from ..http.errors import ParseError
+from ..http.head import HeadReader
+from ..http.status import status_line
+from ..request import Request
+from ..response import Response
+from ..upgrade import UpgradedStream
 from . import eager
-from .body_stream import BodyStream
-from .connection import Connection
-from .exceptions import BadRequest, ClientDisconnected
-from .http.body import ChunkedDecoder, ContentLengthDecoder
-from .http.dates import dates
-from .http.errors import ParseError
-from .http.head import HeadReader
-from .http.status import status_line
-from .output import BufferedWriter
-from .request import Request
-from .response import Response
+from .deadlines import (
+    BODY_TOO_SLOW,
+    HANDLER_TIMEOUT,
+    HEAD_TIMEOUT,
+    HEAD_TOO_SLOW,
+    IDLE_TIMEOUT,
+    Deadlines,
+)
+from .output import Output
 from .state import REFUSED, WAIT
-from .timeouts import HEAD, IDLE, Timeouts
-from .upgrade import UpgradedStream
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -44,22 +51,25 @@ _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
 
 
+class HTTPProtocol(asyncio.Protocol):
+    """HTTP/1.1 over one transport.
 
-class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
-    """HTTP/1.1 over one transport (its timeouts: `tremolo.timeouts.Timeouts`)."""
+    Attributes:
+        output: The writing side of the connection, the channel responses write to.
+        deadlines: The connection's timeouts.
+        connection: What handlers see of the connection.
+        closed: The connection is lost.
+        closing: No further request will be taken on this connection.
+        counted_host: The client address counted against ``max_connections_per_ip``.
+    """
 
     # Slots, not a dict: an idle keep-alive connection costs a few hundred bytes less, and
     # 10,000 of them a few megabytes.
     __slots__ = (
-        'state', 'loop', 'options', 'server_header', '_head_reader', 'transport', 'connection',
-        '_buffer', '_request', '_response', '_body', '_decoder', '_paused', '_reading_paused',
-        'closed', 'closing', '_eof', 'counted_host', '_refused', '_upgraded', '_connect_hooks',
-        '_task', '_starting', '_cancel_on_disconnect',
-        # BufferedWriter's
-        'writing_paused', '_drain_waiter', '_held', '_held_size', '_fd',
-        # Timeouts'
-        '_deadline', '_deadline_kind', '_rate_since', '_paused_since', '_handler_deadline',
-        '_cancelled',
+        'state', 'loop', 'options', 'output', 'deadlines', 'transport', 'connection', 'closed',
+        'closing', 'counted_host', '_head_reader', '_buffer', '_request', '_response', '_body',
+        '_decoder', '_paused', '_reading_paused', '_eof', '_refused', '_upgraded',
+        '_connect_hooks', '_task', '_starting', '_cancel_on_disconnect', '_cancelled',
         '__weakref__',
     )
 
@@ -68,12 +78,16 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         self.loop = state.loop
         options = state.options
         self.options = options
-        self.server_header = state.server_header
+        self.output = Output(self, state.loop, options, state.server_header)
+        self.deadlines = Deadlines(options)
+        self.transport: Any = None
+        self.connection: Optional[Connection] = None
+        self.closed = False
+        self.closing = False
+        self.counted_host: Optional[str] = None
         self._head_reader = HeadReader(
             options.max_request_line, options.max_header_size, options.max_header_count
         )
-        self.transport: Any = None
-        self.connection: Optional[Connection] = None
         self._buffer = b''
         self._request: Optional[Request] = None
         self._response: Optional[Response] = None
@@ -81,26 +95,22 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         self._decoder: Optional[ContentLengthDecoder | ChunkedDecoder] = None
         self._paused = 0
         self._reading_paused = False
-        self.closed = False
-        #: No further request will be taken on this connection.
-        self.closing = False
         self._eof = False
-        #: The client address counted against ``max_connections_per_ip``.
-        self.counted_host: Optional[str] = None
         self._refused = False
         self._upgraded: Optional[UpgradedStream] = None
         self._connect_hooks: Optional[asyncio.Future[None]] = None
         self._task: Optional[asyncio.Task[None]] = None
         self._starting = False
-        self._init_output()
-        self._init_timeouts()
         self._cancel_on_disconnect = False
+        #: The handler was cancelled (a timeout, a forced stop): answer 503, not 500.
+        self._cancelled = False
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
     def connection_made(self, transport: Any, proxy_header: Any = None) -> None:
-        # ``proxy_header``: the PROXY protocol header read by `tremolo.proxied` first.
+        # ``proxy_header``: the PROXY protocol header read by `tremolo.server.proxied` first.
         self.transport = transport
+        fd = -1
         sock = transport.get_extra_info('socket')
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -108,9 +118,10 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             except OSError:  # pragma: no cover - the socket went away already
                 pass
             if transport.get_extra_info('sslcontext') is None and hasattr(os, 'writev'):
-                self._fd = sock.fileno()
+                fd = sock.fileno()
+        self.output.connected(transport, fd)
         self.connection = Connection(transport, self.state.trusted_proxies, proxy_header)
-        decision = self.state.admit(self)
+        decision = self.state.admit(self, self.connection.client_host)
         if decision == WAIT:
             transport.pause_reading()  # until `admitted`: what it sends waits in the kernel
         else:
@@ -124,9 +135,8 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
 
     def _open(self, decision: int) -> None:
         self._refused = decision == REFUSED
-        # The first request is due within header_timeout of the connection.
-        self._set_deadline(self.options.header_timeout, HEAD)
-        hooks = self.state.dispatcher.connection_made(self.connection)
+        self.deadlines.connected(self.loop.time())
+        hooks = self.state.dispatcher.connection_made(self.connection)  # type: ignore[arg-type]
         if hooks is not None:
             self._connect_hooks = asyncio.ensure_future(hooks)
         if self.state.closing:
@@ -172,16 +182,13 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         if not self.transport.is_closing():
-            # Why: before Python 3.11 (so on PyPy 3.9), a TLS transport whose peer closed
-            # first still counts as open and warns "unclosed transport" when collected.
+            # A transport whose peer closed first must still be closed by its protocol: before
+            # Python 3.11 (so on PyPy 3.9) a TLS one counts as open and warns when collected.
             self.transport.close()
         self.closed = True
         self.closing = True
+        self.output.lost()
         opened = self.state.release(self)
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(ClientDisconnected('the client closed the connection'))
-            waiter.exception()  # mark retrieved: nobody may be waiting any more
         if self._body is not None:
             self._body.set_exception(ClientDisconnected('the client closed the connection'))
         if self._upgraded is not None:
@@ -189,9 +196,15 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         if self._cancel_on_disconnect:
             self._cancel_request()
         if opened:
-            hooks = self.state.dispatcher.connection_lost(self.connection)
+            hooks = self.state.dispatcher.connection_lost(self.connection)  # type: ignore
             if hooks is not None:
                 self.state.run_in_background(hooks)
+
+    def pause_writing(self) -> None:
+        self.output.pause()
+
+    def resume_writing(self) -> None:
+        self.output.resume()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -221,28 +234,21 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             self._reject(exc.status, exc.message)
             return False
         if result is None:
-            if self._deadline_kind != HEAD:
-                self._set_deadline(self.options.header_timeout, HEAD)
-            if not self._rate_since and self.options.min_data_rate:
-                self._rate_since = self.loop.time()
+            self.deadlines.head_pending(self.loop.time())
             return False
         if self._refused:
             self._reject(503, 'too many connections from this address')
             return False
         head, consumed = result
         self._buffer = buffer[consumed:] if consumed < len(buffer) else b''
-        self._deadline = 0.0
-        self._deadline_kind = 0
-        self._rate_since = 0.0
         options = self.options
-        if options.handler_timeout:
-            self._handler_deadline = self.loop.time() + options.handler_timeout
+        has_body = head.chunked or bool(head.content_length)
+        self.deadlines.request_started(self.loop.time(), has_body, head.expect_continue)
         connection = self.connection
+        assert connection is not None
         connection.requests += 1
         body = None
-        if head.chunked or head.content_length:
-            if options.min_data_rate and not head.expect_continue:  # else: at 100 Continue
-                self._rate_since = self.loop.time()
+        if has_body:
             body = BodyStream(
                 self, self.loop, head.content_length, options.body_buffer_size,
                 options.body_timeout, options.max_body_size, head.expect_continue,
@@ -254,7 +260,7 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             )
         self._body = body
         request = Request(head, connection, body)
-        response = Response(self, request)
+        response = Response(self.output, request)
         self._request = request
         self._response = response
         if body is not None and self._buffer:
@@ -268,11 +274,12 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         """Decode body bytes into the current body stream; return what follows the body."""
         decoder = self._decoder
         body = self._body
+        assert decoder is not None and body is not None
         try:
             chunks = decoder.feed(data)
         except ParseError as exc:
             self._decoder = None
-            self._rate_since = 0.0
+            self.deadlines.body_ended()
             self.closing = True
             self._pause(_BODY_FULL)
             body.set_exception(BadRequest(exc.message, status=exc.status))
@@ -283,7 +290,7 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             body.trailers = decoder.trailers
             body.feed_eof()
             self._decoder = None
-            self._rate_since = self._paused_since = 0.0
+            self.deadlines.body_ended()
             return decoder.rest
         return b''
 
@@ -302,7 +309,7 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         if not response.finished:
             self._handler_failed(response, RuntimeError('the response was not finished'))
         self._request = self._response = self._task = None
-        self._handler_deadline = self._rate_since = self._paused_since = 0.0
+        self.deadlines.request_ended()
         body = self._body
         self._body = None
         if self.closed:
@@ -318,7 +325,7 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         elif self._eof:
             self.close()
         else:
-            self._set_deadline(self.options.keepalive_timeout, IDLE)
+            self.deadlines.idle(self.loop.time())
 
     def _handler_failed(self, response: Response, exc: BaseException) -> None:
         if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
@@ -326,7 +333,7 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         if response.headers_sent:
             # Too late for an error status: cut the body short so the client sees it fail.
             response.finished = True
-            self.flush()
+            self.output.flush()
             self.abort()
         elif self._cancel_on_disconnect and isinstance(exc, asyncio.CancelledError):
             # Cancelled because the client left or the server stops (`cancel_on_disconnect`).
@@ -334,10 +341,7 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             self.close()
         elif not self.closed:
             response.keep_alive = False
-            response.status = 503 if self._cancelled else 500
-            response.reason = None
-            response.content_type = 'text/plain; charset=utf-8'
-            response.filters.clear()
+            response.reset(503 if self._cancelled else 500)
             response.send_whole(b'Service Unavailable' if self._cancelled
                                 else b'Internal Server Error')
 
@@ -348,35 +352,31 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         self.closing = True
         self._buffer = b''
         body = status_line(status)[9:-2]
-        self.write(
+        self.output.write(
             b'%s%s%sContent-Type: text/plain; charset=utf-8\r\n'
             b'Content-Length: %d\r\nConnection: close\r\n\r\n%s'
-            % (status_line(status), dates.header(), self.server_header, len(body), body)
+            % (status_line(status), dates.header(), self.output.server_header, len(body), body)
         )
         self.close()
 
-    # -- flow control ---------------------------------------------------------------------------
+    # -- read flow control ----------------------------------------------------------------------
 
     def _pause(self, reason: int) -> None:
         self._paused |= reason
         if not self._reading_paused and not self.closed:
             self._reading_paused = True
             self.transport.pause_reading()
-            if self._rate_since:
-                self._paused_since = self.loop.time()
+            self.deadlines.reading_paused(self.loop.time())
 
     def _resume(self, reasons: int) -> None:
         self._paused &= ~reasons
         if self._reading_paused and not self._paused and not self.closed:
             self._reading_paused = False
             self.transport.resume_reading()
-            if self._paused_since:
-                if self._rate_since:
-                    self._rate_since += self.loop.time() - self._paused_since
-                self._paused_since = 0.0
+            self.deadlines.reading_resumed(self.loop.time())
 
     def pause_reading(self) -> None:
-        """Stop reading the socket until `resume_reading` (body buffer full)."""
+        """Stop reading the socket until `resume_reading` (a reader's buffer is full)."""
         self._pause(_UPGRADE_FULL if self._upgraded is not None else _BODY_FULL)
 
     def resume_reading(self) -> None:
@@ -386,9 +386,11 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
         """Tell a client waiting with ``Expect: 100-continue`` to send its body."""
         response = self._response
         if response is not None and not response.headers_sent and not self.closed:
-            self.write(b'HTTP/1.1 100 Continue\r\n\r\n')
-            if self._decoder is not None and self.options.min_data_rate:
-                self._rate_since = self.loop.time()  # the body may come now
+            self.output.write(b'HTTP/1.1 100 Continue\r\n\r\n')
+            if self._decoder is not None:
+                self.deadlines.body_invited(self.loop.time())  # the body may come now
+
+    # -- the exchange (what the output asks) ----------------------------------------------------
 
     def response_finished(self, response: Response) -> None:
         if self.state.access_log:
@@ -413,10 +415,10 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
 
     def upgrade(self) -> UpgradedStream:
         """Hand the connection over to another protocol; HTTP parsing stops here."""
-        stream = UpgradedStream(self, self.options.body_buffer_size)
+        stream = UpgradedStream(self.output, self, self.options.body_buffer_size)
         self._upgraded = stream
         self._decoder = None
-        self._deadline = self._handler_deadline = self._rate_since = 0.0
+        self.deadlines.upgraded()
         self._resume(_PIPELINE_FULL | _BODY_FULL)
         if self._buffer:
             data = self._buffer
@@ -426,19 +428,18 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             stream.feed_eof()
         return stream
 
-    # -- closing and timeouts -------------------------------------------------------------------
+    # -- closing and timeouts (what the connection registry asks) -------------------------------
 
     def close(self) -> None:
         """Close once the written data has been sent."""
-        self.flush()
+        self.output.flush()
         self.closing = True
         if not self.closed and self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> None:
         """Close at once, discarding unsent data."""
-        self._held = []
-        self._held_size = 0
+        self.output.discard()
         self.closing = True
         if not self.closed and self.transport is not None:
             self.transport.abort()
@@ -452,6 +453,52 @@ class HTTPProtocol(Timeouts, BufferedWriter, asyncio.Protocol):
             self.close()
         elif self._cancel_on_disconnect:
             self._cancel_request()
+
+    def cancel(self) -> None:
+        """Stop the request in progress now: its handler is cancelled and answered 503 if its
+        response has not started, else the connection is cut; an idle connection closes."""
+        task = self._task
+        self.closing = True
+        if task is not None and not task.done():
+            self._cancelled = True
+            task.cancel()
+        elif self._upgraded is not None or self._request is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def check_deadline(self, now: float) -> None:
+        """Enforce the timeouts and the minimum data rate (the sweep calls this every second)."""
+        if self.closed:
+            return
+        body = self._body
+        late = self.deadlines.check(
+            now, busy=self._request is not None, head_received=len(self._buffer),
+            body_received=body.received if body is not None else None, full=self.state.full,
+        )
+        if not late:
+            return
+        if late == HANDLER_TIMEOUT:
+            logger.warning('%r took more than handler_timeout (%g s): cancelled',
+                           self._request, self.options.handler_timeout)
+            self.deadlines.handler_cancelled()
+            self.cancel()
+        elif late == BODY_TOO_SLOW:
+            # Slow POST: the handler gets a RequestTimeout (408) reading the body, and the
+            # connection closes after the answer (the body is left unread).
+            assert body is not None
+            logger.debug('the request body from %s arrives too slowly', self.connection.client)
+            self.deadlines.body_ended()
+            self._decoder = None
+            self.closing = True
+            self.pause_reading()
+            body.set_exception(RequestTimeout('the request body arrives too slowly'))
+        elif late == HEAD_TOO_SLOW:
+            self._reject(408, 'the request head arrives too slowly')  # slowloris
+        elif late == HEAD_TIMEOUT:
+            self._reject(408, 'timed out reading the request head')
+        elif late == IDLE_TIMEOUT:
+            self.close()
 
 
 def _format_client(client: Any) -> str:

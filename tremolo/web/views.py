@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from .exceptions import RegistrationError
+from ..exceptions import RegistrationError
 
 #: Methods of a view class that answer HTTP methods (their upper-cased names).
 VIEW_METHODS = ('get', 'post', 'put', 'patch', 'delete', 'head', 'options')

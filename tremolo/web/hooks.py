@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Optional
 
-from .exceptions import RegistrationError
+from ..exceptions import RegistrationError
 from .injection import (
     ASYNC,
     CONNECTION_NAMES,

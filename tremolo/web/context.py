@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType, SimpleNamespace
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from ..connection import Connection
 
 
 class Context:
@@ -42,6 +42,12 @@ class Context:
         options = self._options if self._options is not None else self._route_options
         return options.get(name, default)
 
+    @property
+    def customized(self) -> bool:
+        """Whether `options` was asked for (so may differ from the route's): the application
+        then applies the body limits and passes the options to the handler from there."""
+        return self._options is not None
+
     def __repr__(self) -> str:
         attrs = ', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())
         return f'Context({attrs})'
@@ -53,8 +59,3 @@ class Globals(SimpleNamespace):
     Typically filled in an ``on_worker_start`` hook (a database pool, a cache client) and read
     by handlers that ask for ``globals``.
     """
-
-
-def frozen(options: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of route options (requests copy them before changing them)."""
-    return MappingProxyType(dict(options))
