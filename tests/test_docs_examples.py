@@ -172,6 +172,21 @@ async def test_listen_serves_every_port(procs, tmp_path):
 
 
 @pytest.mark.slow
+async def test_a_dispatcher_of_its_own_is_served(procs, tmp_path):
+    script = tmp_path / 'dispatcher.py'
+    script.write_text(substituted('dispatcher', ("port=8000", "port=0")))
+    server = procs.script(script, cwd=tmp_path)
+    url = await server.url('/anything')
+    assert await fetch_text(url) == 'GET /anything: request 1, 0 bytes of body\n'
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=b'x' * 5000) as response:
+            assert response.headers['Content-Type'] == 'text/plain; charset=utf-8'
+            assert await response.text() == 'POST /anything: request 2, 5000 bytes of body\n'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+@pytest.mark.slow
 async def test_uvloop_policy_is_honoured(procs, tmp_path):
     try:
         importlib.import_module('uvloop')

@@ -230,21 +230,22 @@ class BodyStream:
         loop = self.loop
         inbox = self._inbox
         seen = len(parts)
+        timer: list[asyncio.TimerHandle] = []  # the one armed now
 
         def check() -> None:
-            nonlocal seen, timer
+            nonlocal seen
             if len(parts) == seen:
                 self.set_exception(_timed_out())
             else:
                 seen = len(parts)
-                timer = loop.call_later(self.timeout, check)
+                timer[0] = loop.call_later(self.timeout, check)
 
-        timer = loop.call_later(self.timeout, check)
+        timer.append(loop.call_later(self.timeout, check))
         try:
             while not inbox.ended and self._exception is None:
                 await inbox.wait()
         finally:
-            timer.cancel()
+            timer[0].cancel()
 
     def __aiter__(self) -> BodyStream:
         return self

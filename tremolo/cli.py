@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action='append', metavar=meta.get('metavar'),
                                 help=help_text)
         else:
-            convert = {'int': int, 'float': float}.get(kind, str)
+            convert = {'int': int, 'float': float}.get(str(kind), str)
             parser.add_argument(flag, type=convert, choices=meta.get('choices'),
                                 help=help_text)
     parser.add_argument('--ssl-certfile', help='certificate chain (PEM) to serve HTTPS')
@@ -51,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()  # type: ignore[misc]
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
 
 
 def load_app(spec: str) -> Any:
@@ -66,7 +66,7 @@ def load_app(spec: str) -> Any:
     """
     module_name, _, attribute = spec.partition(':')
     attribute = attribute or 'app'
-    # Why: an empty or dotted-wrong name made importlib raise a bare ValueError traceback.
+    # A name importlib cannot take is a usage error too, not a traceback.
     if not module_name or module_name.startswith('.') or not all(module_name.split('.')):
         raise SystemExit(f"error: cannot read the application {spec!r}: use 'module:attribute'")
     if os.getcwd() not in sys.path:
@@ -74,8 +74,8 @@ def load_app(spec: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        # Why: a missing module is a usage error, worth one clear line rather than a traceback;
-        # a module that fails to import one of *its* dependencies still shows the traceback.
+        # A missing module is a usage error, worth one clear line rather than a traceback; a
+        # module that fails to import one of *its* dependencies still shows the traceback.
         if exc.name is None or not (module_name == exc.name
                                     or module_name.startswith(exc.name + '.')):
             raise
@@ -86,7 +86,7 @@ def load_app(spec: str) -> Any:
     except AttributeError:
         raise SystemExit(f'error: module {module_name!r} has no attribute '
                          f'{attribute!r}') from None
-    # Why: anything else (a handler, a module) failed later with "has no attribute 'run'".
+    # Anything else (a handler, a module) is refused here, with its name.
     if not callable(getattr(app, 'run', None)):
         raise SystemExit(f'error: {spec!r} is {app!r}, not a Tremolo application')
     return app
@@ -105,7 +105,7 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         try:
             context.load_cert_chain(certfile, keyfile, password)
         except (OSError, ssl.SSLError) as exc:
-            # Why: a missing file or a wrong password is a usage error, not a traceback.
+            # A missing file or a wrong password is a usage error, not a traceback.
             raise SystemExit(f'error: cannot load the certificate {certfile!r}: {exc}') from None
         values['ssl'] = context
     elif keyfile:
@@ -122,12 +122,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     values = options_from_args(args)
     try:
         options = Options.from_kwargs(**values)
-        # Why: a bad --listen value only failed at bind time, as a ValueError traceback.
+        # A bad --listen value is a usage error now, not a failure at bind time.
         addresses(options)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
-    # Why: after the options are checked, so that a bad flag is reported without first
-    # running the application module's import-time code.
+    # After the options are checked: a bad flag is reported without first running the
+    # application module's import-time code.
     app = load_app(args.app)
     host, port = options.host, options.port
     extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)

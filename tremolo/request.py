@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Optional
 from urllib.parse import unquote
 
 from .body_stream import insert_filter
@@ -370,7 +370,8 @@ class Request:
         from .forms import FormLimits
 
         context = self.context
-        option = context.option if context is not None else _DEFAULTS.get
+        option: Callable[[str], Any] = (
+            context.option if context is not None else _DEFAULTS.__getitem__)
         return FormLimits(
             max_fields if max_fields is not None else option('max_form_fields'),
             option('max_form_field_size'), option('max_part_size'),

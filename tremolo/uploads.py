@@ -86,7 +86,7 @@ class Part:
         and the body by ``max_body_size``.
         """
         if size < 0:
-            pieces = []
+            pieces: list[bytes] = []
             while True:
                 piece = await self._next()
                 if not piece:
@@ -215,7 +215,7 @@ class PartReader:
             return b''
         event = await self._event()
         if type(event) is bytes:
-            return event  # type: ignore[return-value]
+            return event
         # PART_END: the next event (a PartStart or DONE) belongs to the next part.
         part._finished = True
         return b''

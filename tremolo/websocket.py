@@ -162,7 +162,7 @@ class WebSocket(WebSocketIO):
             piece = await self._next_piece()
             parts.append(piece.data)
         self._partial = False
-        return ''.join(parts) if piece.text else b''.join(parts)  # type: ignore[arg-type]
+        return ''.join(parts) if piece.text else b''.join(parts)
 
     async def receive_text(self) -> str:
         """The next message, which must be text (else the connection closes with 1003).
@@ -351,8 +351,8 @@ class WebSocket(WebSocketIO):
 async def _aiter(pieces: Union[AsyncIterable[Message], Iterable[Message]]
                  ) -> AsyncIterator[Message]:
     if hasattr(pieces, '__aiter__'):
-        async for piece in pieces:  # type: ignore[union-attr]
+        async for piece in pieces:
             yield piece
     else:
-        for piece in pieces:  # type: ignore[union-attr]
+        for piece in pieces:
             yield piece

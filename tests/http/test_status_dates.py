@@ -9,7 +9,6 @@ import pytest
 from tremolo.http.dates import DateCache, dates
 from tremolo.http.status import (
     REASONS,
-    STATUS_LINES_10,
     STATUS_LINES_11,
     body_allowed,
     reason,
@@ -42,21 +41,19 @@ def test_reason_unknown():
 def test_status_line_precomputed():
     assert status_line(200) == b'HTTP/1.1 200 OK\r\n'
     assert status_line(200) is STATUS_LINES_11[200]
-    assert status_line(404, '1.0') == b'HTTP/1.0 404 Not Found\r\n'
-    assert status_line(404, '1.0') is STATUS_LINES_10[404]
     assert status_line(413) == b'HTTP/1.1 413 Content Too Large\r\n'
 
 
 def test_status_line_custom_and_unknown():
     assert status_line(200, phrase='Fine') == b'HTTP/1.1 200 Fine\r\n'
-    assert status_line(200, '1.0', phrase='') == b'HTTP/1.0 200 \r\n'
+    assert status_line(200, phrase='') == b'HTTP/1.1 200 \r\n'
     # RFC 9112 §4: the reason phrase may be empty but the space before it is not optional.
     assert status_line(599) == b'HTTP/1.1 599 \r\n'
     assert status_line(599, phrase='Custom') == b'HTTP/1.1 599 Custom\r\n'
 
 
 def test_status_tables_cover_every_reason():
-    assert set(STATUS_LINES_11) == set(STATUS_LINES_10) == set(REASONS)
+    assert set(STATUS_LINES_11) == set(REASONS)
     for status, line in STATUS_LINES_11.items():
         assert line == b'HTTP/1.1 %d %s\r\n' % (status, REASONS[status].encode('latin-1'))
 

@@ -31,7 +31,8 @@ class Headers(Mapping[str, str]):
         return self._raw
 
     def __getitem__(self, name: str) -> str:
-        value = self._raw.get(_key(name))
+        key = _key(name)
+        value = self._raw.get(key) if key is not None else None
         if value is None:
             raise KeyError(name)
         return value.decode('latin-1')

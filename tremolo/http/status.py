@@ -20,24 +20,23 @@ def reason(status: int) -> str:
     return REASONS.get(status, '')
 
 
-def _line(version: bytes, status: int) -> bytes:
-    return b'HTTP/%s %d %s\r\n' % (version, status, reason(status).encode('latin-1'))
+def _line(status: int) -> bytes:
+    return b'HTTP/1.1 %d %s\r\n' % (status, reason(status).encode('latin-1'))
 
 
-STATUS_LINES_11: dict[int, bytes] = {code: _line(b'1.1', code) for code in REASONS}
-STATUS_LINES_10: dict[int, bytes] = {code: _line(b'1.0', code) for code in REASONS}
+#: The status line of every registered code. Responses always carry ``HTTP/1.1``, whatever
+#: the request's version: a server sends the highest minor version it supports (RFC 9110 §2.5).
+STATUS_LINES_11: dict[int, bytes] = {code: _line(code) for code in REASONS}
 
 
-def status_line(status: int, http_version: str = '1.1', phrase: str | None = None) -> bytes:
+def status_line(status: int, phrase: str | None = None) -> bytes:
     """The status line for a response, taken from the precomputed table when possible."""
     if phrase is None:
-        table = STATUS_LINES_11 if http_version == '1.1' else STATUS_LINES_10
-        line = table.get(status)
+        line = STATUS_LINES_11.get(status)
         if line is not None:
             return line
         phrase = reason(status)
-    version = b'1.1' if http_version == '1.1' else b'1.0'
-    return b'HTTP/%s %d %s\r\n' % (version, status, phrase.encode('latin-1'))
+    return b'HTTP/1.1 %d %s\r\n' % (status, phrase.encode('latin-1'))
 
 
 def body_allowed(status: int) -> bool:

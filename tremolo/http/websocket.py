@@ -350,11 +350,12 @@ class FrameReader:
             assert self.inflater is not None
             room = self.max_message_size - self._size
             try:
-                chunk = self.inflater.inflate(chunk, last, room)
+                inflated = self.inflater.inflate(chunk, last, room)
             except ValueError as exc:
                 raise ProtocolError(INVALID_DATA, str(exc)) from None
-            if chunk is None:
+            if inflated is None:
                 raise ProtocolError(MESSAGE_TOO_BIG, 'message too big once inflated')
+            chunk = inflated
             self._size += len(chunk)
         else:
             self._size += len(chunk)

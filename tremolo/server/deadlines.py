@@ -51,10 +51,11 @@ class Deadlines:
         self._options = options
         self._deadline = 0.0
         self._kind = 0
-        # The minimum data rate: when the measured read (a head or a body) began (0: none),
-        # and since when reading is paused by backpressure (that time is not the client's).
-        self._rate_since = 0.0
-        self._paused_since = 0.0
+        # The minimum data rate: when the measured read (a head or a body) began (None: no
+        # read is measured), and since when reading is paused by backpressure (that time is
+        # not the client's).
+        self._rate_since: Optional[float] = None
+        self._paused_since: Optional[float] = None
         self._handler_deadline = 0.0
 
     # -- what happens on the connection ---------------------------------------------------------
@@ -70,14 +71,15 @@ class Deadlines:
         if self._kind != _HEAD:
             self._deadline = now + self._options.header_timeout
             self._kind = _HEAD
-        if not self._rate_since and self._options.min_data_rate:
+        if self._rate_since is None and self._options.min_data_rate:
             self._rate_since = now
 
     def request_started(self, now: float, body: bool, expect_continue: bool) -> None:
         """A head is complete: the handler's time starts, and the body's rate (unless the
         client waits for ``100 Continue`` before sending it)."""
         options = self._options
-        self._deadline = self._rate_since = 0.0
+        self._deadline = 0.0
+        self._rate_since = None
         self._kind = 0
         if options.handler_timeout:
             self._handler_deadline = now + options.handler_timeout
@@ -91,11 +93,12 @@ class Deadlines:
 
     def body_ended(self) -> None:
         """The body is complete, or will not be read any further: its rate is not watched."""
-        self._rate_since = self._paused_since = 0.0
+        self._rate_since = self._paused_since = None
 
     def request_ended(self) -> None:
         """The response is complete: the handler's time and the body's rate stop."""
-        self._handler_deadline = self._rate_since = self._paused_since = 0.0
+        self._handler_deadline = 0.0
+        self._rate_since = self._paused_since = None
 
     def idle(self, now: float) -> None:
         """The connection waits for the next request, for ``keepalive_timeout``."""
@@ -104,18 +107,19 @@ class Deadlines:
 
     def upgraded(self) -> None:
         """The connection speaks another protocol, which keeps its own time."""
-        self._deadline = self._handler_deadline = self._rate_since = 0.0
+        self._deadline = self._handler_deadline = 0.0
+        self._rate_since = None
 
     def reading_paused(self, now: float) -> None:
         """The server stopped reading (backpressure): the client's rate is not measured."""
-        if self._rate_since:
+        if self._rate_since is not None:
             self._paused_since = now
 
     def reading_resumed(self, now: float) -> None:
-        if self._paused_since:
-            if self._rate_since:
+        if self._paused_since is not None:
+            if self._rate_since is not None:
                 self._rate_since += now - self._paused_since
-            self._paused_since = 0.0
+            self._paused_since = None
 
     def handler_cancelled(self) -> None:
         """The handler was cancelled for running out of time: once is enough."""
@@ -139,11 +143,12 @@ class Deadlines:
         if busy:
             if self._handler_deadline and now >= self._handler_deadline:
                 return HANDLER_TIMEOUT
-            if self._rate_since and body_received is not None and self._too_slow(
-                    now, body_received):
+            if self._rate_since is not None and body_received is not None and self._too_slow(
+                    self._rate_since, now, body_received):
                 return BODY_TOO_SLOW
             return ON_TIME
-        if self._rate_since and head_received and self._too_slow(now, head_received):
+        if self._rate_since is not None and head_received and self._too_slow(
+                self._rate_since, now, head_received):
             return HEAD_TOO_SLOW
         if self._deadline and (now >= self._deadline or (self._kind == _IDLE and full)):
             if self._kind == _HEAD and head_received:
@@ -151,10 +156,11 @@ class Deadlines:
             return IDLE_TIMEOUT
         return ON_TIME
 
-    def _too_slow(self, now: float, received: int) -> bool:
-        """Whether less than ``min_data_rate`` bytes per second arrived since the read began,
-        once ``min_data_rate_grace`` has passed."""
-        elapsed = (self._paused_since or now) - self._rate_since
+    def _too_slow(self, since: float, now: float, received: int) -> bool:
+        """Whether less than ``min_data_rate`` bytes per second arrived since the read began
+        (``since``), once ``min_data_rate_grace`` has passed."""
+        paused = self._paused_since
+        elapsed = (now if paused is None else paused) - since
         options = self._options
         return (elapsed >= options.min_data_rate_grace
                 and received < elapsed * options.min_data_rate)

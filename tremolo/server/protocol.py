@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger('tremolo')
 access_logger = logging.getLogger('tremolo.access')
 
-# Why reading is paused (a bit set: reading resumes when no reason is left).
+# The reasons reading is paused (a bit set: reading resumes when no reason is left).
 _BODY_FULL = 1
 _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
@@ -256,7 +256,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._decoder = (
                 # Trailers are header fields after the body: the head's limits bound them.
                 ChunkedDecoder(4096, options.max_header_size, options.max_header_count)
-                if head.chunked else ContentLengthDecoder(head.content_length)
+                if head.chunked else ContentLengthDecoder(head.content_length or 0)
             )
         self._body = body
         request = Request(head, connection, body)
@@ -347,7 +347,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _reject(self, status: int, message: str) -> None:
         """Answer a request that could not be parsed, then close (RFC 9112 §2.2)."""
-        logger.debug('rejected a request from %s: %d %s', self.connection.client, status,
+        logger.debug('rejected a request from %s: %d %s', _client(self.connection), status,
                      message)
         self.closing = True
         self._buffer = b''
@@ -487,7 +487,8 @@ class HTTPProtocol(asyncio.Protocol):
             # Slow POST: the handler gets a RequestTimeout (408) reading the body, and the
             # connection closes after the answer (the body is left unread).
             assert body is not None
-            logger.debug('the request body from %s arrives too slowly', self.connection.client)
+            logger.debug('the request body from %s arrives too slowly',
+                         _client(self.connection))
             self.deadlines.body_ended()
             self._decoder = None
             self.closing = True
@@ -499,6 +500,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._reject(408, 'timed out reading the request head')
         elif late == IDLE_TIMEOUT:
             self.close()
+
+
+def _client(connection: Optional[Connection]) -> Any:
+    return connection.client if connection is not None else None
 
 
 def _format_client(client: Any) -> str:

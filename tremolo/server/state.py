@@ -97,8 +97,8 @@ class ServerState:
         self.closing = True
         waiting = list(self.waiting)
         self.waiting.clear()
-        for connection in waiting:
-            connection.close()
+        for unserved in waiting:
+            unserved.close()
         for connection in list(self.connections):
             connection.shutdown()
 

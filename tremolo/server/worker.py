@@ -108,7 +108,7 @@ class Worker:
         def factory() -> asyncio.Protocol:
             return protocol_class(state)
 
-        servers = []
+        servers: list[asyncio.AbstractServer] = []
         for sock in self.sockets:
             if self._stopping:  # stop() closed the sockets meanwhile
                 break

@@ -6,6 +6,7 @@ import base64
 import json as jsonlib
 import os
 from collections import deque
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..http.deflate import Deflater, Inflater, parse_extensions
@@ -179,7 +180,8 @@ async def connect(
         WebSocketRejected: The handshake was not answered with 101.
     """
     key = base64.b64encode(os.urandom(16)).decode()
-    items = list(headers.items() if isinstance(headers, dict) else headers or [])
+    items: list[tuple[str, str]] = list(
+        headers.items() if isinstance(headers, Mapping) else headers or [])
     items += [('Upgrade', 'websocket'), ('Connection', 'Upgrade'),
               ('Sec-WebSocket-Key', key), ('Sec-WebSocket-Version', '13')]
     if subprotocols:

@@ -58,7 +58,7 @@ class Providers:
 
     def add(self, provider: Provider) -> None:
         table: dict[Any, Provider] = (
-            self.by_name if isinstance(provider.key, str) else self.by_type  # type: ignore
+            self.by_name if isinstance(provider.key, str) else self.by_type
         )
         if provider.key in table:
             raise RegistrationError(f'a provider for {provider.key!r} is already registered')

@@ -21,7 +21,7 @@ from tests.apps.harness import (
     fetch_text,
     needs_uvloop,
 )
-from tests.test_running import run_basic, stopped_pids, stops_cleanly
+from tests.server.test_running import run_basic, stopped_pids, stops_cleanly
 
 LOOPS = ['asyncio', pytest.param('uvloop', marks=needs_uvloop)]
 
