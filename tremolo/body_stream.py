@@ -212,7 +212,8 @@ class BodyStream:
         # inbox again: hence the second take.
         inbox = self._inbox
         parts = inbox.take_all()
-        parts += inbox.take_all()
+        if inbox.items:
+            parts += inbox.take_all()
         if not inbox.ended and self._exception is None:
             self._collect = parts
             try:

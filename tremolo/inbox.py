@@ -88,7 +88,10 @@ class Inbox(Generic[T]):
         """Remove every waiting item at once (the reader takes over from here)."""
         items = list(self.items)
         self.items.clear()
-        self.release(self.size)
+        self.size = 0
+        if self._paused:
+            self._paused = False
+            self._control.resume_reading()
         return items
 
     def release(self, size: int) -> None:

@@ -81,17 +81,15 @@ class WriteChannel(Protocol):
         loop: The connection's event loop.
         options: The server's options.
         server_header: The ``Server`` header line (``b''`` when disabled).
+        closing: No further request will be read: the response must close the connection.
         writing_paused: The client is behind: a producer awaits `drain` before writing more.
     """
 
     loop: asyncio.AbstractEventLoop
     options: Options
     server_header: bytes
+    closing: bool
     writing_paused: bool
-
-    @property
-    def closing(self) -> bool:
-        """No further request will be read: the response must close the connection."""
 
     def disconnected(self) -> bool:
         """Whether written bytes can no longer reach the client (closed or closing)."""

@@ -78,8 +78,8 @@ class Deadlines:
         """A head is complete: the handler's time starts, and the body's rate (unless the
         client waits for ``100 Continue`` before sending it)."""
         options = self._options
-        self._deadline = 0.0
-        self._rate_since = None
+        self._deadline = self._handler_deadline = 0.0
+        self._rate_since = self._paused_since = None
         self._kind = 0
         if options.handler_timeout:
             self._handler_deadline = now + options.handler_timeout
@@ -101,9 +101,12 @@ class Deadlines:
         self._rate_since = self._paused_since = None
 
     def idle(self, now: float) -> None:
-        """The connection waits for the next request, for ``keepalive_timeout``."""
+        """The response is complete and the connection waits for the next request, for
+        ``keepalive_timeout`` (what `request_ended` does is done too)."""
         self._deadline = now + self._options.keepalive_timeout
         self._kind = _IDLE
+        self._handler_deadline = 0.0
+        self._rate_since = self._paused_since = None
 
     def upgraded(self) -> None:
         """The connection speaks another protocol, which keeps its own time."""

@@ -37,8 +37,6 @@ _NO_SENDFILE: set[type] = set()
 class Exchange(Protocol):
     """What an `Output` asks of its connection (`tremolo.server.protocol.HTTPProtocol`)."""
 
-    closing: bool
-
     def response_finished(self, response: Response) -> None: ...
 
     def upgrade(self) -> UpgradedStream: ...
@@ -59,11 +57,13 @@ class Output:
         server_header: The ``Server`` header line.
         transport: The transport, once connected.
         closed: The connection is lost: nothing can be sent any more.
+        closing: No further request will be read: the response must close the connection
+            (set by the connection).
         writing_paused: The transport's buffer is above its high-water mark.
     """
 
-    __slots__ = ('loop', 'options', 'server_header', 'transport', 'closed', 'writing_paused',
-                 '_exchange', '_drain_waiter', '_held', '_held_size', '_fd')
+    __slots__ = ('loop', 'options', 'server_header', 'transport', 'closed', 'closing',
+                 'writing_paused', '_exchange', '_drain_waiter', '_held', '_held_size', '_fd')
 
     def __init__(self, exchange: Exchange, loop: asyncio.AbstractEventLoop, options: Options,
                  server_header: bytes) -> None:
@@ -72,6 +72,7 @@ class Output:
         self.server_header = server_header
         self.transport: Any = None
         self.closed = False
+        self.closing = False
         self.writing_paused = False
         self._exchange = exchange
         self._drain_waiter: Optional[asyncio.Future[None]] = None
@@ -240,11 +241,6 @@ class Output:
             return None
 
     # -- the exchange ---------------------------------------------------------------------------
-
-    @property
-    def closing(self) -> bool:
-        """No further request will be read: the response must close the connection."""
-        return self._exchange.closing
 
     def close(self) -> None:
         """Close once the written data has been sent."""

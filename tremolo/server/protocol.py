@@ -59,7 +59,6 @@ class HTTPProtocol(asyncio.Protocol):
         deadlines: The connection's timeouts.
         connection: What handlers see of the connection.
         closed: The connection is lost.
-        closing: No further request will be taken on this connection.
         counted_host: The client address counted against ``max_connections_per_ip``.
     """
 
@@ -67,7 +66,7 @@ class HTTPProtocol(asyncio.Protocol):
     # 10,000 of them a few megabytes.
     __slots__ = (
         'state', 'loop', 'options', 'output', 'deadlines', 'transport', 'connection', 'closed',
-        'closing', 'counted_host', '_head_reader', '_buffer', '_request', '_response', '_body',
+        'counted_host', '_head_reader', '_buffer', '_request', '_response', '_body',
         '_decoder', '_paused', '_reading_paused', '_eof', '_refused', '_upgraded',
         '_connect_hooks', '_task', '_starting', '_cancel_on_disconnect', '_cancelled',
         '__weakref__',
@@ -83,7 +82,6 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport: Any = None
         self.connection: Optional[Connection] = None
         self.closed = False
-        self.closing = False
         self.counted_host: Optional[str] = None
         self._head_reader = HeadReader(
             options.max_request_line, options.max_header_size, options.max_header_count
@@ -150,7 +148,7 @@ class HTTPProtocol(asyncio.Protocol):
             data = self._feed_body(data)
             if not data:
                 return
-        if self._request is not None or self.closing:
+        if self._request is not None or self.output.closing:
             # A pipelined request: it waits until the current answer is complete.
             self._buffer += data
             if len(self._buffer) > self.options.max_pipelined_bytes:
@@ -173,7 +171,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._decoder is not None and self._body is not None:
             self._body.set_exception(ClientDisconnected('the client closed mid-body'))
             self._decoder = None
-            self.closing = True
+            self.output.closing = True
         if self._request is None and not self._buffer:
             return False  # nothing to answer: let the transport close
         # The client may half-close after sending its requests: answer them (the pipelined
@@ -186,7 +184,7 @@ class HTTPProtocol(asyncio.Protocol):
             # Python 3.11 (so on PyPy 3.9) a TLS one counts as open and warns when collected.
             self.transport.close()
         self.closed = True
-        self.closing = True
+        self.output.closing = True
         self.output.lost()
         opened = self.state.release(self)
         if self._body is not None:
@@ -199,6 +197,12 @@ class HTTPProtocol(asyncio.Protocol):
             hooks = self.state.dispatcher.connection_lost(self.connection)  # type: ignore
             if hooks is not None:
                 self.state.run_in_background(hooks)
+
+    @property
+    def closing(self) -> bool:
+        """No further request will be taken on this connection (kept by its `output`, which
+        writes the heads that say so)."""
+        return self.output.closing
 
     def pause_writing(self) -> None:
         self.output.pause()
@@ -218,7 +222,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self._starting = True
         try:
-            while self._request is None and self._buffer and not self.closing:
+            while self._request is None and self._buffer and not self.output.closing:
                 if not self._start_request():
                     break
         finally:
@@ -280,7 +284,7 @@ class HTTPProtocol(asyncio.Protocol):
         except ParseError as exc:
             self._decoder = None
             self.deadlines.body_ended()
-            self.closing = True
+            self.output.closing = True
             self._pause(_BODY_FULL)
             body.set_exception(BadRequest(exc.message, status=exc.status))
             return b''
@@ -309,20 +313,22 @@ class HTTPProtocol(asyncio.Protocol):
         if not response.finished:
             self._handler_failed(response, RuntimeError('the response was not finished'))
         self._request = self._response = self._task = None
-        self.deadlines.request_ended()
         body = self._body
         self._body = None
         if self.closed:
             return
-        if self.closing or not response.keep_alive or (body is not None and not body.complete):
+        if (self.output.closing or not response.keep_alive
+                or (body is not None and not body.complete)):
             # A body left unread cannot be told apart from the next request: close.
+            self.deadlines.request_ended()
             self.close()
             return
         if self._paused:
             self._resume(_PIPELINE_FULL | _BODY_FULL)
         if self._buffer:
-            self._next_request()
+            self._next_request()  # its head starts the deadlines over
         elif self._eof:
+            self.deadlines.request_ended()
             self.close()
         else:
             self.deadlines.idle(self.loop.time())
@@ -349,7 +355,7 @@ class HTTPProtocol(asyncio.Protocol):
         """Answer a request that could not be parsed, then close (RFC 9112 §2.2)."""
         logger.debug('rejected a request from %s: %d %s', _client(self.connection), status,
                      message)
-        self.closing = True
+        self.output.closing = True
         self._buffer = b''
         body = status_line(status)[9:-2]
         self.output.write(
@@ -433,20 +439,20 @@ class HTTPProtocol(asyncio.Protocol):
     def close(self) -> None:
         """Close once the written data has been sent."""
         self.output.flush()
-        self.closing = True
+        self.output.closing = True
         if not self.closed and self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> None:
         """Close at once, discarding unsent data."""
         self.output.discard()
-        self.closing = True
+        self.output.closing = True
         if not self.closed and self.transport is not None:
             self.transport.abort()
 
     def shutdown(self) -> None:
         """Take no further request; close now if idle."""
-        self.closing = True
+        self.output.closing = True
         if self._upgraded is not None:
             self._upgraded.shutdown()
         elif self._request is None:
@@ -458,7 +464,7 @@ class HTTPProtocol(asyncio.Protocol):
         """Stop the request in progress now: its handler is cancelled and answered 503 if its
         response has not started, else the connection is cut; an idle connection closes."""
         task = self._task
-        self.closing = True
+        self.output.closing = True
         if task is not None and not task.done():
             self._cancelled = True
             task.cancel()
@@ -491,7 +497,7 @@ class HTTPProtocol(asyncio.Protocol):
                          _client(self.connection))
             self.deadlines.body_ended()
             self._decoder = None
-            self.closing = True
+            self.output.closing = True
             self.pause_reading()
             body.set_exception(RequestTimeout('the request body arrives too slowly'))
         elif late == HEAD_TOO_SLOW:

@@ -40,8 +40,9 @@ class Endpoint:
 
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
-        'max_body_size', 'body_buffer_size', 'custom', 'request_hooks', 'response_hooks', 'errors',
-        'uses_providers', 'option_kwargs', 'direct', 'uses_sse', 'websocket',
+        'max_body_size', 'body_buffer_size', 'custom', 'body_limits', 'request_hooks',
+        'response_hooks', 'errors', 'uses_providers', 'option_kwargs', 'direct', 'uses_sse',
+        'websocket',
     )
 
     def __init__(
@@ -58,11 +59,11 @@ class Endpoint:
         self.json_type = not explicit_type
         self.max_body_size = options['max_body_size']
         self.body_buffer_size = options['body_buffer_size']
-        self.custom = (
-            self.status != 200 or self.content_type != _DEFAULT_CONTENT_TYPE
-            or self.max_body_size != server_options.max_body_size
-            or self.body_buffer_size != server_options.body_buffer_size
-        )
+        #: The route sets body limits of its own.
+        self.body_limits = (self.max_body_size != server_options.max_body_size
+                            or self.body_buffer_size != server_options.body_buffer_size)
+        self.custom = (self.status != 200 or self.content_type != _DEFAULT_CONTENT_TYPE
+                       or self.body_limits)
         # Route options whose effective value differs from the handler's own default (set on
         # the decorator or by the server): passed explicitly, the rest is left to Python.
         self.option_kwargs = {
@@ -91,8 +92,9 @@ class Endpoint:
         """Apply the route's status, content type and body limits to a new exchange."""
         response.status = self.status
         response.content_type = self.content_type
-        request.max_body_size = self.max_body_size
-        request.body_buffer_size = self.body_buffer_size
+        if self.body_limits:
+            request.max_body_size = self.max_body_size
+            request.body_buffer_size = self.body_buffer_size
 
     def __repr__(self) -> str:
         return f'<Endpoint {self.where}>'

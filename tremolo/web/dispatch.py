@@ -137,13 +137,14 @@ class Runtime:
                     return
             if missing is not None:
                 raise missing
-            if context.customized:
+            customized = context.customized
+            if customized:
                 _apply_options(context.options, request)
             if websocket_route is not None:  # after the hooks, which may refuse first
                 values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
             plan = endpoint.plan
-            if endpoint.direct and not context.customized:
+            if endpoint.direct and not customized:
                 if plan.var_keyword and not params:
                     result = await plan.func(**values)  # the call copies values
                 else:
