@@ -76,7 +76,8 @@ class Output:
         self.writing_paused = False
         self._exchange = exchange
         self._drain_waiter: Optional[asyncio.Future[None]] = None
-        self._held: list[bytes] = []
+        # What write_soon holds (None when nothing is: an idle connection keeps no list).
+        self._held: Optional[list[bytes]] = None
         self._held_size = 0
         # The socket's descriptor for scatter writes (plain TCP only), else -1.
         self._fd = -1
@@ -133,8 +134,9 @@ class Output:
         """Write ``data`` now (after anything still held by `write_soon`)."""
         if self.closed:
             return
-        if self._held:
-            self._held.append(data)
+        held = self._held
+        if held:
+            held.append(data)
             self.flush()
         else:
             self.transport.write(data)
@@ -163,7 +165,8 @@ class Output:
         if self.closed:
             return
         held = self._held
-        if not held:
+        if held is None:
+            held = self._held = []
             self.loop.call_soon(self.flush)
         held += pieces
         self._held_size += size
@@ -174,7 +177,7 @@ class Output:
         """Send what `write_soon` holds."""
         held = self._held
         if held:
-            self._held = []
+            self._held = None
             size = self._held_size
             self._held_size = 0
             if self.closed:
@@ -187,7 +190,7 @@ class Output:
 
     def discard(self) -> None:
         """Drop what is held (the connection is aborted)."""
-        self._held = []
+        self._held = None
         self._held_size = 0
 
     def _scatter(self, held: list[bytes], size: int) -> None:
