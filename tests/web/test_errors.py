@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tremolo import (
@@ -9,6 +11,7 @@ from tremolo import (
     Forbidden,
     HTTPException,
     MethodNotAllowed,
+    NotFound,
     Redirect,
     RegistrationError,
     TooManyRequests,
@@ -207,3 +210,97 @@ async def test_exception_with_a_class_handler_is_not_logged_as_an_error(app, cap
     async with TestClient(app) as client:
         assert (await client.get('/')).text == 'handled'
     assert not [r for r in caplog.records if r.levelname == 'ERROR']
+
+
+async def test_a_status_first_is_the_status(app, caplog):
+    # Starlette's habit: HTTPException(404). The int is the status, never the body.
+    @app.route('/plain')
+    async def plain():
+        raise HTTPException(404)
+
+    @app.route('/detail')
+    async def detail():
+        raise HTTPException(404, 'no such book')
+
+    @app.route('/keyword')
+    async def keyword():
+        raise HTTPException(409, detail='taken', headers={'X-Why': 'duplicate'})
+
+    @app.route('/subclass')
+    async def subclass():
+        raise NotFound(404)
+
+    async with TestClient(app) as client:
+        plain_response = await client.get('/plain')
+        detail_response = await client.get('/detail')
+        keyword_response = await client.get('/keyword')
+        subclass_response = await client.get('/subclass')
+    assert (plain_response.status, plain_response.text) == (404, 'Not Found')
+    assert (detail_response.status, detail_response.text) == (404, 'no such book')
+    assert (keyword_response.status, keyword_response.text) == (409, 'taken')
+    assert keyword_response.header('x-why') == 'duplicate'
+    assert (subclass_response.status, subclass_response.text) == (404, 'Not Found')
+    assert 'error' not in caplog.text.lower()  # an HTTP error is an answer, not a failure
+
+
+async def test_bytes_message_is_sent_as_is(app):
+    @app.route('/')
+    async def index():
+        raise BadRequest(b'\xffraw')
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert (response.status, response.body) == (400, b'\xffraw')
+
+
+@pytest.mark.parametrize(('args', 'kwargs', 'error', 'message'), [
+    ((99,), {}, ValueError, 'argument status must be between 400 and 599, not 99'),
+    ((), {'status': 200}, ValueError, 'argument status must be between 400 and 599, not 200'),
+    ((), {'status': 600}, ValueError, 'argument status must be between 400 and 599, not 600'),
+    ((), {'status': '404'}, TypeError, "argument status must be an int, not '404'"),
+    ((), {'status': 404.0}, TypeError, 'argument status must be an int, not 404.0'),
+    ((), {'status': True}, TypeError, 'argument status must be an int, not True'),
+    ((404,), {'status': 405}, TypeError, 'got the status twice'),
+    (('message', 'detail'), {}, TypeError, 'takes detail only after a status'),
+    ((['not', 'text'],), {}, TypeError, 'argument message must be str or bytes, not list'),
+    ((404, 3.5), {}, TypeError, 'argument message must be str or bytes, not float'),
+])
+def test_misuse_is_refused_at_construction(args, kwargs, error, message):
+    with pytest.raises(error, match='^HTTPException\\(\\) ' + re.escape(message)):
+        HTTPException(*args, **kwargs)
+
+
+def test_subclass_status_is_checked_where_it_is_defined():
+    with pytest.raises(TypeError, match=r'Bad.status must be an int between 400 and 599'):
+        class Bad(HTTPException):
+            status = 99
+
+    class Teapot(HTTPException):
+        status = 418
+
+    assert (Teapot().status, Teapot().message) == (418, "I'm a Teapot")
+    with pytest.raises(ValueError, match=r'^Redirect\(\) argument status must be between 300'):
+        Redirect('/x', 404)
+    with pytest.raises(TypeError, match=r'^Redirect\(\) argument location must be str'):
+        Redirect(b'/x')  # type: ignore[arg-type]
+
+
+async def test_keep_alive_survives_a_misused_exception(app):
+    # A misuse is a bug in the handler: a 500 on a well-formed response, and the connection
+    # stays usable (before, status=99 wrote a malformed status line and hung the client).
+    @app.route('/bad')
+    async def bad():
+        raise HTTPException(status=99)
+
+    @app.route('/good')
+    async def good():
+        return 'ok'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        connection.send(b'GET /bad HTTP/1.1\r\nHost: t\r\n\r\nGET /good HTTP/1.1\r\nHost: t\r\n\r\n')
+        first = await connection.read_response()
+        second = await connection.read_response()
+        await connection.close()
+    assert (first.status, first.text) == (500, 'Internal Server Error')
+    assert (second.status, second.text) == (200, 'ok')
