@@ -92,6 +92,7 @@ async def test_leading_empty_lines_are_ignored(echo_app):
     (b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\nHost: t\r\n\r\n', 414),
     (b'GET / HTTP/1.1\r\nHost: t\r\nX: ' + b'a' * 20000 + b'\r\n\r\n', 431),
     (b'GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n', 417),
+    (b'GET /#fragment HTTP/1.1\r\nHost: t\r\n\r\n', 400),  # RFC 9112 §3.2
 ])
 async def test_malformed_requests_get_their_status_and_a_close(echo_app, raw, status):
     async with TestClient(echo_app) as client:
