@@ -356,6 +356,38 @@ async def test_bad_frames_close_with_the_right_code(app, caplog, frames, code):
     assert not any(record.levelno >= logging.ERROR for record in caplog.records)
 
 
+@pytest.mark.parametrize('bad,code', [
+    pytest.param(encode_frame(0xB, b'', mask=b'abcd'), 1002, id='reserved control opcode'),
+    pytest.param(encode_frame(CONTINUATION, b'x', mask=b'abcd'), 1002,
+                 id='continuation with nothing to continue'),
+    pytest.param(encode_frame(TEXT, b'\xff', mask=b'abcd'), 1007, id='invalid UTF-8'),
+])
+async def test_messages_in_front_of_a_bad_frame_are_delivered_first(app, bad, code):
+    # Everything arrives in one read: the valid messages reach the handler, in order, and
+    # only then does the connection fail with the bad frame's code.
+    async with TestClient(app) as client:
+        ws = await client.websocket('/events')
+        ws.send_raw(encode_frame(TEXT, b'one', mask=b'abcd')
+                    + encode_frame(BINARY, b'tw', fin=False, mask=b'abcd')
+                    + encode_frame(CONTINUATION, b'o', mask=b'abcd') + bad)
+        close = await ws.wait_close()
+        assert close.code == code
+        await ws.connection.read_all()
+    assert client.runtime.globals.events == ['one', b'two', ('closed', code, close.reason, code)]
+
+
+async def test_a_close_frame_in_front_of_a_bad_frame_wins(app):
+    async with TestClient(app) as client:
+        ws = await client.websocket('/events')
+        ws.send_raw(encode_frame(TEXT, b'last', mask=b'abcd')
+                    + encode_frame(CLOSE, b'\x03\xe8bye', mask=b'abcd')
+                    + encode_frame(0xB, b'', mask=b'abcd'))
+        close = await ws.wait_close()
+        await ws.connection.read_all()
+    assert close.code == 1000
+    assert client.runtime.globals.events == ['last', ('closed', 1000, 'bye', 1000)]
+
+
 async def test_max_message_size_route_option(app):
     @app.route('/small')
     async def small(websocket, websocket_max_message_size=10):
