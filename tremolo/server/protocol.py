@@ -158,6 +158,13 @@ class HTTPProtocol(asyncio.Protocol):
         self._next_request()
 
     def eof_received(self) -> Optional[bool]:
+        keep_open = self._input_ended()
+        # Over TLS, asyncio closes the transport after the client's close_notify whatever the
+        # protocol answers, and warns when asked to keep it open: answer what will happen.
+        return keep_open and self.transport.get_extra_info('sslcontext') is None
+
+    def _input_ended(self) -> bool:
+        """The client ended its input; whether the connection should stay open to answer."""
         self._eof = True
         if self._upgraded is not None:
             self._upgraded.feed_eof()
@@ -305,13 +312,16 @@ class HTTPProtocol(asyncio.Protocol):
                 self._connect_hooks = None
             await self.state.dispatcher.handle(request, response)
         except (Exception, asyncio.CancelledError) as exc:
+            # The response may stay unfinished: nobody is left to answer when the client went
+            # away (ClientDisconnected on a closed connection).
             self._handler_failed(response, exc)
+        else:
+            if not response.finished and self._upgraded is None:
+                self._handler_failed(response, RuntimeError('the response was not finished'))
         self._cancel_on_disconnect = False
         if self._upgraded is not None:
             self.close()
             return
-        if not response.finished:
-            self._handler_failed(response, RuntimeError('the response was not finished'))
         self._request = self._response = self._task = None
         body = self._body
         self._body = None
@@ -334,7 +344,10 @@ class HTTPProtocol(asyncio.Protocol):
             self.deadlines.idle(self.loop.time())
 
     def _handler_failed(self, response: Response, exc: BaseException) -> None:
-        if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
+        if isinstance(exc, ClientDisconnected):
+            # Not a server error: the client left (an aborted upload or download).
+            logger.debug('%r: the client went away (%s)', response.request, exc)
+        elif not isinstance(exc, asyncio.CancelledError):
             logger.error('unhandled error answering %r', response.request, exc_info=exc)
         if response.headers_sent:
             # Too late for an error status: cut the body short so the client sees it fail.
