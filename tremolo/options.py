@@ -97,6 +97,10 @@ class Options:
         None, 'An ssl.SSLContext to serve HTTPS (CLI: --ssl-certfile/--ssl-keyfile).', cli=False,
     )
     backlog: int = _opt(1024, 'Listen backlog of each socket.', minimum=1)
+    thread_pool_size: int = _opt(
+        5, 'Threads of each worker that run sync handlers (def, not async def): at most this '
+        'many run at once, the others wait for a free thread.', minimum=1,
+    )
     trusted_proxies: list = _opt(
         [], "Peers whose Forwarded / X-Forwarded-* fields are believed: IP addresses, networks "
         "(10.0.0.0/8), '*' (all), 'unix' (UNIX socket peers); repeatable or comma-separated.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -304,3 +305,98 @@ async def test_keep_alive_survives_a_misused_exception(app):
         await connection.close()
     assert (first.status, first.text) == (500, 'Internal Server Error')
     assert (second.status, second.text) == (200, 'ok')
+
+
+def _errors(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_an_error_in_a_hook_names_the_hook(app, caplog):
+    async def check_token(request):
+        raise ValueError('token store down')
+
+    async def stamp(response):
+        raise KeyError('stamp')
+
+    app.on_request(check_token, prefix='/in')
+    app.on_response(stamp, prefix='/out')
+
+    @app.route('/in/x')
+    async def inner():
+        return 'never'
+
+    @app.route('/out/x')
+    async def outer():
+        return 'sent by the hook failing'
+
+    async with TestClient(app) as client:
+        inbound = await client.get('/in/x')
+        outbound = await client.get('/out/x')
+    assert inbound.status == outbound.status == 500
+    module = __name__
+    assert _errors(caplog) == [
+        f'error in on_request hook {check_token.__qualname__} ({module}) answering GET /in/x',
+        f'error in on_response hook {stamp.__qualname__} ({module}) answering GET /out/x',
+    ]
+
+
+async def test_a_middleware_method_is_named_with_its_class(app, caplog):
+    class Audit:
+        async def on_request(self, request):
+            raise RuntimeError('audit log full')
+
+    app.add_middleware(Audit())
+
+    @app.route('/')
+    async def index():
+        return 'never'
+
+    async with TestClient(app) as client:
+        assert (await client.get('/')).status == 500
+    assert _errors(caplog) == [
+        f'error in on_request hook {Audit.on_request.__qualname__} ({__name__}) answering GET /'
+    ]
+
+
+async def test_handler_errors_still_name_the_handler(app, caplog):
+    @app.on_request
+    async def fine(request):
+        return None
+
+    @app.route('/')
+    async def index():
+        raise ValueError('bug')
+
+    async with TestClient(app) as client:
+        assert (await client.get('/')).status == 500
+    assert _errors(caplog) == [
+        f"error in handler {index.__qualname__} for route '/' answering GET /"]
+
+
+@pytest.mark.parametrize('kind', ['async', 'sync'])
+async def test_an_error_in_a_streamed_response_is_logged_once(app, caplog, kind):
+    if kind == 'async':
+        @app.route('/')
+        async def index():
+            yield b'first'
+            raise ValueError('broken stream')
+    else:
+        @app.route('/')
+        def index():
+            yield b'first'
+            raise ValueError('broken stream')
+
+    @app.route('/next')
+    async def after():
+        return 'served'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        data = await connection.read_all()
+        assert (await client.get('/next')).text == 'served'
+    assert data.startswith(b'HTTP/1.1 200 OK') and b'first' in data
+    assert not data.endswith(b'0\r\n\r\n')  # cut short: the client sees the failure
+    assert connection.transport.aborted
+    assert _errors(caplog) == [
+        f"error in handler {index.__qualname__} for route '/' answering GET /"]

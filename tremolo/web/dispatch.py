@@ -11,6 +11,7 @@ import contextvars
 import functools
 import logging
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
@@ -52,6 +53,9 @@ class Runtime:
         }
         self._connect = compiled.on_connect
         self._close = compiled.on_close
+        #: Where sync handlers run (its threads start when first needed).
+        self.executor = ThreadPoolExecutor(compiled.options.thread_pool_size,
+                                           thread_name_prefix='tremolo')
 
     # -- worker lifecycle -----------------------------------------------------------------------
 
@@ -75,6 +79,8 @@ class Runtime:
                 await self._call_simple(plan, self.base)
             except Exception:
                 logger.exception('closing extension %s failed', plan.name)
+        # The requests are over; a sync handler still running (stuck) is not waited for.
+        self.executor.shutdown(wait=False)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -124,17 +130,23 @@ class Runtime:
             from ..sse import EventStream  # only routes that stream events load it
 
             sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
+        # The hook running, if any, so that an error names it rather than the handler; the
+        # on_response hooks run from inside the response's sending, and say so in `failed`.
+        hook: Optional[Plan] = None
+        failed: list[Plan] = []
         try:
             if endpoint.response_hooks:
                 response.before_send = functools.partial(
-                    self._response_hooks, endpoint, values, params, scope
+                    self._response_hooks, endpoint, values, params, scope, failed
                 )
-            for plan in endpoint.request_hooks:
-                result = await self.call(plan, values, params, scope, context)
+            for hook in endpoint.request_hooks:
+                result = await self.call(hook, values, params, scope, context)
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
-                    await send_result(result, response, endpoint.json_type, plan.name, self.loop)
+                    await send_result(result, response, endpoint.json_type, hook.name,
+                                      self.loop, self.executor)
                     return
+            hook = None
             if missing is not None:
                 raise missing
             customized = context.customized
@@ -158,7 +170,7 @@ class Runtime:
                 await websocket_route.finish(websocket)
             else:
                 await send_result(result, response, endpoint.json_type, endpoint.where,
-                                  self.loop)
+                                  self.loop, self.executor)
         except ClientDisconnected:
             if websocket is None or not websocket.accepted:
                 raise
@@ -171,7 +183,14 @@ class Runtime:
                 assert websocket_route is not None
                 await websocket_route.failed(websocket, exc)
                 return
-            await self.handle_error(exc, request, response, endpoint, values, params, scope)
+            if failed:
+                where = _hook_name('on_response', failed[0])
+            elif hook is not None:
+                where = _hook_name('on_request', hook)
+            else:
+                where = endpoint.where
+            await self.handle_error(exc, request, response, endpoint, values, params, scope,
+                                    where)
         finally:
             if sse is not None:
                 sse.stop()
@@ -180,45 +199,58 @@ class Runtime:
 
     async def _response_hooks(
         self, endpoint: Endpoint, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope],
+        scope: Optional[Scope], failed: list[Plan],
     ) -> None:
         context = values['context']
         for plan in endpoint.response_hooks:
-            result = await self.call(plan, values, params, scope, context)
-            if result is not None:
-                raise TypeError(
-                    f'on_response hook {plan.name} returned {type(result).__name__}; it must '
-                    f'return None (add a filter to the response to change the body)'
-                )
+            try:
+                result = await self.call(plan, values, params, scope, context)
+                if result is not None:
+                    raise TypeError(
+                        f'on_response hook {plan.name} returned {type(result).__name__}; it '
+                        f'must return None (add a filter to the response to change the body)'
+                    )
+            except Exception:
+                failed.append(plan)
+                raise
 
     async def handle_error(
         self, exc: Exception, request: Request, response: Response, endpoint: Endpoint,
         values: dict[str, Any], params: dict[str, Any], scope: Optional[Scope],
+        where: Optional[str] = None,
     ) -> None:
-        """Answer with the error handler for ``exc``, or the default error response."""
+        """Answer with the error handler for ``exc``, or the default error response.
+
+        ``where`` names what raised (the handler of ``endpoint`` by default).
+        """
         plan = endpoint.errors.find(exc)
         if not isinstance(exc, HTTPException):
             # An exception with a handler registered for its class is an expected outcome.
             level = logging.DEBUG if plan is not None and plan is endpoint.errors.find_class(
                 exc) else logging.ERROR
-            logger.log(level, 'error in %s answering %s %s', endpoint.where, request.method,
-                       request.path, exc_info=exc)
+            logger.log(level, 'error in %s answering %s %s', where or endpoint.where,
+                       request.method, request.path, exc_info=exc)
         if response.headers_sent:
-            raise exc  # the head is out: the protocol cuts the response short
+            # The head is out: no status can tell the client, only a body cut short. Logged
+            # once, here (the server would log an error it is handed again).
+            response.abort()
+            return
         http_exc = exc if isinstance(exc, HTTPException) else InternalServerError()
         response.reset(http_exc.status, http_exc.headers)
         if plan is not None:
             try:
                 error_values = {**values, 'exc': exc}
                 result = await self.call(plan, error_values, params, scope, values['context'])
-                await send_result(result, response, endpoint.json_type, plan.name, self.loop)
+                await send_result(result, response, endpoint.json_type, plan.name, self.loop,
+                                  self.executor)
                 return
             except ClientDisconnected:
                 raise
             except Exception as handler_exc:
                 logger.error('error handler %s failed', plan.name, exc_info=handler_exc)
                 if response.headers_sent:
-                    raise
+                    response.abort()
+                    return
                 http_exc = InternalServerError()
                 response.reset(http_exc.status)
         if isinstance(exc, HTTPException) or not self.debug:
@@ -233,7 +265,8 @@ class Runtime:
             # An on_response hook failed while sending the error: send it bare.
             logger.error('error sending the error response', exc_info=hook_exc)
             if response.headers_sent:
-                raise
+                response.abort()
+                return
             response.reset(500)
             response.send_whole(b'Internal Server Error')
 
@@ -263,7 +296,7 @@ class Runtime:
             if plan.inline:
                 return plan.func(**kwargs)
             call = functools.partial(contextvars.copy_context().run, plan.func, **kwargs)
-            return await self.loop.run_in_executor(None, call)
+            return await self.loop.run_in_executor(self.executor, call)
         # ASYNC_GEN or SYNC_GEN: creating the generator runs none of its code.
         return plan.func(**kwargs)
 
@@ -314,6 +347,12 @@ class Runtime:
                 logger.error('provider %r yielded more than once', generator)
             except Exception:
                 logger.exception('provider cleanup failed')
+
+
+def _hook_name(kind: str, plan: Plan) -> str:
+    """``on_request hook check_token (myapp.auth)``: the hook, and the module it comes from."""
+    module = getattr(plan.func, '__module__', None)
+    return f'{kind} hook {plan.name}' + (f' ({module})' if module else '')
 
 
 def _apply_options(options: dict[str, Any], request: Request) -> None:
