@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 if TYPE_CHECKING:  # ssl costs milliseconds to import; only HTTPS servers need it
     import ssl as _ssl
@@ -54,7 +54,8 @@ def check_option(name: str, value: Any, kind: str, rules: Mapping[str, Any]) -> 
     types = _KINDS.get(kind)
     if types is not None and (not isinstance(value, types)
                               or (isinstance(value, bool) and bool not in types)):
-        raise TypeError(f'option {name!r} must be {_KIND_NAMES[kind]}, not {value!r}')
+        raise TypeError(f'option {name!r} must be {_KIND_NAMES[kind]}, not {value!r} '
+                        f'({type(value).__name__})')
     choices = rules.get('choices')
     if choices is not None and value not in choices:
         raise ValueError(f'option {name!r} must be one of {", ".join(map(repr, choices))}, '
@@ -251,6 +252,18 @@ class Options:
             self.trusted_proxies = [self.trusted_proxies]
         for f in dataclasses.fields(self):
             check_option(f.name, getattr(self, f.name), str(f.type), f.metadata)
+        for address in self.listen:
+            if isinstance(address, bool) or not isinstance(address, (int, str)):
+                raise TypeError(f"option 'listen' holds ports (int) and addresses (str), not "
+                                f'{address!r} ({type(address).__name__})')
+        if self.ssl is not None:
+            import ssl
+
+            if not isinstance(self.ssl, ssl.SSLContext):
+                raise TypeError(
+                    f"option 'ssl' must be an ssl.SSLContext (see the deployment page), not "
+                    f'{self.ssl!r} ({type(self.ssl).__name__})'
+                )
         self.trusted_proxies = [entry.strip() for value in self.trusted_proxies
                                 for entry in str(value).split(',') if entry.strip()]
         if self.trusted_proxies or self.forwarded_headers != 'auto':
@@ -333,3 +346,67 @@ ROUTE_RULES: dict[str, tuple[str, Mapping[str, Any]]] = {
        if f.metadata.get('route')},
     **{name: (spec['kind'], spec) for name, spec in ROUTE_ONLY.items()},
 }
+
+
+#: The prefix of the environment variables the command line reads: ``TREMOLO_PORT=8000``.
+ENV_PREFIX = 'TREMOLO_'
+
+_TRUE = frozenset(('1', 'true', 'yes', 'on'))
+_FALSE = frozenset(('0', 'false', 'no', 'off'))
+
+
+def option_from_text(name: str, kind: str, text: str) -> Any:
+    """The value of option ``name`` of ``kind`` written as ``text`` (an environment
+    variable): ``'8000'`` → ``8000``, ``'true'`` → ``True``, ``'a, b'`` → ``['a', 'b']``.
+
+    Raises:
+        ValueError: Text that is not a value of that kind, naming the option and the kind.
+    """
+    if kind == 'str':
+        return text
+    if kind == 'list':
+        return [item.strip() for item in text.split(',') if item.strip()]
+    value = text.strip()
+    if kind == 'bool':
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+    else:
+        convert = int if kind == 'int' else float
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    expected = _KIND_NAMES[kind] + (' (true/false, yes/no, on/off or 1/0)' if kind == 'bool'
+                                    else '')
+    raise ValueError(f'option {name!r} must be {expected}, not {text!r}')
+
+
+def options_from_environ(environ: Mapping[str, str],
+                         names: Optional[Iterable[str]] = None) -> dict[str, Any]:
+    """The options set by ``TREMOLO_<OPTION>`` variables of ``environ`` (``TREMOLO_PORT``,
+    ``TREMOLO_WORKER_NUM``...), converted (see `option_from_text`) but not yet checked
+    against their rules (`Options` does that).
+
+    Args:
+        environ: The environment, usually ``os.environ``.
+        names: The options to look for (default: those with a command-line flag).
+
+    Raises:
+        ValueError: A value that cannot be converted, naming the variable.
+    """
+    fields = {f.name: f for f in dataclasses.fields(Options)}
+    if names is None:
+        names = [name for name, f in fields.items() if f.metadata.get('cli', True)]
+    values: dict[str, Any] = {}
+    for name in names:
+        variable = ENV_PREFIX + name.upper()
+        text = environ.get(variable)
+        if text is None:
+            continue
+        try:
+            values[name] = option_from_text(name, str(fields[name].type), text)
+        except ValueError as exc:
+            raise ValueError(f'{variable}: {exc}') from None
+    return values

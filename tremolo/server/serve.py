@@ -10,16 +10,19 @@ callable, so that nothing in the server layer knows which application it serves.
 from __future__ import annotations
 
 import functools
+import logging
 import socket
 from typing import TYPE_CHECKING
 
 from .logs import configure_logging
-from .sockets import addresses, bind, unlink_unix_socket
+from .sockets import BindError, addresses, bind, unlink_unix_socket
 from .worker import event_loop_factory, run_worker
 
 if TYPE_CHECKING:
     from ..options import Options
     from ..types import DispatcherFactory
+
+logger = logging.getLogger('tremolo')
 
 
 def serve(options: Options, make_dispatcher: DispatcherFactory) -> None:
@@ -28,9 +31,19 @@ def serve(options: Options, make_dispatcher: DispatcherFactory) -> None:
 
     Raises:
         RuntimeError: The event loop asked for cannot be made, or a worker failed to start.
-        OSError: An address cannot be bound.
+        SystemExit: An address cannot be listened on (a busy port): status 1, after one
+            error line naming the address.
     """
     configure_logging(options)
+    try:
+        _serve(options, make_dispatcher)
+    except BindError as exc:
+        # A usage error, like a busy port: one line, not a traceback from deep in the stack.
+        logger.error('%s', exc.strerror)
+        raise SystemExit(1) from None
+
+
+def _serve(options: Options, make_dispatcher: DispatcherFactory) -> None:
     reuse_port = False
     if options.reload:
         from .reloader import is_reloader_child, reserved_ports, run_with_reloader
