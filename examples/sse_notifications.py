@@ -16,7 +16,7 @@ class Hub:
 
     def __init__(self):
         self.subscribers = set()
-        self.history = deque(maxlen=100)  # (id, message)
+        self.history: deque[tuple[str, str]] = deque(maxlen=100)  # (id, message)
         self.ids = itertools.count(1)
 
     def publish(self, message):
@@ -43,7 +43,7 @@ async def create_hub(globals):
 @app.get('/events')
 async def events(sse, globals):
     hub = globals.hub
-    queue = asyncio.Queue(maxsize=100)
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=100)
     hub.subscribers.add(queue)
     try:
         await sse.send(retry=3000)  # reconnect after 3 s if the connection drops

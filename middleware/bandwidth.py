@@ -236,9 +236,9 @@ class BandwidthLimiter:
                 check_rate(value, name)
         if not download_rate and not upload_rate:
             raise ValueError('BandwidthLimiter needs a download_rate or an upload_rate')
-        for value in (burst, upload_burst):
-            if value is not None:
-                check_burst(value)
+        for size in (burst, upload_burst):
+            if size is not None:
+                check_burst(size)
         self.download_rate = download_rate
         self.upload_rate = upload_rate
         self.scope = scope

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 if TYPE_CHECKING:  # ssl costs milliseconds to import; only HTTPS servers need it
     import ssl as _ssl
@@ -41,6 +41,12 @@ _KINDS: dict[str, tuple[type, ...]] = {
 }
 _KIND_NAMES = {'int': 'an integer', 'float': 'a number', 'bool': 'True or False',
                'str': 'a string', 'list': 'a list'}
+
+
+def option_kind(field: dataclasses.Field[Any]) -> str:
+    """The kind of an `Options` field for `check_option`: its annotation without parameters
+    (``'list[str]'`` is a ``'list'``)."""
+    return str(field.type).partition('[')[0]
 
 
 def check_option(name: str, value: Any, kind: str, rules: Mapping[str, Any]) -> None:
@@ -83,7 +89,7 @@ class Options:
 
     host: str = _opt('127.0.0.1', 'Address to bind.')
     port: int = _opt(8000, 'Port to bind (0 picks a free port).', minimum=0, maximum=65535)
-    listen: list = _opt(
+    listen: list[Union[int, str]] = _opt(
         [], 'Extra addresses: a port, host:port, or a UNIX socket path (repeatable).',
         metavar='ADDRESS',
     )
@@ -102,7 +108,7 @@ class Options:
         5, 'Threads of each worker that run sync handlers (def, not async def): at most this '
         'many run at once, the others wait for a free thread.', minimum=1,
     )
-    trusted_proxies: list = _opt(
+    trusted_proxies: list[str] = _opt(
         [], "Peers whose Forwarded / X-Forwarded-* fields are believed: IP addresses, networks "
         "(10.0.0.0/8), '*' (all), 'unix' (UNIX socket peers); repeatable or comma-separated.",
         metavar='ADDRESS',
@@ -251,7 +257,7 @@ class Options:
         if isinstance(self.trusted_proxies, str):
             self.trusted_proxies = [self.trusted_proxies]
         for f in dataclasses.fields(self):
-            check_option(f.name, getattr(self, f.name), str(f.type), f.metadata)
+            check_option(f.name, getattr(self, f.name), option_kind(f), f.metadata)
         for address in self.listen:
             if isinstance(address, bool) or not isinstance(address, (int, str)):
                 raise TypeError(f"option 'listen' holds ports (int) and addresses (str), not "
@@ -342,7 +348,7 @@ ROUTE_HELP: dict[str, str] = {name: spec['help'] for name, spec in ROUTE_ONLY.it
 #: The type and rules of every route option, by name: the `Options` fields marked ``route``
 #: and `ROUTE_ONLY`.
 ROUTE_RULES: dict[str, tuple[str, Mapping[str, Any]]] = {
-    **{f.name: (str(f.type), f.metadata) for f in dataclasses.fields(Options)
+    **{f.name: (option_kind(f), f.metadata) for f in dataclasses.fields(Options)
        if f.metadata.get('route')},
     **{name: (spec['kind'], spec) for name, spec in ROUTE_ONLY.items()},
 }
@@ -378,23 +384,23 @@ def option_from_text(name: str, kind: str, text: str) -> Any:
             return convert(value)
         except ValueError:
             pass
-    expected = _KIND_NAMES[kind] + (' (true/false, yes/no, on/off or 1/0)' if kind == 'bool'
-                                    else '')
+    expected = 'true or false (or yes/no, on/off, 1/0)' if kind == 'bool' else _KIND_NAMES[kind]
     raise ValueError(f'option {name!r} must be {expected}, not {text!r}')
 
 
 def options_from_environ(environ: Mapping[str, str],
                          names: Optional[Iterable[str]] = None) -> dict[str, Any]:
     """The options set by ``TREMOLO_<OPTION>`` variables of ``environ`` (``TREMOLO_PORT``,
-    ``TREMOLO_WORKER_NUM``...), converted (see `option_from_text`) but not yet checked
-    against their rules (`Options` does that).
+    ``TREMOLO_WORKER_NUM``...), converted (see `option_from_text`) and checked against their
+    own rules (`check_option`; `Options` checks how they go together).
 
     Args:
         environ: The environment, usually ``os.environ``.
         names: The options to look for (default: those with a command-line flag).
 
     Raises:
-        ValueError: A value that cannot be converted, naming the variable.
+        ValueError: A value that cannot be converted or breaks its option's rules, naming
+            the variable.
     """
     fields = {f.name: f for f in dataclasses.fields(Options)}
     if names is None:
@@ -405,8 +411,12 @@ def options_from_environ(environ: Mapping[str, str],
         text = environ.get(variable)
         if text is None:
             continue
+        field = fields[name]
         try:
-            values[name] = option_from_text(name, str(fields[name].type), text)
-        except ValueError as exc:
+            kind = option_kind(field)
+            value = option_from_text(name, kind, text)
+            check_option(name, value, kind, field.metadata)
+        except (TypeError, ValueError) as exc:
             raise ValueError(f'{variable}: {exc}') from None
+        values[name] = value
     return values

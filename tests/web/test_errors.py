@@ -299,7 +299,8 @@ async def test_keep_alive_survives_a_misused_exception(app):
 
     async with TestClient(app) as client:
         connection = client.connect()
-        connection.send(b'GET /bad HTTP/1.1\r\nHost: t\r\n\r\nGET /good HTTP/1.1\r\nHost: t\r\n\r\n')
+        connection.send(b'GET /bad HTTP/1.1\r\nHost: t\r\n\r\n'
+                        b'GET /good HTTP/1.1\r\nHost: t\r\n\r\n')
         first = await connection.read_response()
         second = await connection.read_response()
         await connection.close()

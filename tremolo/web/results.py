@@ -92,12 +92,12 @@ async def send_result(
         await response.send(body)
 
 
-def _encode_pair(result: tuple, response: Response, where: str) -> bytes:
+def _encode_pair(result: tuple[Any, ...], response: Response, where: str) -> bytes:
     if len(result) != 2 or not isinstance(result[0], str) or not isinstance(result[1], str):
         raise TypeError(f'{where} returned a tuple; only (str, encoding) is supported')
     text, encoding = result
     try:
-        body = text.encode(encoding)
+        body: bytes = text.encode(encoding)
     except LookupError as exc:
         raise TypeError(f'{where} returned an unknown encoding {encoding!r}') from exc
     content_type = response.content_type
