@@ -976,3 +976,17 @@ async def test_websocket_stream_example_hashes_and_reports():
 
 async def test_websocket_testing_example_passes():
     await example('websocket_testing').test_chat()
+
+
+async def test_typed_example():
+    async with TestClient(example('typed').app) as client:
+        shown = await client.get('/books/1', headers={'X-Reader': 'ada'})
+        missing = await client.get('/books/99')
+        words = await client.get('/books/2/words')
+        added = await client.post('/books', json={'title': 'The Dispossessed'})
+        again = await client.get(added.header('location'))
+    assert shown.json() == {'id': 1, 'title': 'Dune', 'reader': 'ada'}
+    assert (missing.status, missing.text) == (404, 'no book 99')
+    assert words.chunks == [b'Solaris\n'] and words.header('x-book') == '2'
+    assert added.status == 201 and added.json() == {'id': 3}
+    assert again.json() == {'id': 3, 'title': 'The Dispossessed', 'reader': 'anonymous'}

@@ -287,11 +287,23 @@ class Tremolo:
         priority order): set headers, cookies, status, or add filters to the body."""
         return self._hook('on_response', func, priority, prefix)
 
+    @overload
+    def on_connect(self, func: F) -> F: ...
+
+    @overload
+    def on_connect(self, *, priority: int = ...) -> Callable[[F], F]: ...
+
     def on_connect(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
     ) -> Any:
         """Run the decorated function when a client connects (before its first request)."""
         return self._hook('on_connect', func, priority, None)
+
+    @overload
+    def on_close(self, func: F) -> F: ...
+
+    @overload
+    def on_close(self, *, priority: int = ...) -> Callable[[F], F]: ...
 
     def on_close(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
@@ -299,11 +311,23 @@ class Tremolo:
         """Run the decorated function when a connection closes."""
         return self._hook('on_close', func, priority, None)
 
+    @overload
+    def on_worker_start(self, func: F) -> F: ...
+
+    @overload
+    def on_worker_start(self, *, priority: int = ...) -> Callable[[F], F]: ...
+
     def on_worker_start(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
     ) -> Any:
         """Run the decorated function in each worker before it accepts connections."""
         return self._hook('on_worker_start', func, priority, None)
+
+    @overload
+    def on_worker_stop(self, func: F) -> F: ...
+
+    @overload
+    def on_worker_stop(self, *, priority: int = ...) -> Callable[[F], F]: ...
 
     def on_worker_stop(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
@@ -334,6 +358,12 @@ class Tremolo:
                                  providers=self.providers)
 
     # -- providers, errors, extensions ----------------------------------------------------------
+
+    @overload
+    def provide(self, key: Union[str, type], factory: F) -> F: ...
+
+    @overload
+    def provide(self, key: Union[str, type]) -> Callable[[F], F]: ...
 
     def provide(self, key: Union[str, type], factory: Optional[F] = None) -> Any:
         """Inject the result of ``factory`` into parameters named ``key`` (or annotated with
