@@ -60,6 +60,14 @@ def includes() -> list[tuple[Path, str, str | None]]:
 
 # -- the site ----------------------------------------------------------------------------------
 
+def test_the_built_site_works_from_disk_and_the_readme_says_how_to_read_it():
+    # The offline plugin names each page's .html file in links (a folder URL opened from disk
+    # is a directory listing) and makes the search index a script rather than a fetch.
+    assert re.search(r'^plugins:\n  - search\n(?:  #.*\n)*  - offline$', MKDOCS, re.M)
+    readme = (ROOT / 'README.md').read_text()
+    assert 'make docs-serve' in readme and 'build/site/index.html' in readme
+
+
 def test_mkdocs_is_strict_and_reads_the_installed_package():
     assert re.search(r'^strict: true$', MKDOCS, re.M)
     assert 'paths: [build/docpkg]' in MKDOCS

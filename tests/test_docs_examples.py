@@ -837,7 +837,12 @@ async def test_demo_answers_the_readme_urls():
         hello = await client.get('/hello')
         user = await client.get('/user/42?greeting=Hi')
         echo = await client.post('/echo', body='some data')
+        countdown = await client.get('/countdown')
     assert hello.text == 'Hello world!\n'
+    # The header says what it measures: the time to the first byte, not the 2.5 s stream.
+    timing = countdown.headers['server-timing']
+    assert timing.startswith('app;desc="to the first byte";dur=')
+    assert float(timing.rpartition('dur=')[2]) < 2500
     assert user.json() == {'id': 42, 'greeting': 'Hi'}
     assert echo.body == b'some data'
 

@@ -571,3 +571,32 @@ async def test_frames_sent_with_the_handshake_are_kept(app):
         assert response.status == 101
         ws = TestWebSocket(connection, response, connection._received)
         assert [await ws.receive(), await ws.receive()] == ['early', 'bird']
+
+
+async def test_response_hooks_skip_the_101_and_run_for_a_refusal(app):
+    # The 101 holds the handshake's headers and what follows is not HTTP: the on_response
+    # hooks (documented in the middleware page) run for the refusals only.
+    seen = []
+
+    @app.on_request
+    async def before(request):
+        seen.append(('request', request.path))
+
+    @app.on_response
+    async def after(request, response):
+        seen.append(('response', request.path, response.status))
+        response.set_header('X-After', 'yes')
+
+    @app.route('/refused')
+    async def refused(websocket):
+        raise Forbidden()
+
+    async with TestClient(app) as client:
+        ws = await client.websocket('/either')
+        assert await ws.receive() == 'upgraded'
+        assert 'x-after' not in ws.response.headers
+        with pytest.raises(WebSocketRejected) as info:
+            await client.websocket('/refused')
+        assert info.value.response.header('x-after') == 'yes'
+    assert seen == [('request', '/either'), ('request', '/refused'),
+                    ('response', '/refused', 403)]
