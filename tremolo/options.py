@@ -93,7 +93,10 @@ class Options:
         [], 'Extra addresses: a port, host:port, or a UNIX socket path (repeatable).',
         metavar='ADDRESS',
     )
-    debug: bool = _opt(False, 'Debug mode: debug logging and tracebacks in 500 responses.')
+    debug: bool = _opt(
+        False, 'Debug mode: debug logging, tracebacks in 500 responses, and a warning naming '
+        'any handler or hook that blocks the event loop for more than 0.1 s.',
+    )
     worker_num: int = _opt(1, 'Number of worker processes (SO_REUSEPORT).', minimum=1)
     reload: bool = _opt(False, 'Restart the server when a source file changes (development).')
     loop: str = _opt(

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
+from .blocking import BlockingWatch
 from .context import Context, Globals
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
@@ -46,6 +47,8 @@ class Runtime:
         self.app = compiled.app
         self.loop = loop
         self.debug = compiled.options.debug
+        #: Debug mode reports the functions that block the event loop.
+        self.watch = BlockingWatch() if self.debug else None
         self.globals = Globals()
         self.base: dict[str, Any] = {
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': logger,
@@ -133,9 +136,10 @@ class Runtime:
         # The hook running, if any, so that an error names it rather than the handler; the
         # on_response hooks run from inside the response's sending, and say so in `failed`.
         hook: Optional[Plan] = None
-        failed: list[Plan] = []
+        failed: Optional[list[Plan]] = None
         try:
             if endpoint.response_hooks:
+                failed = []
                 response.before_send = functools.partial(
                     self._response_hooks, endpoint, values, params, scope, failed
                 )
@@ -290,18 +294,31 @@ class Runtime:
                 if name in options:
                     kwargs[name] = options[name]
         mode = plan.mode
+        watch = self.watch
         if mode is ASYNC:
-            return await plan.func(**kwargs)
+            if watch is None:
+                return await plan.func(**kwargs)
+            return await watch.run(plan.func(**kwargs), _function_name(plan))
         if mode is SYNC:
             if plan.inline:
-                return plan.func(**kwargs)
+                if watch is None:
+                    return plan.func(**kwargs)
+                return watch.call(plan.func, _function_name(plan), **kwargs)
             call = functools.partial(contextvars.copy_context().run, plan.func, **kwargs)
             return await self.loop.run_in_executor(self.executor, call)
         # ASYNC_GEN or SYNC_GEN: creating the generator runs none of its code.
+        if watch is not None and mode is ASYNC_GEN:
+            return watch.stream(plan.func(**kwargs), _function_name(plan))
         return plan.func(**kwargs)
 
     async def _call_simple(self, plan: Plan, values: dict[str, Any]) -> Any:
         kwargs = plan.kwargs(values, {})
+        watch = self.watch
+        if watch is not None:
+            name = _function_name(plan)
+            if plan.mode is ASYNC:
+                return await watch.run(plan.func(**kwargs), name)
+            return watch.call(plan.func, name, **kwargs)
         result = plan.func(**kwargs)
         if plan.mode is ASYNC:
             result = await result
@@ -351,8 +368,13 @@ class Runtime:
 
 def _hook_name(kind: str, plan: Plan) -> str:
     """``on_request hook check_token (myapp.auth)``: the hook, and the module it comes from."""
+    return f'{kind} hook {_function_name(plan)}'
+
+
+def _function_name(plan: Plan) -> str:
+    """``check_token (myapp.auth)``: the function, and the module it comes from."""
     module = getattr(plan.func, '__module__', None)
-    return f'{kind} hook {plan.name}' + (f' ({module})' if module else '')
+    return f'{plan.name} ({module})' if module else plan.name
 
 
 def _apply_options(options: dict[str, Any], request: Request) -> None:
