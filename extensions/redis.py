@@ -357,6 +357,9 @@ class RedisBandwidthStore:
             return False
         return True
 
+    def __repr__(self) -> str:
+        return repr(self.redis)
+
 
 # -- request-rate limits ----------------------------------------------------------------------
 
