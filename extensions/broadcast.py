@@ -34,7 +34,8 @@ down.
 **Slow subscribers.** Each subscription holds at most ``queue_size`` messages not read yet.
 When a message arrives for a full one, ``overflow`` decides: ``'drop-oldest'`` (the default)
 forgets its oldest message and counts it in ``Subscription.dropped``; ``'disconnect'`` ends
-the subscription: its iteration raises `SlowSubscriber`. Memory never grows with a
+the subscription at once (the messages it held are dropped): its iteration raises
+`SlowSubscriber`. Memory never grows with a
 subscriber that does not keep up, and it never delays the others.
 
 Messages are ``str`` or ``bytes`` and arrive as they were published. The messages of one
@@ -133,6 +134,7 @@ class Subscription:
         if len(self.queue) >= self.queue_size:
             if self.overflow == 'disconnect':
                 self.overflowed = True
+                self.queue.clear()
                 self.close()
                 return
             self.queue.popleft()
@@ -345,6 +347,8 @@ class WorkerHub:
         self.peers.clear()
         for task in list(self.readers):
             task.cancel()
+        if server is not None:
+            await server.wait_closed()
         if self.path is not None:
             try:
                 os.unlink(self.path)
