@@ -10,7 +10,7 @@ PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
 .PHONY: run test test-pypy pypy nginx redis lint format pytest docs docs-serve bench bench-files \
-	bench-bandwidth fuzz clean
+	bench-bandwidth bench-scaling fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -120,6 +120,11 @@ bench-files:
 ## bench-bandwidth: accuracy, fairness and memory of the speed limiters (about a minute)
 bench-bandwidth: $(VENV)/.test-installed
 	$(BIN)/python bench/bandwidth/run.py
+
+## bench-scaling: one budget over 2 processes (shared memory, Redis), request-rate checks in
+## Redis and in memory, broadcast fan-out to 1,000 WebSocket subscribers (a few minutes)
+bench-scaling: $(VENV)/.test-installed redis
+	$(BIN)/python bench/scaling/run.py
 
 ## fuzz: a million mutated requests through the parser, then the h11 property tests at length
 FUZZ_INPUTS ?= 1000000

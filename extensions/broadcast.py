@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -318,7 +319,7 @@ class WorkerHub:
         self.server: Optional[asyncio.AbstractServer] = None
         self.peers: dict[str, asyncio.StreamWriter] = {}
         self.listing: tuple[int, list[str]] = (-1, [])
-        self.readers: set[asyncio.Task[None]] = set()
+        self.readers: set[asyncio.StreamWriter] = set()
         self.starting: Optional[asyncio.Future[None]] = None
 
     async def start(self) -> None:
@@ -345,8 +346,8 @@ class WorkerHub:
         for writer in self.peers.values():
             writer.close()
         self.peers.clear()
-        for task in list(self.readers):
-            task.cancel()
+        for reader in list(self.readers):
+            reader.close()  # its task ends at once, like a worker that went away
         if server is not None:
             await server.wait_closed()
         if self.path is not None:
@@ -414,9 +415,7 @@ class WorkerHub:
         return writer
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.readers.add(task)
+        self.readers.add(writer)
         deliver = self.broadcast.deliver
         try:
             while True:
@@ -427,7 +426,7 @@ class WorkerHub:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            self.readers.discard(task)
+            self.readers.discard(writer)
             writer.close()
 
     def __repr__(self) -> str:
@@ -520,16 +519,16 @@ class RedisPubSub:
             pubsub = None
             try:
                 channels = list(self.broadcast.channels)
-                pubsub = await self.redis.run(lambda client: _subscribed(
-                    client, [self._key(channel) for channel in channels]))
+                keys = [self._key(channel) for channel in channels]
+                pubsub = await self.redis.run(functools.partial(_subscribed, keys))
                 self.pubsub = pubsub
                 added = [self._key(channel) for channel in self.broadcast.channels
                          if channel not in channels]
                 if added:  # subscribed to while connecting
-                    await self.redis.run(lambda client: pubsub.subscribe(*added))
+                    await self.redis.run(functools.partial(_subscribe, pubsub, added))
+                read = functools.partial(_read, pubsub)
                 while self.broadcast.channels:
-                    message = await self.redis.run(lambda client: pubsub.get_message(
-                        timeout=1.0))
+                    message = await self.redis.run(read)
                     if message is None:
                         continue
                     kind = message['type']
@@ -561,10 +560,18 @@ class RedisPubSub:
         return f'<RedisPubSub {self.redis!r}>'
 
 
-async def _subscribed(client: Any, keys: list[str]) -> Any:
+async def _subscribed(keys: list[str], client: Any) -> Any:
     pubsub = client.pubsub()
     await pubsub.subscribe(*keys)
     return pubsub
+
+
+async def _subscribe(pubsub: Any, keys: list[str], client: Any) -> None:
+    await pubsub.subscribe(*keys)
+
+
+async def _read(pubsub: Any, client: Any) -> Any:
+    return await pubsub.get_message(timeout=1.0)
 
 
 def _ignore_result(task: asyncio.Task[Any]) -> None:

@@ -8,11 +8,11 @@ import os
 
 import aiohttp
 import pytest
-
-from tests.apps.harness import children_of, child_env
-from tests.apps.redis_server import needs_redis
 from tremolo.extensions.broadcast import Broadcast, SlowSubscriber
 from tremolo.extensions.redis import Redis, StoreUnavailable
+
+from tests.apps.harness import child_env, children_of
+from tests.apps.redis_server import needs_redis
 
 
 async def test_publish_reaches_the_subscribers_of_its_channel():
@@ -183,7 +183,7 @@ async def test_subscribers_resume_after_redis_restarts(procs, redis_server):
             assert response.status == 500  # publish raised StoreUnavailable, at once
         redis_server.start()
         await hosts[0].wait_for('answers again', timeout=10)
-        for attempt in range(50):  # until the subscriber's worker has subscribed again
+        for _ in range(50):  # until the subscriber's worker has subscribed again
             async with session.post(urls[1] + '/publish/news', data=b'after') as response:
                 if response.status == 200:
                     try:

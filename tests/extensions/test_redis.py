@@ -8,9 +8,9 @@ import logging
 import sys
 
 import pytest
+from tremolo.extensions.redis import Redis, StoreUnavailable, redact
 
 from tests.apps.redis_server import needs_redis
-from tremolo.extensions.redis import Redis, StoreUnavailable, redact
 
 pytestmark = needs_redis
 
@@ -90,6 +90,10 @@ async def test_the_client_is_injected_and_keys_are_prefixed(app, client_for, red
     async with client_for(app) as client:
         assert (await client.get('/visits')).text == '1'
         assert (await client.get('/visits')).text == '2'
+        # The pool's connections dropped: a request connects again, with the client's
+        # timeouts (which need a task: a request's first step runs without one).
+        redis_server.command('CLIENT', 'KILL', 'TYPE', 'normal')
+        assert (await client.get('/visits')).text == '3'
     assert Redis(redis_server.url, prefix='shop:').key('session', 'a') == 'shop:session:a'
 
 

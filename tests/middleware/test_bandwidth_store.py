@@ -8,12 +8,12 @@ import time
 
 import aiohttp
 import pytest
-
-from tests.apps.harness import child_env
-from tests.apps.redis_server import needs_redis
 from tremolo.extensions.redis import Redis
 from tremolo.middleware.bandwidth import BandwidthLimiter
 from tremolo.middleware.leases import LeaseAccount, StoreBudget, default_lease_size
+
+from tests.apps.harness import child_env
+from tests.apps.redis_server import needs_redis
 
 MiB = 1024 * 1024
 

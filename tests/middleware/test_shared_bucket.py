@@ -9,10 +9,10 @@ import os
 import time
 
 import pytest
-
-from tests.apps.pinned import sessions_per_worker
 from tremolo.middleware.bandwidth import BandwidthLimiter
 from tremolo.middleware.shared_bucket import SharedMemory, SharedRates, SharedTokenBucket
+
+from tests.apps.pinned import sessions_per_worker
 
 MiB = 1024 * 1024
 FORK = multiprocessing.get_context('fork')
