@@ -35,6 +35,7 @@ from tests.apps.harness import (
     fetch_text,
     free_ports,
 )
+from tests.apps.redis_server import redis_server  # noqa: F401 - a fixture
 from tremolo import Options
 from tremolo.testing import TestClient, serve
 from tremolo.testing.client import build_request
@@ -974,3 +975,31 @@ async def test_websocket_stream_example_hashes_and_reports():
 
 async def test_websocket_testing_example_passes():
     await example('websocket_testing').test_chat()
+
+
+# -- scaling out --------------------------------------------------------------------------------
+
+async def test_scaling_example_shares_budgets_rates_and_messages_through_redis(
+        redis_server, monkeypatch):  # noqa: F811 - the fixture
+    monkeypatch.setenv('REDIS_URL', redis_server.url)
+    module = module_from(source('scaling'), 'scaling_example')
+    MiB = 1024 * 1024
+    async with TestClient(module.app) as client:
+        started = time.monotonic()
+        download = await client.get('/files/report')  # 1 MiB at 2 MiB/s for this client
+        seconds = time.monotonic() - started
+        assert len(download.body) == MiB and 0.35 < seconds < 3, seconds
+        assert (await client.post('/admin/download-rate', body=b'1000')).status == 403
+        changed = await client.post('/admin/download-rate', body=str(200 * MiB).encode(),
+                                    headers={'x-admin-token': 'secret'})
+        assert changed.json() == {'download_rate': 200 * MiB}
+        stored = redis_server.command('HGET', 'shop:bandwidth:{downloads:download}:rate', 'rate')
+        assert str(200 * MiB).encode() in stored  # where every host reads it
+        listener = client.connect()
+        listener.send(build_request('GET', '/announcements'))
+        assert b'text/event-stream' in await listener.receive()  # subscribed
+        assert (await client.post('/announce', body=b'sale at noon')).text == 'sent\n'
+        received = b''
+        while b'data: sale at noon' not in received:
+            received += await listener.receive()
+        await listener.close()
