@@ -137,8 +137,8 @@ async def timed_downloads(pinned, size: int) -> list[float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('scope, expected', [('global', 2.0), ('worker', 1.0)])
-async def test_a_global_budget_spans_the_workers(procs, scope, expected):
+@pytest.mark.parametrize('scope', ['global', 'worker'])
+async def test_a_global_budget_spans_the_workers(procs, scope):
     """Four downloads of 1 MiB, two on each worker, under 2 MiB/s: the global budget takes
     2 s for the four together, where a budget per worker lets them through in 1 s."""
     server = procs.cli('tests.apps.shared:app', '--port', '0', '--worker-num', '2',
@@ -152,7 +152,12 @@ async def test_a_global_budget_spans_the_workers(procs, scope, expected):
         for group in groups.values():
             for session in group:
                 await session.close()
-    assert 0.8 * expected < max(times) < 1.6 * expected, times
+    # 4 MiB at 2 MiB/s cannot take less than 1.95 s (the burst is 100 KiB); two workers with a
+    # budget each take about 1 s. Generous bounds on either side of 1.7 s tell them apart.
+    if scope == 'global':
+        assert 1.7 < max(times) < 4.0, times
+    else:
+        assert max(times) < 1.7, times
     if scope == 'global':
         # Fair: the four shared the budget equally, whatever worker served them.
         assert min(times) > 0.75 * max(times), times
