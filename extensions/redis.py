@@ -56,14 +56,6 @@ SCHEMES = ('redis', 'rediss', 'unix')
 _START_PRIORITY = -(2 ** 30)
 
 
-async def _in_a_task() -> None:
-    """Go on inside a task. Tremolo runs the first step of a request's coroutine without a
-    task (most requests never wait); the client's timeouts (``asyncio.timeout``) need one.
-    Waiting one turn of the event loop gives the request its task."""
-    if asyncio.current_task() is None:
-        await asyncio.sleep(0)
-
-
 class StoreUnavailable(ConnectionError):
     """Redis cannot be reached now (it is down, or did not answer in time)."""
 
@@ -156,7 +148,6 @@ class Redis(Extension):
 
     async def provide_client(self) -> Any:
         """The ``redis.asyncio.Redis`` client of this worker (injected as ``redis``)."""
-        await _in_a_task()
         return self.client
 
     async def start(self) -> None:
@@ -238,7 +229,6 @@ class Redis(Extension):
         if self._down_since is not None and self._owner == (os.getpid(),
                                                            asyncio.get_running_loop()):
             raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable')
-        await _in_a_task()
         try:
             return await operation(self.client)
         except self._connection_errors as exc:
