@@ -143,6 +143,10 @@ class Response:
         finished: Whether the whole response has been sent.
         keep_alive: Whether the connection stays open after this response.
         body_size: Bytes of body sent so far (after the filters).
+        body_length: The length of the body about to be sent, before the filters, as the
+            ``on_response`` hooks see it: the length of a body sent whole (a returned result,
+            `send`) or the one given to `start`; ``None`` for a streamed body, whose length is
+            not known in advance. Compression reads it to leave small bodies alone.
         before_send: Awaited once just before the head is sent (the ``on_response`` hooks).
         channel: The writing side of the connection (a `tremolo.types.WriteChannel`), for
             what streams over this response (event streams, upgrades).
@@ -150,8 +154,8 @@ class Response:
 
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
-        'keep_alive', 'body_size', 'before_send', 'channel', '_headers', '_chunked', '_length',
-        '_head_only', '_header_view',
+        'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', '_headers',
+        '_chunked', '_length', '_head_only', '_header_view',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -166,6 +170,7 @@ class Response:
         self.finished = False
         self.keep_alive = request.head.keep_alive
         self.body_size = 0
+        self.body_length: Optional[int] = None
         self.before_send: Optional[Callable[[], Awaitable[None]]] = None
         self._chunked = False
         # The Content-Length of a body sent in pieces (`start` with a length), else None.
@@ -199,6 +204,32 @@ class Response:
     def append_header(self, name: str, value: str) -> None:
         """Add a header, keeping any existing one of the same name."""
         self.headers.add(name, value)
+
+    def add_vary(self, *names: str) -> None:
+        """Add ``names`` to the ``Vary`` header (RFC 9110 §12.5.5): the request fields the
+        response depends on, so that caches keep one copy per value.
+
+        Names already listed (in any case) are not repeated, the values stay in one field, and
+        ``*`` (varies on more than fields) absorbs every other name.
+        """
+        listed: list[str] = []
+        for value in self.headers.getlist('Vary'):
+            listed.extend(item.strip() for item in value.split(',') if item.strip())
+        seen = {item.lower() for item in listed}
+        if '*' in seen:
+            return
+        added = False
+        for name in names:
+            check_header(name, name)
+            if name == '*':
+                self.headers['Vary'] = '*'
+                return
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                listed.append(name)
+                added = True
+        if added:
+            self.headers['Vary'] = ', '.join(listed)
 
     def set_content_type(self, content_type: str) -> None:
         """Set the Content-Type of this response."""
@@ -387,6 +418,7 @@ class Response:
         if self.headers_sent:
             raise RuntimeError('the response has already started')
         if self.before_send is not None:
+            self.body_length = length
             await self._run_before_send()
         self._start(length)
 
@@ -427,10 +459,11 @@ class Response:
 
     async def send(self, body: BodyLike = b'') -> None:
         """Send ``body`` as the whole response, after the ``on_response`` hooks and filters."""
-        if self.before_send is not None:
-            await self._run_before_send()
         if isinstance(body, str):
             body = body.encode()
+        if self.before_send is not None:
+            self.body_length = len(body)
+            await self._run_before_send()
         if self.filters:
             body = bytes(body)
             if len(body) > self._piece_size() and self._preserves_length():

@@ -50,6 +50,8 @@ class Runtime:
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': logger,
             'websocket': None,  # the handlers that take it get it per request
         }
+        #: What worker hooks and extension closers are given: the server's options too.
+        self.worker_values = {**self.base, 'options': compiled.options}
         self._connect = compiled.on_connect
         self._close = compiled.on_close
 
@@ -58,7 +60,7 @@ class Runtime:
     async def startup(self) -> None:
         """Run the ``on_worker_start`` hooks."""
         for plan in self.compiled.on_worker_start:
-            await self._call_simple(plan, self.base)
+            await self._call_simple(plan, self.worker_values)
 
     async def shutdown(self) -> None:
         """Run the ``on_worker_stop`` hooks, then close the extensions in reverse order.
@@ -67,12 +69,12 @@ class Runtime:
         """
         for plan in self.compiled.on_worker_stop:
             try:
-                await self._call_simple(plan, self.base)
+                await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('on_worker_stop hook %s failed', plan.name)
         for plan in self.compiled.extension_closers:
             try:
-                await self._call_simple(plan, self.base)
+                await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('closing extension %s failed', plan.name)
 

@@ -25,8 +25,9 @@ REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'lo
 ERROR_NAMES = REQUEST_NAMES + ('exc',)
 #: ``on_connect`` and ``on_close`` hooks.
 CONNECTION_NAMES = ('connection', 'app', 'globals', 'loop', 'logger')
-#: ``on_worker_start`` and ``on_worker_stop`` hooks.
-WORKER_NAMES = ('app', 'globals', 'loop', 'logger')
+#: ``on_worker_start`` and ``on_worker_stop`` hooks, and the ``close`` of extensions:
+#: ``options`` is the server's `tremolo.Options`.
+WORKER_NAMES = ('app', 'globals', 'loop', 'logger', 'options')
 
 ASYNC, ASYNC_GEN, SYNC, SYNC_GEN = 'async', 'async generator', 'sync', 'sync generator'
 
