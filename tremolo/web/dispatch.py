@@ -115,7 +115,8 @@ class Runtime:
             missing = None
             if endpoint.custom:
                 endpoint.customize(request, response)
-        context = Context(endpoint.options, request.connection)
+        context = Context(endpoint.options, request.connection,
+                          endpoint.path if missing is None else None)
         request.context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None

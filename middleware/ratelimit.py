@@ -1,0 +1,238 @@
+"""Request-rate limits: so many requests per client (or per key) per period, ``429`` above.
+
+```python
+from tremolo import Tremolo
+from tremolo.middleware.ratelimit import RateLimiter
+
+app = Tremolo()
+app.install(RateLimiter('100/minute'))
+
+@app.post('/login', rate_limit='5/minute')     # a route of its own, with its own count
+async def login(request): ...
+
+@app.get('/health', rate_limit=False)           # not limited
+async def health(): ...
+```
+
+Every request is counted against its *key*: the client's address by default (behind a trusted
+proxy, the forwarded one: `tremolo.Request.client`), the value of a header (an API key), or
+what a function of the request returns. A request over the quota is answered ``429 Too Many
+Requests`` with ``Retry-After`` (RFC 9110 §10.2.3); every response carries the IETF
+``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers), so that
+well-behaved clients can slow down before they are refused.
+
+These are limits on the number of requests; the speed of transfers is the bandwidth
+limiter's (`tremolo.middleware.bandwidth`). The counts live in a `RateLimitStore`
+(`tremolo.middleware.ratelimit_store`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional, Union
+
+from tremolo.middleware.ratelimit_store import (
+    ALGORITHMS,
+    Decision,
+    MemoryRateLimitStore,
+    Rate,
+    RateLimitStore,
+)
+
+from tremolo import (
+    Context,
+    Extension,
+    Options,
+    RegistrationError,
+    Request,
+    Response,
+    TooManyRequests,
+    Tremolo,
+)
+
+__all__ = ['RateLimiter']
+
+logger = logging.getLogger('tremolo.ratelimit')
+
+#: A key: ``'client'``, ``'header:Name'`` or a function of the request (``None``: not
+#: limited).
+KeyLike = Union[str, Callable[[Request], Optional[str]]]
+
+
+class RateLimiter(Extension):
+    """Limit the rate of requests per key.
+
+    Args:
+        rate: The quota of every route that sets none of its own: ``'100/minute'``,
+            ``'10/second'``, ``'5/10s'`` (see `Rate.parse`) or a `Rate`.
+        key: What is counted: ``'client'`` (the client's address), ``'header:X-API-Key'``
+            (that header's value; requests without it are counted by address), or a
+            function of the request returning a string, or ``None`` to let it through
+            unlimited.
+        algorithm: ``'gcra'`` (a smooth rate with a burst of the whole quota) or
+            ``'sliding-window'`` (at most the quota in any period).
+        store: Where the counts are kept (default: a `MemoryRateLimitStore` of each worker).
+        option: The route option that sets a route's own quota (a rate: a count of its own
+            per key) or exempts it (``False``).
+        headers: Send the ``RateLimit-Policy`` and ``RateLimit`` fields.
+        name: Names this limiter's counts in the store (two limiters sharing a store need
+            two names) and its policy in the headers.
+        priority: The priority of its hooks (see the table of the middleware library).
+        prefix: Only paths under this prefix are limited.
+
+    Raises:
+        ValueError: An invalid rate, key, algorithm or name, naming the argument.
+        TypeError: A store without an async ``hit`` method.
+    """
+
+    def __init__(
+        self, rate: Union[str, Rate] = '100/minute', *, key: KeyLike = 'client',
+        algorithm: str = 'gcra', store: Optional[RateLimitStore] = None,
+        option: str = 'rate_limit', headers: bool = True, name: str = 'ratelimit',
+        priority: int = 60, prefix: Optional[str] = None,
+    ) -> None:
+        try:
+            self.rate = Rate.parse(rate)
+        except ValueError as exc:
+            raise ValueError(f'rate: {exc}') from None
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f'algorithm must be one of {", ".join(ALGORITHMS)}, not '
+                             f'{algorithm!r}')
+        self._header_key: Optional[bytes] = None
+        self._key_function: Optional[Callable[[Request], Optional[str]]] = None
+        if callable(key):
+            self._key_function = key
+        elif key == 'client':
+            pass
+        elif isinstance(key, str) and key.startswith('header:') and key[7:].strip():
+            self._header_key = key[7:].strip().lower().encode('latin-1')
+        else:
+            raise ValueError(f"key must be 'client', 'header:NAME' or a function of the "
+                             f"request, not {key!r}")
+        if store is None:
+            store = MemoryRateLimitStore()
+        elif not callable(getattr(store, 'hit', None)):
+            raise TypeError(f'store: {store!r} has no hit(key, rate, algorithm) method')
+        if not isinstance(name, str) or not name or any(c in name for c in '",;\\ '):
+            raise ValueError(f'name must be a word without quotes, commas or spaces, not '
+                             f'{name!r}')
+        self.key = key
+        self.algorithm = algorithm
+        self.store = store
+        self.option = option
+        self.headers = headers
+        self.name = name
+        self.priority = priority
+        self.prefix = prefix
+        # Route quotas by option value (validated when a worker starts, see check_routes).
+        self._rates: dict[Any, Optional[Rate]] = {None: self.rate, False: None}
+        self._policies: dict[Rate, str] = {}
+        self._hit_now = getattr(store, 'hit_now', None)  # the memory store needs no await
+        #: Where a request's count is kept on its context, for the response hook.
+        self._attribute = f'rate_limit_{name}'
+
+    def setup(self, app: Tremolo) -> None:
+        app.on_worker_start(self.on_worker_start)
+        app.on_request(priority=self.priority, prefix=self.prefix)(self.on_request)
+        if self.headers:
+            app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
+
+    def on_worker_start(self, app: Tremolo, options: Options) -> None:
+        """Check the quotas of every route (a bad one stops the server at startup, naming
+        the route) and warn when several workers count apart."""
+        self.check_routes(app)
+        if options.worker_num > 1 and isinstance(self.store, MemoryRateLimitStore):
+            logger.warning(
+                '%s: each of the %d workers counts its own requests (an in-process store): '
+                'a client may get up to %d times the quota; use a shared store to count '
+                'them together', self.name, options.worker_num, options.worker_num)
+
+    def check_routes(self, app: Tremolo, prefix: str = '') -> None:
+        """Parse the ``option`` of every route of ``app`` (and of its mounted applications).
+
+        Raises:
+            RegistrationError: A route's value is not a rate or ``False``, naming the route.
+        """
+        for record in app.routes:
+            for options in (record.plan.options, record.options):
+                if self.option not in options:
+                    continue
+                value = options[self.option]
+                try:
+                    self._route_rate(value)
+                except (ValueError, TypeError) as exc:
+                    raise RegistrationError(
+                        f'route {prefix + record.path!r}: option {self.option!r}: {exc}; '
+                        f'give a rate such as "10/minute", or False') from None
+        for sub_prefix, sub_app in app.mounts:
+            self.check_routes(sub_app, prefix + sub_prefix)
+
+    def _route_rate(self, value: Any) -> Optional[Rate]:
+        try:
+            return self._rates[value]
+        except KeyError:
+            pass
+        except TypeError:
+            raise TypeError(f'{value!r} is not a rate') from None
+        if value is True:
+            raise ValueError('True is not a rate')
+        rate = Rate.parse(value)
+        self._rates[value] = rate
+        return rate
+
+    def key_of(self, request: Request) -> Optional[str]:
+        """What ``request`` is counted by (``None``: not limited)."""
+        if self._key_function is not None:
+            return self._key_function(request)
+        if self._header_key is not None:
+            value = request.head.headers.get(self._header_key)
+            if value is not None:
+                return 'h:' + value.decode('latin-1')
+        client = request.client
+        return client[0] if isinstance(client, tuple) else 'unix'
+
+    async def on_request(self, request: Request, context: Context) -> None:
+        """Count the request; refuse it with 429 over the quota."""
+        value = context.option(self.option)
+        rate = self._rates.get(value, self.rate) if value is None or value is False else (
+            self._route_rate(value))
+        if rate is None:
+            return
+        client = self.key_of(request)
+        if client is None:
+            return
+        # The default quota is shared by the routes that have none of their own; a route's
+        # own quota is counted for that route alone.
+        scope = '*' if value is None else context.route or '*'
+        key = f'{self.name}:{scope}:{client}'
+        if self._hit_now is not None:
+            decision = self._hit_now(key, rate, self.algorithm)
+        else:
+            decision = await self.store.hit(key, rate, self.algorithm)
+        setattr(context, self._attribute, (rate, decision))
+        if not decision.allowed:
+            retry = max(1, int(decision.retry_after + 0.999))
+            headers = [('Retry-After', str(retry))]
+            if self.headers:
+                headers.extend(self._fields(rate, decision))
+            raise TooManyRequests(f'Too many requests: retry in {retry} s',
+                                  headers=headers)
+
+    def on_response(self, response: Response, context: Context) -> None:
+        """Tell the client where it stands."""
+        state = getattr(context, self._attribute, None)
+        if state is None or response.status == 429:
+            return  # not counted, or refused (the 429 carries the fields already)
+        for name, value in self._fields(*state):
+            response.headers.add(name, value)
+
+    def _fields(self, rate: Rate, decision: Decision) -> list[tuple[str, str]]:
+        policy = self._policies.get(rate)
+        if policy is None:
+            policy = self._policies[rate] = f'"{self.name}";q={rate.limit};w={rate.period:g}'
+        return [('RateLimit-Policy', policy),
+                ('RateLimit', f'"{self.name}";r={decision.remaining};'
+                              f't={int(decision.reset + 0.999)}')]
+
+    def __repr__(self) -> str:
+        return f'<RateLimiter {self.name} {self.rate} {self.algorithm}>'
