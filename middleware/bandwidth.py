@@ -32,7 +32,7 @@ from tremolo.middleware.token_bucket import (
     default_burst,
 )
 
-from tremolo import Context, Request, Response
+from tremolo import Context, Request, Response, Tremolo
 
 __all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle']
 
@@ -202,12 +202,11 @@ _IDLE_AFTER = 2.0
 class BandwidthLimiter:
     """Middleware limiting download and upload speed over a scope.
 
-    Install it with a low priority so that it is the outermost middleware (its filters pace
-    the bytes on the wire whatever the order, but a low priority also limits the responses of
-    short-circuiting middleware):
+    Install it with ``app.install(limiter)``: its hooks run at ``priority`` 0 by default, so
+    that it is the outermost middleware (its filters pace the bytes on the wire whatever the
+    order, but a low priority also limits the responses of short-circuiting middleware):
 
-        app.add_middleware(BandwidthLimiter(download_rate=4 * 2**20, scope='worker'),
-                           priority=0)
+        app.install(BandwidthLimiter(download_rate=4 * 2**20, scope='worker'))
 
     Args:
         download_rate: Bytes per second sent, over the scope; 0 for no limit.
@@ -218,6 +217,8 @@ class BandwidthLimiter:
         burst: Bytes that may be sent at once after an idle period; default: a twentieth of
             a second's worth (16 KiB to 1 MiB).
         upload_burst: The same for uploads; defaults to ``burst``.
+        priority: The priority of its hook when installed (``app.install``).
+        prefix: Only paths under this prefix are limited (when installed).
 
     Raises:
         ValueError: A negative rate, an unknown scope, a burst below one byte, or no rate at
@@ -227,7 +228,7 @@ class BandwidthLimiter:
     def __init__(
         self, download_rate: float = 0, upload_rate: float = 0, *,
         scope: str = 'connection', burst: Optional[float] = None,
-        upload_burst: Optional[float] = None,
+        upload_burst: Optional[float] = None, priority: int = 0, prefix: Optional[str] = None,
     ) -> None:
         if scope not in SCOPES:
             raise ValueError(f'scope must be one of {", ".join(SCOPES)}, not {scope!r}')
@@ -247,6 +248,12 @@ class BandwidthLimiter:
         # The buckets by scope key: a connection, a client address, or None for the worker.
         self._scopes: dict[Any, _Scope] = {}
         self._prune_at = _PRUNE_AT
+        self.priority = priority
+        self.prefix = prefix
+
+    def setup(self, app: Tremolo) -> None:
+        """Install the limiter's hook on ``app`` (``app.install(limiter)``)."""
+        app.on_request(priority=self.priority, prefix=self.prefix)(self.on_request)
 
     def _key(self, request: Request) -> Any:
         if self.scope == 'connection':
