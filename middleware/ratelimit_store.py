@@ -240,7 +240,7 @@ class MemoryRateLimitStore:
             raise ValueError(f'unknown algorithm {algorithm!r}; known: {", ".join(ALGORITHMS)}')
         if len(states) >= self.max_keys:
             self._prune(now)
-        states[key] = (state, expires)
+        self._states[key] = (state, expires)
         return decision
 
     def _prune(self, now: float) -> None:
