@@ -68,7 +68,13 @@ class Signer:
 
     def __init__(self, secret_key: SecretKeys, *, salt: str,
                  argument: str = 'secret_key') -> None:
-        secrets = [secret_key] if isinstance(secret_key, (str, bytes)) else list(secret_key)
+        if isinstance(secret_key, (str, bytes)):
+            secrets: list[object] = [secret_key]
+        elif isinstance(secret_key, (list, tuple)):
+            secrets = list(secret_key)
+        else:
+            raise TypeError(f'{argument}: a secret key is a str or bytes (or a list of them), '
+                            f'not {type(secret_key).__name__}')
         if not secrets:
             raise ValueError(f'{argument}: give at least one secret key')
         # One derived key per secret and use: HMAC(secret, salt).
