@@ -64,7 +64,7 @@ def make_app(tasks, events):
     @app.route('/stream')
     async def stream(background):
         background.add(record, 'streamed')
-        for _ in range(3):
+        for _ in range(64):  # 1 MiB: more than a client that reads nothing lets through
             yield 'x' * 16384
 
     app.release = release
