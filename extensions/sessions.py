@@ -365,7 +365,7 @@ class Sessions(Extension):
                 session = await self._from_store(payload, response)
         if session is None:
             session = Session(new=True, response=response)
-        context.session = session
+        setattr(context, 'session', session)  # noqa: B010 - an attribute for the hooks
         return session
 
     def _from_cookie(self, payload: bytes, response: Response) -> Optional[Session]:

@@ -85,10 +85,10 @@ def _brotli_module() -> Any:
 
 def _zstd_module() -> Any:
     try:
-        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+
+        from compression import zstd  # Python 3.14+
     except ImportError:
         try:
-            from backports import zstd  # type: ignore[import-not-found,no-redef]
+            from backports import zstd
         except ImportError:
             return None
     return zstd

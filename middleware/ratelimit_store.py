@@ -28,7 +28,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Union
+from typing import Any, Callable, Protocol, Union
 
 __all__ = ['ALGORITHMS', 'Decision', 'MemoryRateLimitStore', 'Rate', 'RateLimitStore', 'gcra',
            'sliding_window']
@@ -217,7 +217,7 @@ class MemoryRateLimitStore:
         self.max_keys = max_keys
         self.clock = clock
         # key -> (state, the time the state stops mattering); insertion order is use order.
-        self._states: dict[str, tuple[object, float]] = {}
+        self._states: dict[str, tuple[Any, float]] = {}
 
     async def hit(self, key: str, rate: Rate, algorithm: str) -> Decision:
         """Count one request of ``key`` (see `RateLimitStore.hit`)."""
@@ -228,14 +228,15 @@ class MemoryRateLimitStore:
         now = self.clock()
         states = self._states
         entry = states.pop(key, None)
+        previous: Any = entry[0] if entry is not None else None
+        state: Any
         if algorithm == 'gcra':
-            tat, decision = gcra(entry[0] if entry is not None else 0.0, now, rate)  # type: ignore[arg-type]
-            state: object = tat
-            expires = tat
+            state, decision = gcra(previous if previous is not None else 0.0, now, rate)
+            expires = state
         elif algorithm == 'sliding-window':
-            window = entry[0] if entry is not None else (0.0, 0, 0)
-            state, decision = sliding_window(window, now, rate)  # type: ignore[arg-type]
-            expires = state[0] + 2 * rate.period  # type: ignore[index]
+            state, decision = sliding_window(
+                previous if previous is not None else (0.0, 0, 0), now, rate)
+            expires = state[0] + 2 * rate.period
         else:
             raise ValueError(f'unknown algorithm {algorithm!r}; known: {", ".join(ALGORITHMS)}')
         if len(states) >= self.max_keys:

@@ -4,8 +4,6 @@ and the request id in the access log."""
 
 from __future__ import annotations
 
-import pytest
-
 from tremolo import Options, Tremolo
 from tremolo.testing import TestClient
 
