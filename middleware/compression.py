@@ -98,6 +98,22 @@ _brotli = _brotli_module()
 _zstd = _zstd_module()
 
 
+def _brotli_decodes_in_bounds() -> bool:
+    # Decoding with a bounded output (brotli >= 1.2) is what keeps a brotli bomb from filling
+    # memory: without it, br request bodies are refused (415) rather than decoded unbounded.
+    if _brotli is None:
+        return False
+    try:
+        decompressor = _brotli.Decompressor()
+        decompressor.process(b'', output_buffer_limit=1)
+        return callable(getattr(decompressor, 'can_accept_more_data', None))
+    except TypeError:
+        return False
+
+
+_BROTLI_DECODES = _brotli_decodes_in_bounds()
+
+
 def available_encodings() -> tuple[str, ...]:
     """The response codings this installation can produce, best first: ``zstd`` and ``br``
     when their library is installed, ``gzip`` always."""
@@ -431,7 +447,7 @@ class Compression(Extension):
         decoders = []
         for coding in codings:
             name = _REQUEST_ALIASES.get(coding)
-            if name is None or (name == 'br' and _brotli is None) or (
+            if name is None or (name == 'br' and not _BROTLI_DECODES) or (
                     name == 'zstd' and _zstd is None):
                 raise UnsupportedMediaType(
                     f'unsupported Content-Encoding {coding!r}; this server decodes '
@@ -511,7 +527,7 @@ class Compression(Extension):
 
 def _decodable() -> list[str]:
     names = ['gzip', 'deflate']
-    if _brotli is not None:
+    if _BROTLI_DECODES:
         names.append('br')
     if _zstd is not None:
         names.append('zstd')
