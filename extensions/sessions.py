@@ -345,8 +345,13 @@ class Sessions(Extension):
         self.priority = priority
 
     def setup(self, app: Tremolo) -> None:
-        app.provide('session')(self.load)
-        app.on_response(priority=self.priority)(self.on_response)
+        # Cookie sessions never wait: their hooks run without a coroutine per request.
+        if self.store is None:
+            app.provide('session')(self.load_cookie)
+            app.on_response(priority=self.priority)(self.save_cookie)
+        else:
+            app.provide('session')(self.load)
+            app.on_response(priority=self.priority)(self.on_response)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -363,6 +368,19 @@ class Sessions(Extension):
                 session = self._from_cookie(payload, response)
             else:
                 session = await self._from_store(payload, response)
+        if session is None:
+            session = Session(new=True, response=response)
+        setattr(context, 'session', session)  # noqa: B010 - an attribute for the hooks
+        return session
+
+    def load_cookie(self, request: Request, response: Response, context: Context) -> Session:
+        """`load`, for sessions kept in the cookie (nothing to wait for)."""
+        session = getattr(context, 'session', None)
+        if isinstance(session, Session):
+            return session
+        cookie = request.cookies.get(self._cookie_key)
+        payload = self.signer.unsign(cookie) if cookie else None
+        session = self._from_cookie(payload, response) if payload is not None else None
         if session is None:
             session = Session(new=True, response=response)
         setattr(context, 'session', session)  # noqa: B010 - an attribute for the hooks
@@ -398,11 +416,30 @@ class Sessions(Extension):
 
     # -- saving ----------------------------------------------------------------------------------
 
+    def save_cookie(self, request: Request, response: Response, context: Context) -> None:
+        """`on_response`, for sessions kept in the cookie."""
+        session = getattr(context, 'session', None)
+        if not isinstance(session, Session) or not session.modified:
+            return
+        secure = request.scheme == 'https' if self.secure is None else self.secure
+        if not session:
+            if not session.new:
+                response.headers.add('Set-Cookie', self._cookie('', secure, 0))
+            session.modified = False
+            return
+        expires = time.time() + self.max_age
+        value = self.signer.sign(b'{"d":%s,"e":%d}' % (self._serialize(session), int(expires)))
+        self._set_cookie(response, value, secure)
+        session.modified = session.regenerated = False
+
     async def on_response(self, request: Request, response: Response, context: Context
                           ) -> None:
         """Save the session if it changed in this request."""
         session = getattr(context, 'session', None)
         if not isinstance(session, Session) or not session.modified:
+            return
+        if self.store is None:
+            self.save_cookie(request, response, context)
             return
         secure = request.scheme == 'https' if self.secure is None else self.secure
         if not session:
@@ -414,16 +451,15 @@ class Sessions(Extension):
             session.modified = False
             return
         data = self._serialize(session)
-        if self.store is None:
-            expires = time.time() + self.max_age
-            value = self.signer.sign(b'{"d":%s,"e":%d}' % (data, int(expires)))
-        else:
-            if session.id is None or session.regenerated:
-                if session.id is not None:
-                    await self.store.delete(session.id)
-                session.id = secrets.token_urlsafe(32)
-            await self.store.save(session.id, data, self.max_age)
-            value = self.signer.sign(session.id.encode('ascii'))
+        if session.id is None or session.regenerated:
+            if session.id is not None:
+                await self.store.delete(session.id)
+            session.id = secrets.token_urlsafe(32)
+        await self.store.save(session.id, data, self.max_age)
+        self._set_cookie(response, self.signer.sign(session.id.encode('ascii')), secure)
+        session.modified = session.regenerated = False
+
+    def _set_cookie(self, response: Response, value: str, secure: bool) -> None:
         header = self._cookie(value, secure, int(self.max_age) if self.persistent else None)
         if len(header) > COOKIE_LIMIT:
             raise ValueError(
@@ -431,7 +467,6 @@ class Sessions(Extension):
                 f'browser keeps: store less in the session, or keep sessions in a store '
                 f'(Sessions(store=...))')
         response.headers.add('Set-Cookie', header)
-        session.modified = session.regenerated = False
 
     def _serialize(self, session: Session) -> bytes:
         try:

@@ -124,16 +124,17 @@ class RateLimiter(Extension):
         self.name = name
         self.priority = priority
         self.prefix = prefix
-        # Route quotas by option value (validated when a worker starts, see check_routes).
-        self._rates: dict[Any, Optional[Rate]] = {None: self.rate, False: None}
-        self._policies: dict[Rate, str] = {}
+        # Route quotas by option value (checked when a worker starts, see check_routes).
+        self._quotas: dict[Any, Optional[_Quota]] = {None: self._quota(self.rate), False: None}
         self._hit_now = getattr(store, 'hit_now', None)  # the memory store needs no await
         #: Where a request's count is kept on its context, for the response hook.
         self._attribute = f'rate_limit_{name}'
 
     def setup(self, app: Tremolo) -> None:
         app.on_worker_start(self.on_worker_start)
-        app.on_request(priority=self.priority, prefix=self.prefix)(self.on_request)
+        # A store that never waits is asked without a coroutine per request.
+        hook = self.on_request if self._hit_now is None else self.on_request_now
+        app.on_request(priority=self.priority, prefix=self.prefix)(hook)
         if self.headers:
             app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
 
@@ -167,18 +168,20 @@ class RateLimiter(Extension):
         for sub_prefix, sub_app in app.mounts:
             self.check_routes(sub_app, prefix + sub_prefix)
 
-    def _route_rate(self, value: Any) -> Optional[Rate]:
+    def _quota(self, rate: Rate) -> _Quota:
+        return _Quota(rate, f'"{self.name}";q={rate.limit};w={rate.period:g}')
+
+    def _route_rate(self, value: Any) -> Optional[_Quota]:
         try:
-            return self._rates[value]
+            return self._quotas[value]
         except KeyError:
             pass
         except TypeError:
             raise TypeError(f'{value!r} is not a rate') from None
         if value is True:
             raise ValueError('True is not a rate')
-        rate = Rate.parse(value)
-        self._rates[value] = rate
-        return rate
+        quota = self._quotas[value] = self._quota(Rate.parse(value))
+        return quota
 
     def key_of(self, request: Request) -> Optional[str]:
         """What ``request`` is counted by (``None``: not limited)."""
@@ -191,30 +194,44 @@ class RateLimiter(Extension):
         client = request.client
         return client[0] if isinstance(client, tuple) else 'unix'
 
-    async def on_request(self, request: Request, context: Context) -> None:
-        """Count the request; refuse it with 429 over the quota."""
+    def _key(self, request: Request, context: Context) -> Optional[tuple[_Quota, str]]:
+        """The request's quota and store key, or ``None`` when it is not limited."""
         value = context.option(self.option)
-        rate = self._rates.get(value, self.rate) if value is None or value is False else (
+        quota = self._quotas[value] if value is None or value is False else (
             self._route_rate(value))
-        if rate is None:
-            return
+        if quota is None:
+            return None
         client = self.key_of(request)
         if client is None:
-            return
+            return None
         # The default quota is shared by the routes that have none of their own; a route's
         # own quota is counted for that route alone.
         scope = '*' if value is None else context.route or '*'
-        key = f'{self.name}:{scope}:{client}'
-        if self._hit_now is not None:
-            decision = self._hit_now(key, rate, self.algorithm)
-        else:
-            decision = await self.store.hit(key, rate, self.algorithm)
-        setattr(context, self._attribute, (rate, decision))
+        return quota, f'{self.name}:{scope}:{client}'
+
+    async def on_request(self, request: Request, context: Context) -> None:
+        """Count the request; refuse it with 429 over the quota."""
+        found = self._key(request, context)
+        if found is not None:
+            quota, key = found
+            self._decided(context, quota,
+                          await self.store.hit(key, quota.rate, self.algorithm))
+
+    def on_request_now(self, request: Request, context: Context) -> None:
+        """`on_request`, with a store that answers without waiting."""
+        found = self._key(request, context)
+        if found is not None:
+            quota, key = found
+            assert self._hit_now is not None
+            self._decided(context, quota, self._hit_now(key, quota.rate, self.algorithm))
+
+    def _decided(self, context: Context, quota: _Quota, decision: Decision) -> None:
+        setattr(context, self._attribute, (quota, decision))
         if not decision.allowed:
             retry = max(1, int(decision.retry_after + 0.999))
             headers = [('Retry-After', str(retry))]
             if self.headers:
-                headers.extend(self._fields(rate, decision))
+                headers.extend(self._fields(quota, decision))
             raise TooManyRequests(f'Too many requests: retry in {retry} s',
                                   headers=headers)
 
@@ -223,16 +240,24 @@ class RateLimiter(Extension):
         state = getattr(context, self._attribute, None)
         if state is None or response.status == 429:
             return  # not counted, or refused (the 429 carries the fields already)
+        add = response.headers.add
         for name, value in self._fields(*state):
-            response.headers.add(name, value)
+            add(name, value)
 
-    def _fields(self, rate: Rate, decision: Decision) -> list[tuple[str, str]]:
-        policy = self._policies.get(rate)
-        if policy is None:
-            policy = self._policies[rate] = f'"{self.name}";q={rate.limit};w={rate.period:g}'
-        return [('RateLimit-Policy', policy),
+    def _fields(self, quota: _Quota, decision: Decision) -> tuple[tuple[str, str], ...]:
+        return (('RateLimit-Policy', quota.policy),
                 ('RateLimit', f'"{self.name}";r={decision.remaining};'
-                              f't={int(decision.reset + 0.999)}')]
+                              f't={int(decision.reset + 0.999)}'))
 
     def __repr__(self) -> str:
         return f'<RateLimiter {self.name} {self.rate} {self.algorithm}>'
+
+
+class _Quota:
+    """A rate and its ``RateLimit-Policy`` value, worked out once."""
+
+    __slots__ = ('rate', 'policy')
+
+    def __init__(self, rate: Rate, policy: str) -> None:
+        self.rate = rate
+        self.policy = policy

@@ -28,7 +28,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Union
+from typing import Any, Callable, NamedTuple, Protocol, Union
 
 __all__ = ['ALGORITHMS', 'Decision', 'MemoryRateLimitStore', 'Rate', 'RateLimitStore', 'gcra',
            'sliding_window']
@@ -94,8 +94,7 @@ class Rate:
         return f'{self.limit}/{self.period:g}s'
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """A store's answer for one request.
 
     Attributes:

@@ -59,6 +59,11 @@ def check_header(name: str, value: str) -> None:
         raise ValueError(f'invalid characters in the value of header {name!r}')
 
 
+# Header names already checked (valid tokens, not framing fields): a response sets the same
+# few names every time, so each is checked once. Bounded: names past it are checked each time.
+_CHECKED_NAMES: set[str] = set()
+
+
 class ResponseHeaders:
     """The response headers: a case-insensitive multi-mapping backed by a list.
 
@@ -74,8 +79,12 @@ class ResponseHeaders:
     def __setitem__(self, name: str, value: str) -> None:
         self._check(name, value)
         lower = name.lower()
-        self._items[:] = [item for item in self._items if item[0].lower() != lower]
-        self._items.append((name, value))
+        items = self._items
+        for key, _ in items:
+            if key.lower() == lower:
+                items[:] = [item for item in items if item[0].lower() != lower]
+                break
+        items.append((name, value))
 
     def add(self, name: str, value: str) -> None:
         """Add a header, keeping any existing one of the same name."""
@@ -117,9 +126,15 @@ class ResponseHeaders:
 
     @staticmethod
     def _check(name: str, value: str) -> None:
+        if name in _CHECKED_NAMES:
+            if _UNSAFE_VALUE.search(value) is not None:
+                raise ValueError(f'invalid characters in the value of header {name!r}')
+            return
         if name.lower() in _FRAMING:
             raise ValueError(f'{name} is set by the server from the body')
         check_header(name, value)
+        if len(_CHECKED_NAMES) < 512:
+            _CHECKED_NAMES.add(name)
 
     def __repr__(self) -> str:
         return f'ResponseHeaders({self._items!r})'
@@ -212,8 +227,14 @@ class Response:
         Names already listed (in any case) are not repeated, the values stay in one field, and
         ``*`` (varies on more than fields) absorbs every other name.
         """
+        headers = self.headers
+        existing = headers.getlist('Vary')
+        if not existing and len(names) == 1 and names[0] != '*':
+            check_header(names[0], names[0])
+            headers.add('Vary', names[0])  # the common case: the first name
+            return
         listed: list[str] = []
-        for value in self.headers.getlist('Vary'):
+        for value in existing:
             listed.extend(item.strip() for item in value.split(',') if item.strip())
         seen = {item.lower() for item in listed}
         if '*' in seen:
@@ -386,10 +407,9 @@ class Response:
         else:
             framing = b''
         if self._headers:
-            framing += b''.join([
-                b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1'))
-                for name, value in self._headers
-            ])
+            framing += ''.join([
+                f'{name}: {value}\r\n' for name, value in self._headers
+            ]).encode('latin-1')
         if channel.closing or (length is not None and not self.request.body_complete):
             # A whole response while the request body is still arriving: that body will not
             # be read, and unread body bytes cannot be told apart from a next request.

@@ -133,7 +133,13 @@ class Runtime:
                     self._response_hooks, endpoint, values, params, scope
                 )
             for plan in endpoint.request_hooks:
-                result = await self.call(plan, values, params, scope, context)
+                quick = plan.quick
+                if quick is SYNC:
+                    result = plan.func(**plan.kwargs(values, params))
+                elif quick is ASYNC:
+                    result = await plan.func(**plan.kwargs(values, params))
+                else:
+                    result = await self.call(plan, values, params, scope, context)
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
                     await send_result(result, response, endpoint.json_type, plan.name, self.loop)
@@ -187,7 +193,13 @@ class Runtime:
     ) -> None:
         context = values['context']
         for plan in endpoint.response_hooks:
-            result = await self.call(plan, values, params, scope, context)
+            quick = plan.quick
+            if quick is SYNC:
+                result = plan.func(**plan.kwargs(values, params))
+            elif quick is ASYNC:
+                result = await plan.func(**plan.kwargs(values, params))
+            else:
+                result = await self.call(plan, values, params, scope, context)
             if result is not None:
                 raise TypeError(
                     f'on_response hook {plan.name} returned {type(result).__name__}; it must '

@@ -92,7 +92,7 @@ class Plan:
     """
 
     __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
-                 'var_keyword', 'inline')
+                 'var_keyword', 'inline', 'quick')
 
     def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
         self.func = func
@@ -106,6 +106,10 @@ class Plan:
         #: Sync functions run on the event loop rather than in the thread pool (hooks and
         #: providers, which are expected to be quick; handlers may block).
         self.inline = False
+        #: ``SYNC`` or ``ASYNC`` when the function takes server names and path parameters
+        #: only and runs on the event loop: it can be called straight from its `kwargs`
+        #: (middleware hooks, mostly); ``None`` otherwise.
+        self.quick: Optional[str] = None
 
     def kwargs(self, values: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments from server ``values`` and path ``params`` (no providers)."""
@@ -221,6 +225,8 @@ def compile_plan(
     plan.server = tuple(server)
     plan.params = tuple(params)
     plan.providers = tuple(found)
+    if not found and not plan.options and (mode == ASYNC or (mode == SYNC and inline)):
+        plan.quick = ASYNC if mode == ASYNC else SYNC
     return plan
 
 
