@@ -29,7 +29,6 @@ import http.client
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from harness.load import run_wrk, wrk_missing
 from harness.machine import load_average

@@ -3,8 +3,9 @@
 import asyncio
 import logging
 
-from tremolo import Tremolo
 from tremolo.extensions.background import BackgroundTasks
+
+from tremolo import Tremolo
 
 logger = logging.getLogger('signup')
 sent = []  # what the "mail server" got (the tests read it)

@@ -4,8 +4,9 @@ compressed uploads decoded within max_body_size."""
 import asyncio
 import json
 
-from tremolo import Tremolo
 from tremolo.middleware.compression import Compression
+
+from tremolo import Tremolo
 
 app = Tremolo()
 # --8<-- [start:install]

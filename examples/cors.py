@@ -1,7 +1,8 @@
 """CORS: a single-page application on another origin calls this API with its cookies."""
 
-from tremolo import Tremolo
 from tremolo.middleware.cors import CORS
+
+from tremolo import Tremolo
 
 app = Tremolo()
 # --8<-- [start:install]

@@ -3,8 +3,9 @@
 import html
 import os
 
-from tremolo import Tremolo
 from tremolo.middleware.csrf import CSRF
+
+from tremolo import Tremolo
 
 SECRET_KEY = os.environ.get('SECRET_KEY', 'change me: secrets.token_urlsafe(32)')
 

@@ -2,7 +2,6 @@
 
 import os
 
-from tremolo import Tremolo
 from tremolo.extensions.background import BackgroundTasks
 from tremolo.extensions.sessions import Sessions
 from tremolo.middleware.compression import Compression
@@ -11,6 +10,8 @@ from tremolo.middleware.csrf import CSRF
 from tremolo.middleware.ratelimit import RateLimiter
 from tremolo.middleware.request_id import RequestID
 from tremolo.middleware.security import HTTPSRedirect, SecurityHeaders, TrustedHosts
+
+from tremolo import Tremolo
 
 SECRET_KEY = os.environ.get('SECRET_KEY', 'change me: secrets.token_urlsafe(32)')
 

@@ -1,7 +1,8 @@
 """Request-rate limits: a default quota per client, tighter for logins, none for health."""
 
-from tremolo import Tremolo
 from tremolo.middleware.ratelimit import RateLimiter
+
+from tremolo import Tremolo
 
 app = Tremolo()
 # --8<-- [start:install]

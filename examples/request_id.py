@@ -2,8 +2,9 @@
 
 import logging
 
-from tremolo import Tremolo
 from tremolo.middleware.request_id import RequestID
+
+from tremolo import Tremolo
 
 # --8<-- [start:install]
 app = Tremolo()

@@ -1,7 +1,8 @@
 """Security headers, HTTPS everywhere and the hosts this application answers for."""
 
-from tremolo import Tremolo
 from tremolo.middleware.security import HTTPSRedirect, SecurityHeaders, TrustedHosts
+
+from tremolo import Tremolo
 
 app = Tremolo()
 # --8<-- [start:install]

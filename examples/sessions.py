@@ -3,8 +3,9 @@
 import os
 import tempfile
 
-from tremolo import Forbidden, Tremolo
 from tremolo.extensions.sessions import FileSessionStore, Sessions
+
+from tremolo import Forbidden, Tremolo
 
 SECRET_KEY = os.environ.get('SECRET_KEY', 'change me: secrets.token_urlsafe(32)')
 SESSIONS = os.environ.get('SESSIONS_DIR', os.path.join(tempfile.gettempdir(), 'tremolo-sessions'))

@@ -39,7 +39,15 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from tremolo.middleware.signing import SecretKeys, Signer
 
-from tremolo import Context, Extension, Request, Response, Tremolo
+from tremolo import (
+    ClientDisconnected,
+    Context,
+    Extension,
+    Request,
+    Response,
+    ServiceUnavailable,
+    Tremolo,
+)
 from tremolo.http.cookies import format_set_cookie
 
 if TYPE_CHECKING:
@@ -56,17 +64,24 @@ _encode = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False).encode
 
 
 class SessionStore(Protocol):
-    """Where server-side sessions are kept: session data by id, with an expiry.
+    """Where server-side sessions are kept: session data by id, with a time to live.
 
-    Each method is one atomic operation on one session. The data is the session serialized
-    (JSON, UTF-8): a store keeps the bytes as they are.
+    Each method is one atomic operation on one session. The data is a dict of JSON values:
+    a store keeps a copy (serialized: later changes to the dict do not reach it). A store that
+    cannot be reached raises `ConnectionError` (the request is then answered 503).
     """
 
-    async def load(self, session_id: str) -> Optional[bytes]:
+    async def load(self, session_id: str) -> Optional[dict[str, Any]]:
         """The data of a session, or ``None`` when there is none (or it expired)."""
 
-    async def save(self, session_id: str, data: bytes, max_age: float) -> None:
-        """Keep ``data`` as the session's, for ``max_age`` seconds from now."""
+    async def save(self, session_id: str, data: dict[str, Any],
+                   ttl: Optional[float] = None) -> None:
+        """Keep ``data`` as the session's, for ``ttl`` seconds from now (the store's own
+        default when ``None``).
+
+        Raises:
+            TypeError: The data is not made of JSON values.
+        """
 
     async def delete(self, session_id: str) -> None:
         """Forget a session (nothing happens if there is none)."""
@@ -153,29 +168,35 @@ class MemorySessionStore:
 
     Expired sessions are forgotten when they are next asked for, and all of them at once
     whenever the table has doubled since the last sweep.
+
+    Args:
+        ttl: Seconds a session is kept after its last save, unless `save` says otherwise.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ttl: float = 14 * 86400) -> None:
+        self.ttl = ttl
         self._sessions: dict[str, tuple[float, bytes]] = {}
         self._sweep_at = 1024
 
-    async def load(self, session_id: str) -> Optional[bytes]:
+    async def load(self, session_id: str) -> Optional[dict[str, Any]]:
         entry = self._sessions.get(session_id)
         if entry is None:
             return None
         if entry[0] <= time.monotonic():
             del self._sessions[session_id]
             return None
-        return entry[1]
+        return json.loads(entry[1])  # a copy: the caller may change it
 
-    async def save(self, session_id: str, data: bytes, max_age: float) -> None:
+    async def save(self, session_id: str, data: dict[str, Any],
+                   ttl: Optional[float] = None) -> None:
+        encoded = _encode(data).encode('utf-8')
         now = time.monotonic()
         sessions = self._sessions
         if len(sessions) >= self._sweep_at:
             self._sessions = sessions = {key: entry for key, entry in sessions.items()
                                          if entry[0] > now}
             self._sweep_at = max(1024, 2 * len(sessions))
-        sessions[session_id] = (now + max_age, data)
+        sessions[session_id] = (now + (ttl or self.ttl), encoded)
 
     async def delete(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
@@ -191,20 +212,23 @@ class FileSessionStore:
     """Sessions as files in a directory: a `SessionStore` shared by the workers of one
     machine, surviving restarts.
 
-    One file per session, written whole under a temporary name and renamed (a reader never
-    sees half a file), its expiry on its first line. Files are read and written in the
-    thread pool. Expired files are removed when they are next asked for, and all of them by
-    a sweep at most once every ``sweep_interval`` seconds (or `sweep`).
+    One file per session (its expiry on the first line, then the JSON data), written whole
+    under a temporary name and renamed, so that a reader never sees half a file. Files are
+    read and written in the thread pool. Expired files are removed when they are next asked
+    for, and all of them by a sweep at most once every ``sweep_interval`` seconds (or
+    `sweep`).
 
     Args:
         directory: Where the files go (created if missing, readable by this user only).
+        ttl: Seconds a session is kept after its last save, unless `save` says otherwise.
         sweep_interval: The most often, in seconds, that expired files are swept.
     """
 
-    def __init__(self, directory: Union[str, Path], *, sweep_interval: float = 3600.0
-                 ) -> None:
+    def __init__(self, directory: Union[str, Path], *, ttl: float = 14 * 86400,
+                 sweep_interval: float = 3600.0) -> None:
         self.directory = os.fspath(directory)
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        self.ttl = ttl
         self.sweep_interval = sweep_interval
         self._swept = time.time()
 
@@ -213,17 +237,19 @@ class FileSessionStore:
             raise ValueError(f'not a session id: {session_id!r}')
         return os.path.join(self.directory, session_id)
 
-    async def load(self, session_id: str) -> Optional[bytes]:
+    async def load(self, session_id: str) -> Optional[dict[str, Any]]:
         return await asyncio.get_running_loop().run_in_executor(None, self._load, session_id)
 
-    async def save(self, session_id: str, data: bytes, max_age: float) -> None:
+    async def save(self, session_id: str, data: dict[str, Any],
+                   ttl: Optional[float] = None) -> None:
+        encoded = _encode(data).encode('utf-8')  # TypeError here, in the caller's task
         await asyncio.get_running_loop().run_in_executor(
-            None, self._save, session_id, data, max_age)
+            None, self._save, session_id, encoded, ttl or self.ttl)
 
     async def delete(self, session_id: str) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._delete, session_id)
 
-    def _load(self, session_id: str) -> Optional[bytes]:
+    def _load(self, session_id: str) -> Optional[dict[str, Any]]:
         path = self._path(session_id)
         try:
             with open(path, 'rb') as file:
@@ -232,19 +258,19 @@ class FileSessionStore:
             return None
         expires, _, data = content.partition(b'\n')
         try:
-            expired = float(expires) <= time.time()
+            if float(expires) <= time.time():
+                self._delete(session_id)
+                return None
+            value = json.loads(data)
         except ValueError:
-            expired = True  # not one of ours: treated as gone
-        if expired:
-            self._delete(session_id)
-            return None
-        return data
+            return None  # not one of ours: treated as gone
+        return value if isinstance(value, dict) else None
 
-    def _save(self, session_id: str, data: bytes, max_age: float) -> None:
+    def _save(self, session_id: str, data: bytes, ttl: float) -> None:
         path = self._path(session_id)
         temporary = f'{path}.{secrets.token_hex(4)}.tmp'
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as file:
-            file.write(b'%.3f\n' % (time.time() + max_age))
+            file.write(b'%.3f\n' % (time.time() + ttl))
             file.write(data)
         os.replace(temporary, path)
         if time.time() - self._swept >= self.sweep_interval:
@@ -402,14 +428,12 @@ class Sessions(Extension):
         if _ID.fullmatch(session_id) is None:
             return None
         assert self.store is not None
-        stored = await self.store.load(session_id)
-        if stored is None:
-            return None
         try:
-            data = json.loads(stored)
-        except ValueError:
-            logger.warning('session %s… holds data that is not JSON: ignored', session_id[:8])
-            return None
+            data = await self.store.load(session_id)
+        except ConnectionError as exc:
+            if isinstance(exc, ClientDisconnected):
+                raise
+            raise _unavailable(exc) from exc
         if not isinstance(data, dict):
             return None
         return Session(data, new=False, session_id=session_id, response=response)
@@ -441,21 +465,31 @@ class Sessions(Extension):
         if self.store is None:
             self.save_cookie(request, response, context)
             return
+        store = self.store
+        assert store is not None
         secure = request.scheme == 'https' if self.secure is None else self.secure
-        if not session:
-            # Emptied: the client forgets it, and so does the store.
-            if self.store is not None and session.id is not None:
-                await self.store.delete(session.id)
-            if not session.new:
-                response.headers.add('Set-Cookie', self._cookie('', secure, 0))
-            session.modified = False
-            return
-        data = self._serialize(session)
-        if session.id is None or session.regenerated:
-            if session.id is not None:
-                await self.store.delete(session.id)
-            session.id = secrets.token_urlsafe(32)
-        await self.store.save(session.id, data, self.max_age)
+        try:
+            if not session:
+                # Emptied: the client forgets it, and so does the store.
+                if session.id is not None:
+                    await store.delete(session.id)
+                if not session.new:
+                    response.headers.add('Set-Cookie', self._cookie('', secure, 0))
+                session.modified = False
+                return
+            if session.id is None or session.regenerated:
+                if session.id is not None:
+                    await store.delete(session.id)
+                session.id = secrets.token_urlsafe(32)
+            try:
+                await store.save(session.id, session.to_dict(), self.max_age)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f'session values must be JSON values (str, int, float, '
+                                f'bool, None, list, dict): {exc}') from None
+        except ConnectionError as exc:
+            if isinstance(exc, ClientDisconnected):
+                raise
+            raise _unavailable(exc) from exc
         self._set_cookie(response, self.signer.sign(session.id.encode('ascii')), secure)
         session.modified = session.regenerated = False
 
@@ -484,3 +518,9 @@ class Sessions(Extension):
     def __repr__(self) -> str:
         where = 'cookie' if self.store is None else repr(self.store)
         return f'<Sessions {self.cookie_name} in {where}>'
+
+
+def _unavailable(exc: ConnectionError) -> ServiceUnavailable:
+    """What a store that cannot be reached becomes: 503."""
+    logger.warning('the session store cannot be reached: %s', exc)
+    return ServiceUnavailable('sessions are unavailable: retry later')

@@ -33,13 +33,14 @@ from typing import Any, Callable, Optional, Union
 
 from tremolo.middleware.ratelimit_store import (
     ALGORITHMS,
-    Decision,
     MemoryRateLimitStore,
     Rate,
+    RateLimitResult,
     RateLimitStore,
 )
 
 from tremolo import (
+    ClientDisconnected,
     Context,
     Extension,
     Options,
@@ -69,9 +70,13 @@ class RateLimiter(Extension):
             (that header's value; requests without it are counted by address), or a
             function of the request returning a string, or ``None`` to let it through
             unlimited.
-        algorithm: ``'gcra'`` (a smooth rate with a burst of the whole quota) or
-            ``'sliding-window'`` (at most the quota in any period).
-        store: Where the counts are kept (default: a `MemoryRateLimitStore` of each worker).
+        algorithm: For the default store: ``'gcra'`` (a smooth rate with a burst of the
+            whole quota) or ``'sliding-window'`` (at most the quota in any period). A store
+            given as ``store`` counts with its own.
+        store: Where the counts are kept (default: a `MemoryRateLimitStore` of each worker;
+            ``redis.rate_limit_store()`` to share them between workers and hosts).
+        fail_open: When the store cannot be reached: ``False`` (default) counts in each
+            worker meanwhile (an in-process store), ``True`` lets requests through unlimited.
         option: The route option that sets a route's own quota (a rate: a count of its own
             per key) or exempts it (``False``).
         headers: Send the ``RateLimit-Policy`` and ``RateLimit`` fields.
@@ -88,7 +93,8 @@ class RateLimiter(Extension):
     def __init__(
         self, rate: Union[str, Rate] = '100/minute', *, key: KeyLike = 'client',
         algorithm: str = 'gcra', store: Optional[RateLimitStore] = None,
-        option: str = 'rate_limit', headers: bool = True, name: str = 'ratelimit',
+        fail_open: bool = False, option: str = 'rate_limit', headers: bool = True,
+        name: str = 'ratelimit',
         priority: int = 60, prefix: Optional[str] = None,
     ) -> None:
         try:
@@ -110,15 +116,21 @@ class RateLimiter(Extension):
             raise ValueError(f"key must be 'client', 'header:NAME' or a function of the "
                              f"request, not {key!r}")
         if store is None:
-            store = MemoryRateLimitStore()
+            store = MemoryRateLimitStore(algorithm)
         elif not callable(getattr(store, 'hit', None)):
-            raise TypeError(f'store: {store!r} has no hit(key, rate, algorithm) method')
+            raise TypeError(f'store: {store!r} has no hit(key, limit, period) method')
+        elif algorithm != 'gcra':
+            raise ValueError(f'algorithm: a store given counts with its own algorithm '
+                             f'(MemoryRateLimitStore({algorithm!r}) for this one)')
         if not isinstance(name, str) or not name or any(c in name for c in '",;\\ '):
             raise ValueError(f'name must be a word without quotes, commas or spaces, not '
                              f'{name!r}')
         self.key = key
-        self.algorithm = algorithm
+        self.algorithm = getattr(store, 'algorithm', algorithm)
         self.store = store
+        self.fail_open = fail_open
+        #: Counts in this worker while the store cannot be reached (``fail_open=False``).
+        self._fallback: Optional[MemoryRateLimitStore] = None
         self.option = option
         self.headers = headers
         self.name = name
@@ -212,10 +224,22 @@ class RateLimiter(Extension):
     async def on_request(self, request: Request, context: Context) -> None:
         """Count the request; refuse it with 429 over the quota."""
         found = self._key(request, context)
-        if found is not None:
-            quota, key = found
-            self._decided(context, quota,
-                          await self.store.hit(key, quota.rate, self.algorithm))
+        if found is None:
+            return
+        quota, key = found
+        rate = quota.rate
+        try:
+            result = await self.store.hit(key, rate.limit, rate.period)
+        except ConnectionError as exc:
+            if isinstance(exc, ClientDisconnected):
+                raise
+            if self.fail_open:
+                return
+            if self._fallback is None:
+                self._fallback = MemoryRateLimitStore(self.algorithm if self.algorithm in
+                                                      ALGORITHMS else 'gcra')
+            result = self._fallback.hit_now(key, rate.limit, rate.period)
+        self._decided(context, quota, result)
 
     def on_request_now(self, request: Request, context: Context) -> None:
         """`on_request`, with a store that answers without waiting."""
@@ -223,9 +247,10 @@ class RateLimiter(Extension):
         if found is not None:
             quota, key = found
             assert self._hit_now is not None
-            self._decided(context, quota, self._hit_now(key, quota.rate, self.algorithm))
+            self._decided(context, quota,
+                          self._hit_now(key, quota.rate.limit, quota.rate.period))
 
-    def _decided(self, context: Context, quota: _Quota, decision: Decision) -> None:
+    def _decided(self, context: Context, quota: _Quota, decision: RateLimitResult) -> None:
         setattr(context, self._attribute, (quota, decision))
         if not decision.allowed:
             retry = max(1, int(decision.retry_after + 0.999))
@@ -244,10 +269,11 @@ class RateLimiter(Extension):
         for name, value in self._fields(*state):
             add(name, value)
 
-    def _fields(self, quota: _Quota, decision: Decision) -> tuple[tuple[str, str], ...]:
+    def _fields(self, quota: _Quota, decision: RateLimitResult
+                ) -> tuple[tuple[str, str], ...]:
         return (('RateLimit-Policy', quota.policy),
                 ('RateLimit', f'"{self.name}";r={decision.remaining};'
-                              f't={int(decision.reset + 0.999)}'))
+                              f't={int(decision.reset_after + 0.999)}'))
 
     def __repr__(self) -> str:
         return f'<RateLimiter {self.name} {self.rate} {self.algorithm}>'

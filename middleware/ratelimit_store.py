@@ -1,25 +1,27 @@
-"""What a request-rate limit counts with: rates, decisions, the store interface and the
+"""What a request-rate limit counts with: rates, results, the store interface and the
 in-process store.
 
 A `RateLimitStore` keeps one small state per key (a client, an API key, ...) and answers one
 question, atomically: *may one more request of this key go now, and if so count it*
 (`RateLimitStore.hit`). Check and count are one call, so that two workers, or two hosts,
-sharing a store can never both take the last request of a quota. Two algorithms are defined
+sharing a store can never both take the last request of a quota. The algorithms are defined
 here as pure functions of a state and a time, so that every store computes the same answers:
 
-- **GCRA** (the generic cell rate algorithm, ITU-T I.371): the state is one time, the
-  *theoretical arrival time* of the next request. A quota of ``limit`` requests per ``period``
-  lets ``limit`` requests through at once, then one every ``period / limit`` seconds: a smooth
-  rate with a burst, and no edge where two windows' worth pass within a moment.
-- **Sliding window** (approximated from two fixed windows): the count of the current window
-  plus the previous window's weighted by how much of it still overlaps the last ``period``
-  seconds. At most ``limit`` requests in any window of ``period`` seconds, give or take the
-  approximation's error, which is small when requests are spread out.
+- **GCRA** (the generic cell rate algorithm, ITU-T I.371), what every store implements: the
+  state is one time, the *theoretical arrival time* of the next request. A quota of ``limit``
+  requests per ``period`` lets ``limit`` requests through at once, then one every
+  ``period / limit`` seconds: a smooth rate with a burst, and no edge where two windows'
+  worth pass within a moment.
+- **Sliding window** (approximated from two fixed windows), offered by the in-process store:
+  the count of the current window plus the previous window's weighted by how much of it still
+  overlaps the last ``period`` seconds. At most ``limit`` requests in any window of ``period``
+  seconds, give or take the approximation's error, which is small when requests are spread
+  out.
 
 `MemoryRateLimitStore` holds the states in a dict of this process. With several worker
 processes, each has its own: a client is limited by each worker it reaches (see the rate
-limiting page); a store shared by every worker and host (Redis) plugs in with the same
-interface.
+limiting page); a store shared by every worker and host (Redis:
+``tremolo.extensions.redis.Redis.rate_limit_store``) plugs in with the same interface.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Protocol, Union
 
-__all__ = ['ALGORITHMS', 'Decision', 'MemoryRateLimitStore', 'Rate', 'RateLimitStore', 'gcra',
-           'sliding_window']
+__all__ = ['ALGORITHMS', 'MemoryRateLimitStore', 'Rate', 'RateLimitResult', 'RateLimitStore',
+           'gcra', 'sliding_window']
 
 #: The algorithms a store implements, by name.
 ALGORITHMS = ('gcra', 'sliding-window')
@@ -94,68 +96,71 @@ class Rate:
         return f'{self.limit}/{self.period:g}s'
 
 
-class Decision(NamedTuple):
+class RateLimitResult(NamedTuple):
     """A store's answer for one request.
 
     Attributes:
         allowed: Whether the request may go (it was counted).
-        limit: The quota's number of requests.
-        remaining: Requests still allowed now, after this one.
-        reset: Seconds until the quota is whole again (nothing counted any more).
-        retry_after: Seconds until a request would be allowed (0 when this one was).
+        remaining: Requests still allowed at once after this one.
+        retry_after: Seconds until a refused request would be allowed (0 when allowed).
+        reset_after: Seconds until the quota is whole again (nothing counted any more).
     """
 
     allowed: bool
-    limit: int
     remaining: int
-    reset: float
     retry_after: float
+    reset_after: float
 
 
 class RateLimitStore(Protocol):
     """Where request-rate limits keep their counts.
 
     One method, atomic: implementations (in this process, or shared through Redis) count a
-    request and decide on it in one step, with the algorithms of this module, reading their
-    own clock (a shared store reads one clock for every host).
+    request and decide on it in one step, with GCRA unless they say otherwise, on their own
+    clock (a shared store reads one clock for every host). A store that cannot be reached
+    raises `ConnectionError` (the limiter then applies its ``fail_open`` policy).
     """
 
-    async def hit(self, key: str, rate: Rate, algorithm: str) -> Decision:
-        """Count one request of ``key`` against ``rate`` if it is allowed now.
+    async def hit(self, key: str, limit: int, period: float, cost: int = 1
+                  ) -> RateLimitResult:
+        """Count a request of ``cost`` under ``limit`` requests per ``period`` seconds for
+        ``key``, unless it is over the limit.
 
         Args:
             key: Identifies what is limited (it includes the limiter's name and the route).
-            rate: The quota.
-            algorithm: ``'gcra'`` or ``'sliding-window'``.
+            limit: Requests allowed per period.
+            period: The period, in seconds.
+            cost: What the request counts for.
         """
 
 
-def gcra(tat: float, now: float, rate: Rate) -> tuple[float, Decision]:
+def gcra(tat: float, now: float, rate: Rate, cost: int = 1) -> tuple[float, RateLimitResult]:
     """One request under GCRA.
 
     Args:
         tat: The key's theoretical arrival time (0 for a new key).
         now: The current time, in seconds, on the clock ``tat`` was set with.
         rate: The quota.
+        cost: What the request counts for.
 
     Returns:
         The new theoretical arrival time (unchanged when the request is refused) and the
-        decision.
+        result.
     """
     interval = rate.interval
     tat = max(tat, now)
-    new_tat = tat + interval
+    new_tat = tat + cost * interval
     # A request may go while the schedule is at most one period ahead of now: that lets
     # `limit` requests through at once after a quiet period.
     allow_at = new_tat - rate.period
     if now < allow_at - 1e-9:
-        return tat, Decision(False, rate.limit, 0, tat - now, allow_at - now)
+        return tat, RateLimitResult(False, 0, allow_at - now, tat - now)
     remaining = int((rate.period - (new_tat - now)) / interval + 1e-9)
-    return new_tat, Decision(True, rate.limit, max(0, remaining), new_tat - now, 0.0)
+    return new_tat, RateLimitResult(True, max(0, remaining), 0.0, new_tat - now)
 
 
-def sliding_window(state: tuple[float, int, int], now: float, rate: Rate
-                   ) -> tuple[tuple[float, int, int], Decision]:
+def sliding_window(state: tuple[float, int, int], now: float, rate: Rate, cost: int = 1
+                   ) -> tuple[tuple[float, int, int], RateLimitResult]:
     """One request under the sliding window.
 
     Args:
@@ -163,9 +168,10 @@ def sliding_window(state: tuple[float, int, int], now: float, rate: Rate
             counts of the previous and current windows (``(0.0, 0, 0)`` for a new key).
         now: The current time, in seconds.
         rate: The quota.
+        cost: What the request counts for.
 
     Returns:
-        The new state and the decision.
+        The new state and the result.
     """
     window = rate.period
     limit = rate.limit
@@ -178,19 +184,19 @@ def sliding_window(state: tuple[float, int, int], now: float, rate: Rate
     elapsed = now - start
     weight = (window - elapsed) / window
     used = previous * weight + current
-    if used + 1 > limit + 1e-9:
-        if current + 1 > limit:
+    if used + cost > limit + 1e-9:
+        if current + cost > limit:
             # Not before the next window, and then only once enough of this one has slid out.
-            retry = window - elapsed + window * max(0.0, 1 - (limit - 1) / current)
+            retry = window - elapsed + window * max(0.0, 1 - (limit - cost) / max(current, 1))
         else:
             # Later in this window, when enough of the previous one has slid out.
-            retry = window * (1 - (limit - 1 - current) / previous) - elapsed
+            retry = window * (1 - (limit - cost - current) / previous) - elapsed
         reset = window - elapsed + (window if current else 0)
-        return (start, previous, current), Decision(False, limit, 0, reset, max(retry, 0.0))
-    current += 1
+        return (start, previous, current), RateLimitResult(False, 0, max(retry, 0.0), reset)
+    current += cost
     remaining = int(limit - (previous * weight + current) + 1e-9)
     reset = window - elapsed + window
-    return (start, previous, current), Decision(True, limit, max(0, remaining), reset, 0.0)
+    return (start, previous, current), RateLimitResult(True, max(0, remaining), 0.0, reset)
 
 
 #: States past this many keys are pruned of the ones that no longer limit anything.
@@ -205,43 +211,55 @@ class MemoryRateLimitStore:
     have), and if that is not enough, the keys unused longest.
 
     Args:
+        algorithm: ``'gcra'`` or ``'sliding-window'``.
         max_keys: The number of keys past which the table is pruned.
         clock: Returns the current time in seconds (default: `time.monotonic`).
+
+    Raises:
+        ValueError: An unknown algorithm, or ``max_keys`` below 1.
     """
 
-    def __init__(self, max_keys: int = 100_000,
+    def __init__(self, algorithm: str = 'gcra', *, max_keys: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f'algorithm must be one of {", ".join(ALGORITHMS)}, not '
+                             f'{algorithm!r}')
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ValueError(f'max_keys must be an integer of at least 1, not {max_keys!r}')
+        self.algorithm = algorithm
         self.max_keys = max_keys
         self.clock = clock
+        self._sliding = algorithm == 'sliding-window'
         # key -> (state, the time the state stops mattering); insertion order is use order.
         self._states: dict[str, tuple[Any, float]] = {}
+        # Rates by (limit, period): made once for each quota asked for.
+        self._rates: dict[tuple[int, float], Rate] = {}
 
-    async def hit(self, key: str, rate: Rate, algorithm: str) -> Decision:
-        """Count one request of ``key`` (see `RateLimitStore.hit`)."""
-        return self.hit_now(key, rate, algorithm)
+    async def hit(self, key: str, limit: int, period: float, cost: int = 1
+                  ) -> RateLimitResult:
+        """Count a request of ``key`` (see `RateLimitStore.hit`)."""
+        return self.hit_now(key, limit, period, cost)
 
-    def hit_now(self, key: str, rate: Rate, algorithm: str) -> Decision:
+    def hit_now(self, key: str, limit: int, period: float, cost: int = 1) -> RateLimitResult:
         """`hit`, without awaiting (this store never waits)."""
+        rate = self._rates.get((limit, period))
+        if rate is None:
+            rate = self._rates[(limit, period)] = Rate(limit, period)
         now = self.clock()
         states = self._states
         entry = states.pop(key, None)
-        previous: Any = entry[0] if entry is not None else None
         state: Any
-        if algorithm == 'gcra':
-            state, decision = gcra(previous if previous is not None else 0.0, now, rate)
-            expires = state
-        elif algorithm == 'sliding-window':
-            state, decision = sliding_window(
-                previous if previous is not None else (0.0, 0, 0), now, rate)
-            expires = state[0] + 2 * rate.period
+        if self._sliding:
+            state, result = sliding_window(
+                entry[0] if entry is not None else (0.0, 0, 0), now, rate, cost)
+            expires = state[0] + 2 * period
         else:
-            raise ValueError(f'unknown algorithm {algorithm!r}; known: {", ".join(ALGORITHMS)}')
+            state, result = gcra(entry[0] if entry is not None else 0.0, now, rate, cost)
+            expires = state
         if len(states) >= self.max_keys:
             self._prune(now)
         self._states[key] = (state, expires)
-        return decision
+        return result
 
     def _prune(self, now: float) -> None:
         states = {key: entry for key, entry in self._states.items() if entry[1] > now}
@@ -253,4 +271,4 @@ class MemoryRateLimitStore:
         return len(self._states)
 
     def __repr__(self) -> str:
-        return f'<MemoryRateLimitStore {len(self._states)} keys>'
+        return f'<MemoryRateLimitStore {self.algorithm} {len(self._states)} keys>'

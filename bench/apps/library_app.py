@@ -11,14 +11,14 @@ Served by ``python -m tremolo library_app:bare|stacked|gzip --no-access-log ...`
 """
 
 from library_data import JSON_PIECES
-
-from tremolo import Tremolo
 from tremolo.extensions.sessions import Sessions
 from tremolo.middleware.compression import Compression
 from tremolo.middleware.cors import CORS
 from tremolo.middleware.ratelimit import RateLimiter
 from tremolo.middleware.request_id import RequestID
 from tremolo.middleware.security import SecurityHeaders
+
+from tremolo import Tremolo
 
 SECRET_KEY = 'benchmark-secret-key-0123456789abcdef'
 

@@ -222,7 +222,7 @@ async def test_server_side_sessions_keep_only_an_id_in_the_cookie(store):
     assert big.status == 200 and len(read.json()['data']['blob']) == 5000
     session_id = Signer(SECRET, salt='tremolo.session').unsign(cookie.split('=', 1)[1])
     assert session_id is not None and b'count' not in session_id
-    assert json.loads(await store.load(session_id.decode()))['count'] == 2
+    assert (await store.load(session_id.decode()))['count'] == 2
 
 
 async def test_login_regenerates_the_id_and_logout_deletes_the_data(store):
@@ -235,26 +235,53 @@ async def test_login_regenerates_the_id_and_logout_deletes_the_data(store):
             new_cookie.split('=', 1)[1]).decode()
         assert new_id != old_id
         assert await store.load(old_id) is None  # the planted id is worthless now
-        assert json.loads(await store.load(new_id)) == {'count': 1, 'user': 'ada'}
+        assert await store.load(new_id) == {'count': 1, 'user': 'ada'}
         await client.get('/logout', headers={'Cookie': new_cookie})
         assert await store.load(new_id) is None
 
 
-async def test_stores_expire_sessions(tmp_path):
+async def test_stores_expire_sessions_and_keep_copies(tmp_path):
     memory = MemorySessionStore()
-    await memory.save('a' * 20, b'{}', 0.01)
+    await memory.save('a' * 20, {}, 0.01)
     files = FileSessionStore(tmp_path / 's', sweep_interval=0)
-    await files.save('b' * 20, b'{}', 0.01)
-    await files.save('c' * 20, b'{"x":1}', 60)
+    await files.save('b' * 20, {}, 0.01)
+    data = {'x': [1]}
+    await files.save('c' * 20, data, 60)
+    await memory.save('e' * 20, data)
+    data['x'].append(2)  # the stores hold what was saved, not the dict
+    assert await files.load('c' * 20) == {'x': [1]}
+    assert await memory.load('e' * 20) == {'x': [1]}
     await asyncio.sleep(0.05)
     assert await memory.load('a' * 20) is None
     assert await files.load('b' * 20) is None
-    await files.save('d' * 20, b'{}', 0.01)
+    await files.save('d' * 20, {}, 0.01)
     await asyncio.sleep(0.05)
     assert files.sweep() == 1  # d expired; c lives
     assert sorted(os.listdir(tmp_path / 's')) == ['c' * 20]
     with pytest.raises(ValueError):
         await files.load('../escape')
+    with pytest.raises(TypeError):
+        await memory.save('f' * 20, {'when': object()})
+
+
+class UnreachableStore:
+    async def load(self, session_id):
+        raise ConnectionError('the store cannot be reached')
+
+    async def save(self, session_id, data, ttl=None):
+        raise ConnectionError('the store cannot be reached')
+
+    async def delete(self, session_id):
+        raise ConnectionError('the store cannot be reached')
+
+
+async def test_a_store_that_cannot_be_reached_answers_503():
+    cookie = Signer(SECRET, salt='tremolo.session').sign(b'x' * 43)
+    async with TestClient(make_app(store=UnreachableStore())) as client:
+        loading = await client.get('/read', headers={'Cookie': f'session={cookie}'})
+        saving = await client.get('/count')
+    assert loading.status == 503 and saving.status == 503
+    assert loading.text == 'sessions are unavailable: retry later'
 
 
 async def test_a_session_id_not_in_the_store_is_a_new_session():

@@ -252,3 +252,21 @@ async def test_the_full_stack_over_real_sockets(stack):
             async with session.ws_connect(server.url + '/echo') as websocket:
                 await websocket.send_str('over the wire')
                 assert (await websocket.receive()).data == 'over the wire'
+
+
+async def test_a_compressed_event_stream_still_gets_its_keepalive_comments():
+    app = Tremolo()
+    app.install(Compression())
+
+    @app.route('/quiet')
+    async def quiet(sse):
+        await sse.send('hello')
+        await asyncio.sleep(0.35)  # silence: keep-alive comments fill it
+        await sse.send('bye')
+
+    async with TestClient(app, sse_keepalive=0.1) as client:
+        response = await client.get('/quiet', headers={'Accept-Encoding': 'gzip'})
+    assert response.header('content-encoding') == 'gzip'
+    body = gzip.decompress(response.body)
+    assert body.startswith(b'data: hello\n\n') and body.endswith(b'data: bye\n\n')
+    assert body.count(b': keep-alive\n\n') >= 2

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from tremolo.middleware.ratelimit import RateLimiter
 from tremolo.middleware.ratelimit_store import (
-    Decision,
     MemoryRateLimitStore,
     Rate,
+    RateLimitResult,
     gcra,
     sliding_window,
 )
@@ -55,7 +55,7 @@ def test_gcra_allows_the_quota_at_once_then_one_per_interval():
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert [d.remaining for d in decisions] == [2, 1, 0, 0]
     assert decisions[3].retry_after == pytest.approx(1.0)
-    assert decisions[3].reset == pytest.approx(3.0)
+    assert decisions[3].reset_after == pytest.approx(3.0)
     tat, decision = gcra(tat, now + 1.0, rate)  # one interval later: one more
     assert decision.allowed and decision.remaining == 0
     tat, decision = gcra(tat, now + 10.0, rate)  # quiet long enough: the whole burst again
@@ -97,27 +97,36 @@ def test_sliding_window_retry_after_when_the_current_window_is_full():
 async def test_the_memory_store_forgets_what_no_longer_limits():
     clock = Clock()
     store = MemoryRateLimitStore(max_keys=100, clock=clock)
-    rate = Rate(1, 1.0)
     for number in range(100):
-        assert (await store.hit(f'k{number}', rate, 'gcra')).allowed
+        assert (await store.hit(f'k{number}', 1, 1.0)).allowed
     assert len(store) == 100
     clock.now += 5  # every key has decayed
-    await store.hit('new', rate, 'gcra')
+    await store.hit('new', 1, 1.0)
     assert len(store) == 1
     # Still full of live keys: the least recently used go.
+    window = MemoryRateLimitStore('sliding-window', max_keys=100, clock=clock)
     for number in range(150):
-        await store.hit(f'live{number}', Rate(1, 1000.0), 'sliding-window')
-    assert len(store) <= 100
+        await window.hit(f'live{number}', 1, 1000.0)
+    assert len(window) <= 100
     with pytest.raises(ValueError, match='algorithm'):
-        await store.hit('x', rate, 'leaky')
+        MemoryRateLimitStore('leaky')
+
+
+async def test_a_request_can_cost_more_than_one():
+    store = MemoryRateLimitStore(clock=Clock())
+    first = await store.hit('k', 10, 10.0, cost=6)
+    second = await store.hit('k', 10, 10.0, cost=6)
+    assert first.allowed and first.remaining == 4
+    assert not second.allowed and second.retry_after == pytest.approx(2.0)
 
 
 # -- the middleware ------------------------------------------------------------------------------
 
 def make_app(clock=None, **options):
     app = Tremolo()
-    store = MemoryRateLimitStore(clock=clock) if clock is not None else None
-    app.install(RateLimiter(store=store, **options))
+    if clock is not None:
+        options['store'] = MemoryRateLimitStore(options.pop('algorithm', 'gcra'), clock=clock)
+    app.install(RateLimiter(**options))
 
     @app.route('/')
     async def index(**server):
@@ -252,17 +261,21 @@ async def test_several_workers_with_a_memory_store_are_warned_about(caplog):
 
 
 class CountingStore:
-    """A store of one's own: the interface is one async method."""
+    """A store of one's own (as a shared one is): the interface is one async method."""
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Rate, str]] = []
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, int, float]] = []
+        self.fail = fail
 
-    async def hit(self, key: str, rate: Rate, algorithm: str) -> Decision:
+    async def hit(self, key: str, limit: int, period: float, cost: int = 1
+                  ) -> RateLimitResult:
         await asyncio.sleep(0)  # a real store waits for its server
-        self.calls.append((key, rate, algorithm))
-        allowed = len(self.calls) <= rate.limit
-        return Decision(allowed, rate.limit, max(0, rate.limit - len(self.calls)), 60.0,
-                        0.0 if allowed else 30.0)
+        if self.fail:
+            raise ConnectionError('the store cannot be reached')
+        self.calls.append((key, limit, period))
+        allowed = len(self.calls) <= limit
+        return RateLimitResult(allowed, max(0, limit - len(self.calls)),
+                               0.0 if allowed else 30.0, 60.0)
 
 
 async def test_a_store_of_ones_own_plugs_in():
@@ -279,8 +292,32 @@ async def test_a_store_of_ones_own_plugs_in():
         refused = await client.get('/')
     assert statuses == [200, 200, 429]
     assert refused.header('retry-after') == '30'
-    assert store.calls[0] == ('api:*:127.0.0.1', Rate(2, 60), 'gcra')
+    assert store.calls[0] == ('api:*:127.0.0.1', 2, 60)
     assert refused.header('ratelimit-policy') == '"api";q=2;w=60'
+
+
+@pytest.mark.parametrize('fail_open, expected', [
+    (False, [200, 200, 429]),  # counted in the worker meanwhile
+    (True, [200, 200, 200]),   # not limited meanwhile
+])
+async def test_a_store_that_cannot_be_reached(fail_open, expected):
+    app = Tremolo()
+    app.install(RateLimiter('2/minute', store=CountingStore(fail=True), fail_open=fail_open))
+
+    @app.route('/')
+    async def index(**server):
+        return 'ok'
+
+    async with TestClient(app) as client:
+        statuses = [(await client.get('/')).status for _ in range(3)]
+    assert statuses == expected
+
+
+def test_the_algorithm_of_a_given_store_is_its_own():
+    with pytest.raises(ValueError, match='algorithm'):
+        RateLimiter(store=CountingStore(), algorithm='sliding-window')
+    limiter = RateLimiter(store=MemoryRateLimitStore('sliding-window'))
+    assert limiter.algorithm == 'sliding-window'
 
 
 async def test_over_real_sockets():
