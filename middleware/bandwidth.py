@@ -44,7 +44,7 @@ from tremolo.middleware.token_bucket import (
     default_burst,
 )
 
-from tremolo import Context, Request, Response
+from tremolo import Context, Request, Response, Tremolo
 
 __all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle']
 
@@ -260,12 +260,11 @@ _IDLE_AFTER = 2.0
 class BandwidthLimiter:
     """Middleware limiting download and upload speed over a scope.
 
-    Install it with a low priority so that it is the outermost middleware (its filters pace
-    the bytes on the wire whatever the order, but a low priority also limits the responses of
-    short-circuiting middleware):
+    Install it with ``app.install(limiter)``: its hooks run at ``priority`` 0 by default, so
+    that it is the outermost middleware (its filters pace the bytes on the wire whatever the
+    order, but a low priority also limits the responses of short-circuiting middleware):
 
-        app.add_middleware(BandwidthLimiter(download_rate=4 * 2**20, scope='global'),
-                           priority=0)
+        app.install(BandwidthLimiter(download_rate=4 * 2**20, scope='global'))
 
     Make it before the server starts (at import, or in the function that builds the
     application): a ``'global'`` limiter sets up memory that the worker processes share when
@@ -291,6 +290,8 @@ class BandwidthLimiter:
         fail_open: With a store, while it cannot be reached: ``False`` (the default) keeps
             each worker within the budget on its own; ``True`` lifts the budget until the
             store answers again.
+        priority: The priority of its hook when installed (``app.install``).
+        prefix: Only paths under this prefix are limited (when installed).
 
     Raises:
         ValueError: A negative rate, an unknown scope, a burst below one byte, no rate at
@@ -302,7 +303,8 @@ class BandwidthLimiter:
         self, download_rate: float = 0, upload_rate: float = 0, *,
         scope: str = 'connection', burst: Optional[float] = None,
         upload_burst: Optional[float] = None, store: Any = None, name: str = 'bandwidth',
-        lease_size: Optional[int] = None, fail_open: bool = False,
+        lease_size: Optional[int] = None, fail_open: bool = False, priority: int = 0,
+        prefix: Optional[str] = None,
     ) -> None:
         if scope not in SCOPES:
             raise ValueError(f'scope must be one of {", ".join(SCOPES)}, not {scope!r}')
@@ -348,6 +350,13 @@ class BandwidthLimiter:
         self._global: Optional[_Scope] = None
         if scope == 'global' and store is None:
             self._global = _Scope(*self._buckets(SharedTokenBucket))
+
+        self.priority = priority
+        self.prefix = prefix
+
+    def setup(self, app: Tremolo) -> None:
+        """Install the limiter's hook on ``app`` (``app.install(limiter)``)."""
+        app.on_request(priority=self.priority, prefix=self.prefix)(self.on_request)
 
     def _make_budgets(self) -> None:
         assert self.store is not None

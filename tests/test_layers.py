@@ -206,7 +206,9 @@ def defined_private_names(tree: ast.AST) -> set[str]:
     return {name for name in names if name.startswith('_') and not name.startswith('__')}
 
 
-@pytest.mark.parametrize('path', python_files(PACKAGE), ids=lambda p: module_name(p))
+@pytest.mark.parametrize(
+    'path', python_files(PACKAGE) + python_files(ROOT / 'middleware')
+    + python_files(ROOT / 'extensions'), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_touches_private_names_of_another(path):
     tree = ast.parse(path.read_text(), str(path))
     own = defined_private_names(tree)

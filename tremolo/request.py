@@ -45,11 +45,14 @@ class Request:
         connection: The `Connection` this request arrived on.
         context: The request's `Context` (its effective options), set by the application
             before any hook runs; ``None`` outside an application.
+        id: An identifier of this request for logs and tracing, or ``None``: set by a
+            middleware (`tremolo.middleware.request_id.RequestID` sets it), and written at the
+            end of its access log line when set.
     """
 
     __slots__ = (
         'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
-        'connection', 'context', '_stream', '_headers', '_query', '_cookies', '_body',
+        'connection', 'context', 'id', '_stream', '_headers', '_query', '_cookies', '_body',
         '_form', '_forwarded', '__weakref__',
     )
 
@@ -71,6 +74,7 @@ class Request:
         self.query_string = query.decode('ascii')
         self.params: dict[str, Any] = {}
         self.context: Optional[OptionSource] = None
+        self.id: Optional[str] = None
         self._headers: Optional[Headers] = None
         self._query: Optional[MultiDict] = None
         self._cookies: Optional[dict[str, str]] = None

@@ -401,11 +401,16 @@ class HTTPProtocol(asyncio.Protocol):
     def response_finished(self, response: Response) -> None:
         if self.state.access_log:
             request = response.request
-            access_logger.info(
-                '%s - "%s %s HTTP/%s" %d %d', _format_client(request.client),
-                request.method, request.head.target.decode('ascii', 'replace'),
-                request.version, response.status, response.body_size,
+            line = '%s - "%s %s HTTP/%s" %d %d'
+            args: tuple[Any, ...] = (
+                _format_client(request.client), request.method,
+                request.head.target.decode('ascii', 'replace'), request.version,
+                response.status, response.body_size,
             )
+            if request.id is not None:  # set by a middleware (RequestID)
+                line += ' id=%s'
+                args += (request.id,)
+            access_logger.info(line, *args)
 
     def cancel_on_disconnect(self) -> None:
         """Cancel the task answering the current request as soon as the client goes away (the

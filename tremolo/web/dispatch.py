@@ -50,6 +50,8 @@ class Runtime:
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': logger,
             'websocket': None,  # the handlers that take it get it per request
         }
+        #: What worker hooks and extension closers are given: the server's options too.
+        self.worker_values = {**self.base, 'options': compiled.options}
         self._connect = compiled.on_connect
         self._close = compiled.on_close
 
@@ -58,7 +60,7 @@ class Runtime:
     async def startup(self) -> None:
         """Run the ``on_worker_start`` hooks."""
         for plan in self.compiled.on_worker_start:
-            await self._call_simple(plan, self.base)
+            await self._call_simple(plan, self.worker_values)
 
     async def shutdown(self) -> None:
         """Run the ``on_worker_stop`` hooks, then close the extensions in reverse order.
@@ -67,12 +69,12 @@ class Runtime:
         """
         for plan in self.compiled.on_worker_stop:
             try:
-                await self._call_simple(plan, self.base)
+                await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('on_worker_stop hook %s failed', plan.name)
         for plan in self.compiled.extension_closers:
             try:
-                await self._call_simple(plan, self.base)
+                await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('closing extension %s failed', plan.name)
 
@@ -113,7 +115,8 @@ class Runtime:
             missing = None
             if endpoint.custom:
                 endpoint.customize(request, response)
-        context = Context(endpoint.options, request.connection)
+        context = Context(endpoint.options, request.connection,
+                          endpoint.path if missing is None else None)
         request.context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
@@ -130,7 +133,13 @@ class Runtime:
                     self._response_hooks, endpoint, values, params, scope
                 )
             for plan in endpoint.request_hooks:
-                result = await self.call(plan, values, params, scope, context)
+                quick = plan.quick
+                if quick is SYNC:
+                    result = plan.func(**plan.kwargs(values, params))
+                elif quick is ASYNC:
+                    result = await plan.func(**plan.kwargs(values, params))
+                else:
+                    result = await self.call(plan, values, params, scope, context)
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
                     await send_result(result, response, endpoint.json_type, plan.name, self.loop)
@@ -184,7 +193,13 @@ class Runtime:
     ) -> None:
         context = values['context']
         for plan in endpoint.response_hooks:
-            result = await self.call(plan, values, params, scope, context)
+            quick = plan.quick
+            if quick is SYNC:
+                result = plan.func(**plan.kwargs(values, params))
+            elif quick is ASYNC:
+                result = await plan.func(**plan.kwargs(values, params))
+            else:
+                result = await self.call(plan, values, params, scope, context)
             if result is not None:
                 raise TypeError(
                     f'on_response hook {plan.name} returned {type(result).__name__}; it must '
