@@ -564,7 +564,7 @@ async def test_server_names_and_path_parameters():
     }
     assert whoami.headers['x-loop'].endswith('EventLoop')
     assert everything.json() == ['app', 'context', 'globals', 'logger', 'loop', 'request',
-                                 'response', 'username', 'websocket']
+                                 'response', 'telemetry', 'username', 'websocket']
     page = (DOCS / 'injection.md').read_text()
     assert json.dumps(everything.json(), separators=(',', ':')) in page
 

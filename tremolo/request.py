@@ -45,11 +45,14 @@ class Request:
         connection: The `Connection` this request arrived on.
         context: The request's `Context` (its effective options), set by the application
             before any hook runs; ``None`` outside an application.
+        route: The template of the route that matched, as registered (with its mount
+            prefix), e.g. ``'/users/{id:int}'``; ``None`` when no route matched. Logs and
+            metrics group requests by it.
     """
 
     __slots__ = (
         'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
-        'connection', 'context', '_stream', '_headers', '_query', '_cookies', '_body',
+        'connection', 'context', 'route', '_stream', '_headers', '_query', '_cookies', '_body',
         '_form', '_forwarded', '__weakref__',
     )
 
@@ -71,6 +74,7 @@ class Request:
         self.query_string = query.decode('ascii')
         self.params: dict[str, Any] = {}
         self.context: Optional[OptionSource] = None
+        self.route: Optional[str] = None
         self._headers: Optional[Headers] = None
         self._query: Optional[MultiDict] = None
         self._cookies: Optional[dict[str, str]] = None
@@ -175,6 +179,11 @@ class Request:
     def body_complete(self) -> bool:
         """Whether the whole body has arrived from the client (``True`` without a body)."""
         return self._stream is None or self._stream.complete
+
+    @property
+    def body_received(self) -> int:
+        """Bytes of the body received from the client so far (0 without a body)."""
+        return self._stream.received if self._stream is not None else 0
 
     @property
     def max_body_size(self) -> int:

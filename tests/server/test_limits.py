@@ -265,7 +265,7 @@ async def test_a_handler_that_runs_too_long_is_cancelled_and_answered_503(app, c
         assert (response.status, response.text) == (503, 'Service Unavailable')
         assert response.header('connection') == 'close'
         assert cancelled.is_set()
-        assert 'took more than handler_timeout (0.01 s): cancelled' in caplog.text
+        assert 'more than its handler_timeout: cancelled' in caplog.text
 
 
 async def test_a_timed_out_stream_is_cut_short(limits_app):
