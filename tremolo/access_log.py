@@ -42,7 +42,7 @@ def _escape(text: str) -> str:
     """A client's value, safe inside a log line (quotes, backslashes, control bytes)."""
     if _UNSAFE.search(text) is None:
         return text
-    return _UNSAFE.sub(lambda match: '\\x%02x' % ord(match.group()), text)
+    return _UNSAFE.sub(lambda match: f'\\x{ord(match.group()):02x}', text)
 
 
 def _address(value: Any) -> Optional[str]:

@@ -60,18 +60,18 @@ class Request:
         self, head: RequestHead, connection: Connection, stream: Optional[BodyStream]
     ) -> None:
         self.head = head
-        self.method = head.method
-        self.version = head.version
-        self.connection = connection
+        self.method: str = head.method
+        self.version: str = head.version
+        self.connection: Connection = connection
         self._stream = stream
         target = head.target
         if target[0] != 47:  # absolute-form or '*' (RFC 9112 §3.2.2, §3.2.4)
             target = _origin_form(target)
         raw_path, _, query = target.partition(b'?')
-        self.raw_path = raw_path
+        self.raw_path: bytes = raw_path
         path = raw_path.decode('ascii')
-        self.path = unquote(path) if '%' in path else path
-        self.query_string = query.decode('ascii')
+        self.path: str = unquote(path) if '%' in path else path
+        self.query_string: str = query.decode('ascii')
         self.params: dict[str, Any] = {}
         self.context: Optional[OptionSource] = None
         self.route: Optional[str] = None

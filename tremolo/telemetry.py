@@ -156,16 +156,16 @@ class Telemetry:
 
     The server's own figures (see `collect`):
 
-    | name | kind | labels | what |
-    |---|---|---|---|
-    | ``connections`` | gauge | | connections open |
-    | ``requests_in_flight`` | gauge | | requests being answered |
-    | ``upgraded_connections`` | gauge | | connections handed over to another protocol (WebSocket) |
-    | ``event_streams`` | gauge | | responses streaming server-sent events |
-    | ``requests`` | counter | | requests started |
-    | ``rejected`` | counter | ``status``, ``kind`` | requests answered by the server itself for being malformed, too big, too slow or over a connection limit (``kind``: ``bad_request``, ``uri_too_long``, ``header_fields_too_large``, ``payload_too_large``, ``expectation_failed``, ``not_implemented``, ``version_not_supported``, ``head_timeout``, ``head_too_slow``, ``too_many_connections``) |
-    | ``workers`` | gauge | | worker processes running (with a supervisor) |
-    | ``worker_restarts`` | counter | ``reason`` | workers replaced: ``exited`` (died), ``max_requests``, ``max_worker_memory``, ``reload`` |
+    - gauges: ``connections`` (open), ``requests_in_flight``, ``upgraded_connections``
+      (handed over to another protocol: WebSocket), ``event_streams`` (responses streaming
+      server-sent events), ``workers`` (worker processes running, with a supervisor);
+    - counters: ``requests`` (started); ``rejected``, labelled ``status`` and ``kind``:
+      requests the server answered itself for being malformed, too big, too slow or over a
+      connection limit (``bad_request``, ``uri_too_long``, ``header_fields_too_large``,
+      ``payload_too_large``, ``expectation_failed``, ``not_implemented``,
+      ``version_not_supported``, ``head_timeout``, ``head_too_slow``,
+      ``too_many_connections``); ``worker_restarts``, labelled ``reason``: ``exited`` (a
+      worker died), ``max_requests``, ``max_worker_memory``, ``reload``.
 
     Attributes:
         pid: The worker's process id.

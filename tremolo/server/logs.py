@@ -74,7 +74,7 @@ def _read_dictionary(path: str) -> Any:
             import tomllib
         except ImportError:  # Python < 3.11: the tomli package, if it is installed
             try:
-                import tomli as tomllib
+                import tomli as tomllib  # type: ignore[no-redef]
             except ImportError:
                 raise ValueError('TOML needs Python 3.11 or the tomli package '
                                  '(pip install tomli)') from None
