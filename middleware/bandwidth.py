@@ -34,7 +34,7 @@ from tremolo.middleware.token_bucket import (
 
 from tremolo import Context, Request, Response
 
-__all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle']
+__all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle', 'throttled_seconds']
 
 #: The scopes a `BandwidthLimiter` can share its limit over.
 SCOPES = ('connection', 'client', 'worker')
@@ -44,6 +44,15 @@ SCOPES = ('connection', 'client', 'worker')
 _MIN_SLEEP = 0.002
 #: The request-body buffer of a limited upload, at most: what may be read ahead of the limit.
 _UPLOAD_BUFFER = 64 * 1024
+
+#: Seconds the transfers of this process have waited for their limits, by direction.
+_THROTTLED = {'download': 0.0, 'upload': 0.0}
+
+
+def throttled_seconds() -> dict[str, float]:
+    """Seconds the transfers of this worker process have waited for their speed limits so
+    far, by direction (``'download'``, ``'upload'``): what the metrics report."""
+    return dict(_THROTTLED)
 
 
 class Pacer:
@@ -62,10 +71,12 @@ class Pacer:
     preserves_length = True
     on_wire = True
 
-    __slots__ = ('loop', 'own', 'shared', 'buckets')
+    __slots__ = ('loop', 'own', 'shared', 'buckets', 'direction')
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, direction: str = 'download') -> None:
         self.loop = loop
+        #: ``'download'`` or ``'upload'``: where its waits are counted.
+        self.direction = direction
         self.own: Optional[TokenBucket] = None
         self.shared: list[TokenBucket] = []
         self.buckets: tuple[TokenBucket, ...] = ()
@@ -89,6 +100,7 @@ class Pacer:
         return self._later(delay, data)
 
     async def _later(self, delay: float, data: bytes) -> bytes:
+        _THROTTLED[self.direction] += delay
         await asyncio.sleep(delay)
         return data
 
@@ -97,12 +109,12 @@ class Pacer:
 
 
 def _pacer(filters: list[Any], loop: asyncio.AbstractEventLoop,
-           add: Any) -> Pacer:
+           add: Any, direction: str = 'download') -> Pacer:
     """The pacer among ``filters``, added with ``add`` if there is none yet."""
     for stream_filter in filters:
         if isinstance(stream_filter, Pacer):
             return stream_filter
-    pacer = Pacer(loop)
+    pacer = Pacer(loop, direction)
     add(pacer)
     return pacer
 
@@ -143,7 +155,8 @@ def throttle(
         _set_own(_pacer(response.filters, loop, response.add_filter), rate, burst, 'rate')
     if upload_rate is not None:
         if request.has_body:
-            _set_own(_pacer(request.filters, loop, request.add_filter), upload_rate, burst,
+            _set_own(_pacer(request.filters, loop, request.add_filter, 'upload'), upload_rate,
+                     burst,
                      'upload_rate')
             if upload_rate and context is not None:
                 _small_body_buffer(context, upload_rate, burst)
@@ -287,7 +300,7 @@ class BandwidthLimiter:
         if scope.down is not None:
             _share(_pacer(response.filters, loop, response.add_filter), scope.down)
         if scope.up is not None and request.has_body:
-            _share(_pacer(request.filters, loop, request.add_filter), scope.up)
+            _share(_pacer(request.filters, loop, request.add_filter, 'upload'), scope.up)
             _small_body_buffer(context, self.upload_rate, self.upload_burst)
 
     def __repr__(self) -> str:

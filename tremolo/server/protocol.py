@@ -477,7 +477,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def response_finished(self, response: Response) -> None:
         if self.state.listeners:  # the access log, metrics...: else nothing to do
-            self._exchange_ended(response, True)
+            # Finished after the client left: its end never reached the client.
+            self._exchange_ended(response, not self.closed)
 
     def _cut_short(self, response: Response) -> None:
         if self.state.listeners:
