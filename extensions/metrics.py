@@ -44,7 +44,7 @@ from typing import Any, Optional, Sequence
 
 from tremolo.middleware import bandwidth
 
-from tremolo import Extension, ExchangeRecord, Figures, Response, Telemetry, Tremolo
+from tremolo import ExchangeRecord, Extension, Figures, Response, Telemetry, Tremolo
 
 __all__ = ['DEFAULT_BUCKETS', 'Metrics', 'render']
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any, Optional
 
-from tremolo import Extension, ExchangeRecord, Request, Telemetry, Tremolo, __version__
+from tremolo import ExchangeRecord, Extension, Request, Telemetry, Tremolo, __version__
 
 __all__ = ['OpenTelemetry']
 

@@ -9,11 +9,11 @@ import signal
 import time
 
 import pytest
+from tremolo.extensions.metrics import Metrics
 
 from tests.apps.harness import fetch_text
 from tests.server.test_running import run_basic, stops_cleanly
 from tremolo import Tremolo
-from tremolo.extensions.metrics import Metrics
 from tremolo.testing import TestClient
 
 parser = pytest.importorskip('prometheus_client.parser')
