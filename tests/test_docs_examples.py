@@ -261,11 +261,17 @@ async def test_operations_example_serves_metrics_and_health():
                                                    'method': 'GET', 'status': '200'}
 
 
-async def test_tracing_example_prints_a_span_per_request(capsys):
-    async with TestClient(example('tracing').app) as client:
+async def test_tracing_example_makes_a_span_per_request():
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracing = example('tracing')
+    exporter = InMemorySpanExporter()  # next to the example's console exporter
+    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with TestClient(tracing.app) as client:
         assert (await client.get('/orders/5')).json() == {'order': 5}
-    printed = capsys.readouterr().out
-    assert '"name": "load order"' in printed and '"name": "GET /orders/{id:int}"' in printed
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names == ['load order', 'GET /orders/{id:int}']
 
 
 def test_logging_json_example_configures_the_access_log(tmp_path, monkeypatch):
