@@ -3,8 +3,9 @@
 Served with ``python -m tremolo examples.operations:app`` (the flags below), or as a script.
 """
 
-from tremolo import Tremolo
 from tremolo.extensions.metrics import Metrics
+
+from tremolo import Tremolo
 
 # --8<-- [start:app]
 app = Tremolo()

@@ -5,9 +5,9 @@ Needs ``pip install opentelemetry-sdk`` (a real deployment exports to a collecto
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from tremolo.extensions.opentelemetry import OpenTelemetry
 
 from tremolo import Tremolo
-from tremolo.extensions.opentelemetry import OpenTelemetry
 
 # --8<-- [start:tracing]
 provider = TracerProvider()

@@ -45,10 +45,9 @@ class ExchangeRecord:
         complete: Whether the whole response was sent. ``False`` when the exchange was cut
             short: the client went away mid-stream (or before any answer), an event stream
             was closed, the handler failed after the head was sent, or the server stopped.
-        started: When the request head was complete, as a `time.time` timestamp.
     """
 
-    __slots__ = ('request', 'response', 'duration', 'complete', 'started')
+    __slots__ = ('request', 'response', 'duration', 'complete', '_ended')
 
     def __init__(self, request: Request, response: Response, duration: float,
                  complete: bool) -> None:
@@ -56,7 +55,15 @@ class ExchangeRecord:
         self.response = response
         self.duration = duration
         self.complete = complete
-        self.started = time.time() - duration
+        self._ended: Optional[float] = None
+
+    @property
+    def started(self) -> float:
+        """When the request head was complete, as a `time.time` timestamp (read while the
+        listeners are called: the clock is read once, when first asked)."""
+        if self._ended is None:
+            self._ended = time.time()
+        return self._ended - self.duration
 
     @property
     def status(self) -> int:

@@ -5,8 +5,7 @@ Measured next to the bare application in one run (``--only tremolo,tremolo-metri
 shows what the metrics cost per request.
 """
 
-from tremolo_app import app
-
 from tremolo.extensions.metrics import Metrics
+from tremolo_app import app
 
 app.install(Metrics())
