@@ -219,8 +219,9 @@ class Options:
     )
     rate_scope: str = _opt(
         'connection', 'What download_rate and upload_rate limit: each connection, each client '
-        'address (its connections share the rate), or the whole worker.',
-        choices=('connection', 'client', 'worker'),
+        'address (its connections share the rate), each worker process, or the whole server '
+        '(global: one budget for all its workers).',
+        choices=('connection', 'client', 'worker', 'global'),
     )
     rate_burst: int = _opt(
         0, 'Bytes a limited transfer may send at once after a pause (0: a twentieth of a '
