@@ -214,7 +214,7 @@ def run_as_main(monkeypatch, name: str) -> list[Options]:
     """Run ``examples/NAME.py`` as a script, catching the options it serves with."""
     served: list[Options] = []
     monkeypatch.setattr(tremolo.server.serve, 'serve',
-                        lambda options, make_dispatcher: served.append(options))
+                        lambda options, make_dispatcher, reimport=None: served.append(options))
     runpy.run_path(str(EXAMPLES / f'{name}.py'), run_name='__main__')
     assert len(served) == 1
     return served
@@ -239,6 +239,63 @@ def test_run_calls_of_the_examples_are_valid(monkeypatch):
     [limits] = run_as_main(monkeypatch, 'limits')
     assert (limits.max_connections, limits.max_connections_per_ip, limits.handler_timeout,
             limits.min_data_rate, limits.graceful_shutdown_timeout) == (10_000, 100, 60, 240, 30)
+
+
+def test_operations_example_runs_with_valid_options(monkeypatch):
+    [operations] = run_as_main(monkeypatch, 'operations')
+    assert (operations.worker_num, operations.access_log_format) == (4, 'json')
+    assert (operations.readiness_path, operations.liveness_path) == ('/ready', '/live')
+    assert operations.supervised and operations.max_worker_memory == 512 * 1024 * 1024
+
+
+async def test_operations_example_serves_metrics_and_health():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with TestClient(example('operations').app, readiness_path='/ready') as client:
+        assert (await client.get('/orders/3')).json() == {'order': 3}
+        assert (await client.get('/ready')).text == 'ready'
+        text = (await client.get('/metrics')).text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    [sample] = [s for s in families['tremolo_http_requests'].samples
+                if s.labels.get('route') == '/orders/{id:int}']
+    assert sample.value == 1 and sample.labels == {'route': '/orders/{id:int}',
+                                                   'method': 'GET', 'status': '200'}
+
+
+async def test_tracing_example_makes_a_span_per_request():
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracing = example('tracing')
+    exporter = InMemorySpanExporter()  # next to the example's console exporter
+    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with TestClient(tracing.app) as client:
+        assert (await client.get('/orders/5')).json() == {'order': 5}
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names == ['load order', 'GET /orders/{id:int}']
+
+
+def test_logging_json_example_configures_the_access_log(tmp_path, monkeypatch):
+    import logging
+
+    from tremolo.server.logs import apply_log_config
+
+    monkeypatch.chdir(tmp_path)  # its access.log is relative
+    loggers = {name: logging.getLogger(name) for name in ('tremolo', 'tremolo.access')}
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name, lg in loggers.items()}
+    try:
+        apply_log_config(str(EXAMPLES / 'logging.json'))
+        access = loggers['tremolo.access']
+        assert not access.propagate and access.level == logging.INFO
+        assert access.handlers[0].baseFilename == str(tmp_path / 'access.log')
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            for handler in loggers[name].handlers:
+                if handler not in handlers:
+                    handler.close()
+            loggers[name].handlers[:] = handlers
+            loggers[name].setLevel(level)
+            loggers[name].propagate = propagate
 
 
 async def test_limits_example_cancels_a_handler_that_runs_too_long():
@@ -292,6 +349,7 @@ def test_systemd_unit_runs_a_valid_command_line():
     assert options.listen == ['/run/tremolo/app.sock']
     assert options.trusted_proxies == ['unix'] and options.worker_num == 4
     assert re.search(r'^RuntimeDirectory=tremolo$', unit, re.M)
+    assert re.search(r'^ExecReload=/bin/kill -HUP \$MAINPID$', unit, re.M)
 
 
 # -- handlers and streaming --------------------------------------------------------------------
@@ -563,7 +621,7 @@ async def test_server_names_and_path_parameters():
     }
     assert whoami.headers['x-loop'].endswith('EventLoop')
     assert everything.json() == ['app', 'context', 'globals', 'logger', 'loop', 'request',
-                                 'response', 'username', 'websocket']
+                                 'response', 'telemetry', 'username', 'websocket']
     page = (DOCS / 'injection.md').read_text()
     assert json.dumps(everything.json(), separators=(',', ':')) in page
 

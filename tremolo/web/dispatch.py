@@ -14,6 +14,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
+from ..telemetry import Telemetry
 from .context import Context, Globals
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
@@ -46,8 +47,11 @@ class Runtime:
         self.loop = loop
         self.debug = compiled.options.debug
         self.globals = Globals()
+        #: What the server tells about this worker (it finds it here: see `Dispatcher`).
+        self.telemetry = Telemetry()
         self.base: dict[str, Any] = {
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': logger,
+            'telemetry': self.telemetry,
             'websocket': None,  # the handlers that take it get it per request
         }
         #: What worker hooks and extension closers are given: the server's options too.
@@ -112,6 +116,7 @@ class Runtime:
             missing: Optional[HTTPException] = exc
         else:
             request.params = params
+            request.route = endpoint.path
             missing = None
             if endpoint.custom:
                 endpoint.customize(request, response)
@@ -148,7 +153,7 @@ class Runtime:
                 raise missing
             customized = context.customized
             if customized:
-                _apply_options(context.options, request)
+                _apply_options(context.options, request, response, endpoint)
             if websocket_route is not None:  # after the hooks, which may refuse first
                 values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
@@ -331,7 +336,12 @@ class Runtime:
                 logger.exception('provider cleanup failed')
 
 
-def _apply_options(options: dict[str, Any], request: Request) -> None:
-    """Apply the body limits a request hook changed in ``context.options``."""
+def _apply_options(options: dict[str, Any], request: Request, response: Response,
+                   endpoint: Endpoint) -> None:
+    """Apply the body limits and the handler timeout a request hook changed in
+    ``context.options``."""
     request.max_body_size = options.get('max_body_size', request.max_body_size)
     request.body_buffer_size = options.get('body_buffer_size', request.body_buffer_size)
+    timeout = options.get('handler_timeout', endpoint.handler_timeout)
+    if timeout != endpoint.handler_timeout:
+        response.channel.set_handler_timeout(timeout)

@@ -20,14 +20,15 @@ from ..exceptions import RegistrationError
 #: only to the functions that name it (see `wants`): creating it turns the response into an
 #: event stream.
 REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger',
-                 'websocket', 'sse')
+                 'telemetry', 'websocket', 'sse')
 #: Error handlers also receive the exception as ``exc``.
 ERROR_NAMES = REQUEST_NAMES + ('exc',)
 #: ``on_connect`` and ``on_close`` hooks.
 CONNECTION_NAMES = ('connection', 'app', 'globals', 'loop', 'logger')
 #: ``on_worker_start`` and ``on_worker_stop`` hooks, and the ``close`` of extensions:
-#: ``options`` is the server's `tremolo.Options`.
-WORKER_NAMES = ('app', 'globals', 'loop', 'logger', 'options')
+#: ``options`` is the server's `tremolo.Options`, ``telemetry`` the worker's
+#: `tremolo.Telemetry`.
+WORKER_NAMES = ('app', 'globals', 'loop', 'logger', 'options', 'telemetry')
 
 ASYNC, ASYNC_GEN, SYNC, SYNC_GEN = 'async', 'async generator', 'sync', 'sync generator'
 
