@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import os
 import ssl
 import sys
+import sysconfig
 from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
@@ -140,6 +142,30 @@ def _import_file(spec: str, path: str) -> ModuleType:
     return module
 
 
+def reload_app(spec: str, preloaded: frozenset[str]) -> Any:
+    """Import the application ``spec`` afresh, for the workers of a reload (SIGHUP): the
+    modules imported since ``preloaded`` (the names of ``sys.modules`` before the first
+    import), except those of installed packages and of the standard library, are imported
+    again.
+
+    Raises:
+        SystemExit: As `load_app`.
+    """
+    installed = tuple(
+        os.path.realpath(path) + os.sep
+        for key in ('stdlib', 'platstdlib', 'purelib', 'platlib')
+        if (path := sysconfig.get_paths().get(key))
+    )
+    for name in [name for name in sys.modules if name not in preloaded]:
+        module = sys.modules.get(name)
+        path = getattr(module, '__file__', None)
+        if path is None or os.path.realpath(path).startswith(installed):
+            continue  # a namespace package, a built-in, an installed library
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    return load_app(spec)
+
+
 def options_from_args(args: argparse.Namespace,
                       environ: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
     """The options of parsed command-line ``args``, over those of the ``TREMOLO_<OPTION>``
@@ -194,8 +220,10 @@ def main(argv: Optional[Sequence[str]] = None,
         parser.error(str(exc))
     # After the options are checked: a bad flag is reported without first running the
     # application module's import-time code.
+    preloaded = frozenset(sys.modules)
     app = load_app(args.app)
     host, port = options.host, options.port
     extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
              if f.name not in ('host', 'port')}
-    app.run(host, port, **extra)
+    # SIGHUP imports the application afresh for the new workers.
+    app.run(host, port, loader=functools.partial(reload_app, args.app, preloaded), **extra)

@@ -401,3 +401,23 @@ async def test_an_error_in_a_streamed_response_is_logged_once(app, caplog, kind)
     assert connection.transport.aborted
     assert _errors(caplog) == [
         f"error in handler {index.__qualname__} for route '/' answering GET /"]
+
+
+async def test_a_streamed_response_cut_by_an_error_is_one_access_line(app, caplog):
+    # Logged once as an error (naming the handler), recorded once as cut short.
+    caplog.set_level(logging.INFO, 'tremolo.access')
+
+    @app.route('/')
+    async def index():
+        yield b'first'
+        raise ValueError('broken stream')
+
+    async with TestClient(app, access_log=True,
+                          access_log_format='{path} {status} {response_bytes} {complete}'
+                          ) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        await connection.read_all()
+    access = [r.getMessage() for r in caplog.records if r.name == 'tremolo.access']
+    assert access == ['/ 200 5 false']
+    assert len(_errors(caplog)) == 1

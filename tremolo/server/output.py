@@ -43,6 +43,8 @@ class Exchange(Protocol):
 
     def cancel_on_disconnect(self) -> None: ...
 
+    def set_handler_timeout(self, seconds: float) -> None: ...
+
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
@@ -261,3 +263,6 @@ class Output:
 
     def cancel_on_disconnect(self) -> None:
         self._exchange.cancel_on_disconnect()
+
+    def set_handler_timeout(self, seconds: float) -> None:
+        self._exchange.set_handler_timeout(seconds)
