@@ -405,7 +405,9 @@ class Sessions(Extension):
         session = getattr(context, 'session', None)
         if isinstance(session, Session):
             return session
-        cookie = request.cookies.get(self._cookie_key)
+        # No cookie at all (a new visitor, or a client that keeps none): nothing to parse.
+        cookie = request.cookies.get(self._cookie_key) if b'cookie' in request.head.headers else (
+            None)
         payload = self.signer.unsign(cookie) if cookie else None
         session = self._from_cookie(payload, response) if payload is not None else None
         if session is None:

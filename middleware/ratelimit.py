@@ -17,9 +17,11 @@ async def health(): ...
 Every request is counted against its *key*: the client's address by default (behind a trusted
 proxy, the forwarded one: `tremolo.Request.client`), the value of a header (an API key), or
 what a function of the request returns. A request over the quota is answered ``429 Too Many
-Requests`` with ``Retry-After`` (RFC 9110 §10.2.3); every response carries the IETF
+Requests`` with ``Retry-After`` (RFC 9110 §10.2.3); responses carry the IETF
 ``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers), so that
-well-behaved clients can slow down before they are refused.
+well-behaved clients can slow down before they are refused: the policy (the route's quota) on
+every response of a limited route, as a default header worked out once per route, and the
+state of the client's quota on every response to a counted request.
 
 These are limits on the number of requests; the speed of transfers is the bandwidth
 limiter's (`tremolo.middleware.bandwidth`). The counts live in a `RateLimitStore`
@@ -29,6 +31,7 @@ limiter's (`tremolo.middleware.bandwidth`). The counts live in a `RateLimitStore
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
 
 from tremolo.middleware.ratelimit_store import (
@@ -137,10 +140,14 @@ class RateLimiter(Extension):
         self.priority = priority
         self.prefix = prefix
         # Route quotas by option value (checked when a worker starts, see check_routes).
-        self._quotas: dict[Any, Optional[_Quota]] = {None: self._quota(self.rate), False: None}
+        self._default = self._quota(self.rate)
+        self._quotas: dict[Any, Optional[_Quota]] = {None: self._default, False: None}
         self._hit_now = getattr(store, 'hit_now', None)  # the memory store needs no await
         #: Where a request's count is kept on its context, for the response hook.
         self._attribute = f'rate_limit_{name}'
+        #: The start of the keys of the default quota, shared by the routes without their own.
+        self._default_scope = f'{name}:*:'
+        self._state_prefix = f'"{name}";r='
 
     def setup(self, app: Tremolo) -> None:
         app.on_worker_start(self.on_worker_start)
@@ -148,7 +155,21 @@ class RateLimiter(Extension):
         hook = self.on_request if self._hit_now is None else self.on_request_now
         app.on_request(priority=self.priority, prefix=self.prefix)(hook)
         if self.headers:
-            app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
+            # Default headers, rather than a response hook: the policy is the route's,
+            # worked out once per route, and the state of the quota is written per request.
+            app.add_default_header('RateLimit-Policy', self.policy_of, prefix=self.prefix)
+            app.add_default_header('RateLimit', per_request=self.state_of, prefix=self.prefix)
+
+    def policy_of(self, options: Mapping[str, Any]) -> Optional[str]:
+        """The ``RateLimit-Policy`` of a route with these effective options (``None``: not
+        limited)."""
+        value = options.get(self.option)
+        try:
+            quota = self._quotas[value] if value is None or value is False else (
+                self._route_rate(value))
+        except (TypeError, ValueError):
+            return None  # not a rate: check_routes stops the server, naming the route
+        return None if quota is None else quota.policy
 
     def on_worker_start(self, app: Tremolo, options: Options) -> None:
         """Check the quotas of every route (a bad one stops the server at startup, naming
@@ -209,19 +230,25 @@ class RateLimiter(Extension):
     def _key(self, request: Request, context: Context) -> Optional[tuple[_Quota, str]]:
         """The request's quota and store key, or ``None`` when it is not limited."""
         value = context.option(self.option)
-        quota = self._quotas[value] if value is None or value is False else (
-            self._route_rate(value))
-        if quota is None:
+        if value is None:
+            quota = self._default
+            scope = self._default_scope
+        else:
+            quota = self._quotas[value] if value is False else self._route_rate(value)
+            if quota is None:
+                return None
+            # A route's own quota is counted for that route alone.
+            scope = f'{self.name}:{context.route or "*"}:'
+        if self._key_function is None and self._header_key is None:
+            client = request.client
+            return quota, scope + (client[0] if isinstance(client, tuple) else 'unix')
+        key = self.key_of(request)
+        if key is None:
             return None
-        client = self.key_of(request)
-        if client is None:
-            return None
-        # The default quota is shared by the routes that have none of their own; a route's
-        # own quota is counted for that route alone.
-        scope = '*' if value is None else context.route or '*'
-        return quota, f'{self.name}:{scope}:{client}'
+        return quota, scope + key
 
-    async def on_request(self, request: Request, context: Context) -> None:
+    async def on_request(self, request: Request, response: Response, context: Context
+                         ) -> None:
         """Count the request; refuse it with 429 over the quota."""
         found = self._key(request, context)
         if found is None:
@@ -239,19 +266,21 @@ class RateLimiter(Extension):
                 self._fallback = MemoryRateLimitStore(self.algorithm if self.algorithm in
                                                       ALGORITHMS else 'gcra')
             result = self._fallback.hit_now(key, rate.limit, rate.period)
-        self._decided(context, quota, result)
+        self._decided(response, context, quota, result)
 
-    def on_request_now(self, request: Request, context: Context) -> None:
+    def on_request_now(self, request: Request, response: Response, context: Context) -> None:
         """`on_request`, with a store that answers without waiting."""
         found = self._key(request, context)
         if found is not None:
             quota, key = found
             assert self._hit_now is not None
-            self._decided(context, quota,
-                          self._hit_now(key, quota.rate.limit, quota.rate.period))
+            rate = quota.rate
+            self._decided(response, context, quota,
+                          self._hit_now(key, rate.limit, rate.period))
 
-    def _decided(self, context: Context, quota: _Quota, decision: RateLimitResult) -> None:
-        setattr(context, self._attribute, (quota, decision))
+    def _decided(self, response: Response, context: Context, quota: _Quota,
+                 decision: RateLimitResult) -> None:
+        setattr(context, self._attribute, decision)
         if not decision.allowed:
             retry = max(1, int(decision.retry_after + 0.999))
             headers = [('Retry-After', str(retry))]
@@ -259,20 +288,23 @@ class RateLimiter(Extension):
                 headers.extend(self._fields(quota, decision))
             raise TooManyRequests(f'Too many requests: retry in {retry} s',
                                   headers=headers)
+        if context.customized and self.headers:
+            # A hook changed this request's options: its quota may not be the route's, whose
+            # policy the default header states.
+            response.headers['RateLimit-Policy'] = quota.policy
 
-    def on_response(self, response: Response, context: Context) -> None:
-        """Tell the client where it stands."""
-        state = getattr(context, self._attribute, None)
-        if state is None or response.status == 429:
-            return  # not counted, or refused (the 429 carries the fields already)
-        add = response.headers.add
-        for name, value in self._fields(*state):
-            add(name, value)
+    def state_of(self, request: Request) -> Optional[str]:
+        """The ``RateLimit`` field of the response to ``request``: where its client stands
+        (``None`` when the request was not counted)."""
+        decision = getattr(request.context, self._attribute, None)
+        if decision is None:
+            return None
+        return f'{self._state_prefix}{decision.remaining};t={int(decision.reset_after + 0.999)}'
 
     def _fields(self, quota: _Quota, decision: RateLimitResult
                 ) -> tuple[tuple[str, str], ...]:
         return (('RateLimit-Policy', quota.policy),
-                ('RateLimit', f'"{self.name}";r={decision.remaining};'
+                ('RateLimit', f'{self._state_prefix}{decision.remaining};'
                               f't={int(decision.reset_after + 0.999)}'))
 
     def __repr__(self) -> str:

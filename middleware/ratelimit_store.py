@@ -112,6 +112,11 @@ class RateLimitResult(NamedTuple):
     reset_after: float
 
 
+def _result(fields: tuple[bool, int, float, float]) -> RateLimitResult:
+    """A `RateLimitResult` from its fields, without the keyword handling of its constructor."""
+    return tuple.__new__(RateLimitResult, fields)
+
+
 class RateLimitStore(Protocol):
     """Where request-rate limits keep their counts.
 
@@ -230,10 +235,11 @@ class MemoryRateLimitStore:
         self.max_keys = max_keys
         self.clock = clock
         self._sliding = algorithm == 'sliding-window'
-        # key -> (state, the time the state stops mattering); insertion order is use order.
-        self._states: dict[str, tuple[Any, float]] = {}
-        # Rates by (limit, period): made once for each quota asked for.
-        self._rates: dict[tuple[int, float], Rate] = {}
+        # key -> state, insertion order being use order. GCRA: the theoretical arrival time,
+        # also the time the state stops mattering; sliding window: (state, that time).
+        self._states: dict[str, Any] = {}
+        # The quotas asked for, checked once each: (limit, period) -> their interval.
+        self._intervals: dict[tuple[int, float], float] = {}
 
     async def hit(self, key: str, limit: int, period: float, cost: int = 1
                   ) -> RateLimitResult:
@@ -242,27 +248,41 @@ class MemoryRateLimitStore:
 
     def hit_now(self, key: str, limit: int, period: float, cost: int = 1) -> RateLimitResult:
         """`hit`, without awaiting (this store never waits)."""
-        rate = self._rates.get((limit, period))
-        if rate is None:
-            rate = self._rates[(limit, period)] = Rate(limit, period)
+        interval = self._intervals.get((limit, period))
+        if interval is None:
+            interval = self._intervals[(limit, period)] = Rate(limit, period).interval
         now = self.clock()
         states = self._states
-        entry = states.pop(key, None)
-        state: Any
         if self._sliding:
+            entry = states.pop(key, None)
             state, result = sliding_window(
-                entry[0] if entry is not None else (0.0, 0, 0), now, rate, cost)
-            expires = state[0] + 2 * period
-        else:
-            state, result = gcra(entry[0] if entry is not None else 0.0, now, rate, cost)
-            expires = state
+                entry[0] if entry is not None else (0.0, 0, 0), now, Rate(limit, period), cost)
+            if len(states) >= self.max_keys:
+                self._prune(now)
+            self._states[key] = (state, state[0] + 2 * period)
+            return result
+        # `gcra`, inlined: this runs for every request.
+        tat = states.pop(key, now)
+        if tat < now:
+            tat = now
+        new_tat = tat + cost * interval
+        allow_at = new_tat - period
+        allowed = now >= allow_at - 1e-9
         if len(states) >= self.max_keys:
             self._prune(now)
-        self._states[key] = (state, expires)
-        return result
+            states = self._states
+        if not allowed:
+            states[key] = tat
+            return _result((False, 0, allow_at - now, tat - now))
+        states[key] = new_tat
+        remaining = int((period - (new_tat - now)) / interval + 1e-9)
+        return _result((True, remaining if remaining > 0 else 0, 0.0, new_tat - now))
 
     def _prune(self, now: float) -> None:
-        states = {key: entry for key, entry in self._states.items() if entry[1] > now}
+        if self._sliding:
+            states = {key: entry for key, entry in self._states.items() if entry[1] > now}
+        else:
+            states = {key: tat for key, tat in self._states.items() if tat > now}
         while len(states) >= self.max_keys:
             del states[next(iter(states))]  # the one unused longest
         self._states = states

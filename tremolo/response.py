@@ -18,6 +18,7 @@ from .types import HeadersLike
 
 if TYPE_CHECKING:
     from . import files
+    from .default_headers import DefaultHeaders
     from .body_stream import StreamFilter
     from .request import Request
     from .types import WriteChannel
@@ -88,7 +89,8 @@ class ResponseHeaders:
 
     def add(self, name: str, value: str) -> None:
         """Add a header, keeping any existing one of the same name."""
-        self._check(name, value)
+        if name not in _CHECKED_NAMES or _UNSAFE_VALUE.search(value) is not None:
+            self._check(name, value)  # raises, or checks a new name once
         self._items.append((name, value))
 
     def __getitem__(self, name: str) -> str:
@@ -162,15 +164,20 @@ class Response:
             ``on_response`` hooks see it: the length of a body sent whole (a returned result,
             `send`) or the one given to `start`; ``None`` for a streamed body, whose length is
             not known in advance. Compression reads it to leave small bodies alone.
-        before_send: Awaited once just before the head is sent (the ``on_response`` hooks).
+        before_send: Called once just before the head is sent (the ``on_response`` hooks);
+            what it returns, unless ``None``, is awaited (hooks that need not wait run
+            without a coroutine).
         channel: The writing side of the connection (a `tremolo.types.WriteChannel`), for
             what streams over this response (event streams, upgrades).
+        default_headers: The route's default headers (see
+            `tremolo.Tremolo.add_default_header`), appended to the head unless `headers` has
+            the same name; not part of `headers`. Interim (1xx) responses carry none.
     """
 
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
-        'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', '_headers',
-        '_chunked', '_length', '_head_only', '_header_view',
+        'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', 'default_headers',
+        '_headers', '_chunked', '_length', '_head_only', '_header_view',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -186,7 +193,8 @@ class Response:
         self.keep_alive = request.head.keep_alive
         self.body_size = 0
         self.body_length: Optional[int] = None
-        self.before_send: Optional[Callable[[], Awaitable[None]]] = None
+        self.before_send: Optional[Callable[[], Optional[Awaitable[None]]]] = None
+        self.default_headers: Optional[DefaultHeaders] = None
         self._chunked = False
         # The Content-Length of a body sent in pieces (`start` with a length), else None.
         self._length: Optional[int] = None
@@ -406,7 +414,10 @@ class Response:
                 framing = content_type
         else:
             framing = b''
-        if self._headers:
+        defaults = self.default_headers
+        if defaults is not None and status >= 200:
+            framing += defaults.head_lines(self._headers, self.request)
+        elif self._headers:
             framing += ''.join([
                 f'{name}: {value}\r\n' for name, value in self._headers
             ]).encode('latin-1')
@@ -698,7 +709,9 @@ class Response:
         hook = self.before_send
         self.before_send = None
         if hook is not None:
-            await hook()
+            pending = hook()
+            if pending is not None:
+                await pending
 
     async def _filter(self, data: bytes, final: bool) -> bytes:
         for stream_filter in self.filters:

@@ -12,7 +12,7 @@ import functools
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
 from ..telemetry import Telemetry
@@ -145,19 +145,25 @@ class Runtime:
         # on_response hooks run from inside the response's sending, and say so in `failed`.
         hook: Optional[Plan] = None
         failed: Optional[list[Plan]] = None
+        request_hooks, response_hooks = (
+            endpoint.hooks if endpoint.by_method is None
+            else endpoint.by_method.get(request.method, endpoint.hooks))
+        if endpoint.default_headers is not None:
+            response.default_headers = endpoint.default_headers
         try:
-            if endpoint.response_hooks:
+            if response_hooks:
                 failed = []
                 response.before_send = functools.partial(
-                    self._response_hooks, endpoint, values, params, scope, failed
+                    self._response_hooks, response_hooks, values, params, scope, failed
                 )
-            for hook in endpoint.request_hooks:
-                # Called straight when it can be; in debug mode through `call`, which times it.
-                quick = hook.quick if self.watch is None else None
+            # Called straight when it can be; in debug mode through `call`, which times it.
+            quick_calls = self.watch is None
+            for hook in request_hooks:
+                quick = hook.quick if quick_calls else None
                 if quick is SYNC:
-                    result = hook.func(**hook.kwargs(values, params))
+                    result = hook.invoke(values, params)
                 elif quick is ASYNC:
-                    result = await hook.func(**hook.kwargs(values, params))
+                    result = await hook.invoke(values, params)
                 else:
                     result = await self.call(hook, values, params, scope, context)
                 if result is not None:
@@ -175,14 +181,18 @@ class Runtime:
                 values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
             plan = endpoint.plan
-            if endpoint.direct and not customized:
+            if customized or endpoint.direct is None:
+                result = await self.call(plan, values, params, scope, context,
+                                         endpoint.option_kwargs)
+            elif endpoint.direct:
                 if plan.var_keyword and not params:
                     result = await plan.func(**values)  # the call copies values
                 else:
-                    result = await plan.func(**plan.kwargs(values, params))
+                    result = await plan.invoke(values, params)
             else:
-                result = await self.call(plan, values, params, scope, context,
-                                         endpoint.option_kwargs)
+                # Its providers answer without waiting: no coroutine of `call` around it.
+                assert scope is not None
+                result = await plan.func(**self._provided(plan, values, params, scope))
             if websocket is not None and (websocket.accepted or result is None):
                 # Close it, or refuse the handshake if it was never accepted.
                 assert websocket_route is not None
@@ -216,25 +226,44 @@ class Runtime:
             if scope is not None and scope.cleanups:
                 await self._cleanup(scope)
 
-    async def _response_hooks(
-        self, endpoint: Endpoint, values: dict[str, Any], params: dict[str, Any],
+    def _response_hooks(
+        self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
+        scope: Optional[Scope], failed: list[Plan],
+    ) -> Optional[Awaitable[None]]:
+        """Run the ``on_response`` hooks (the response's `before_send`): those that need not
+        wait run here, and the rest, from the first that must, in the coroutine returned."""
+        if self.watch is None:
+            for index, plan in enumerate(hooks):
+                if plan.quick is not SYNC:
+                    return self._response_hooks_async(hooks[index:], values, params, scope,
+                                                      failed)
+                try:
+                    result = plan.invoke(values, params)
+                    if result is not None:
+                        _returned(plan, result)
+                except Exception:
+                    failed.append(plan)
+                    raise
+            return None
+        return self._response_hooks_async(hooks, values, params, scope, failed)
+
+    async def _response_hooks_async(
+        self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
         scope: Optional[Scope], failed: list[Plan],
     ) -> None:
         context = values['context']
-        for plan in endpoint.response_hooks:
-            quick = plan.quick if self.watch is None else None
+        quick_calls = self.watch is None
+        for plan in hooks:
+            quick = plan.quick if quick_calls else None
             try:
                 if quick is SYNC:
-                    result = plan.func(**plan.kwargs(values, params))
+                    result = plan.invoke(values, params)
                 elif quick is ASYNC:
-                    result = await plan.func(**plan.kwargs(values, params))
+                    result = await plan.invoke(values, params)
                 else:
                     result = await self.call(plan, values, params, scope, context)
                 if result is not None:
-                    raise TypeError(
-                        f'on_response hook {plan.name} returned {type(result).__name__}; it '
-                        f'must return None (add a filter to the response to change the body)'
-                    )
+                    _returned(plan, result)
             except Exception:
                 failed.append(plan)
                 raise
@@ -307,8 +336,16 @@ class Runtime:
         if option_kwargs:
             kwargs.update(option_kwargs)
         if plan.providers:
+            assert scope is not None
+            cache = scope.values
+            quick_calls = self.watch is None
             for name, provider in plan.providers:
-                kwargs[name] = await self._provide(provider, values, params, scope)
+                if provider in cache:
+                    kwargs[name] = cache[provider]
+                elif quick_calls and provider.plan.quick is SYNC:
+                    kwargs[name] = cache[provider] = provider.plan.invoke(values, params)
+                else:
+                    kwargs[name] = await self._provide(provider, values, params, scope)
         if plan.options and context is not None and context.customized:
             options = context.options
             for name in plan.options:
@@ -331,6 +368,19 @@ class Runtime:
         if watch is not None and mode is ASYNC_GEN:
             return watch.stream(plan.func(**kwargs), _function_name(plan))
         return plan.func(**kwargs)
+
+    def _provided(self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
+                  scope: Scope) -> dict[str, Any]:
+        """The keyword arguments of a plan whose providers all answer without waiting
+        (`Endpoint.direct` is ``False``)."""
+        kwargs = plan.kwargs(values, params)
+        cache = scope.values
+        for name, provider in plan.providers:
+            if provider in cache:
+                kwargs[name] = cache[provider]
+            else:
+                kwargs[name] = cache[provider] = provider.plan.invoke(values, params)
+        return kwargs
 
     async def _call_simple(self, plan: Plan, values: dict[str, Any]) -> Any:
         kwargs = plan.kwargs(values, {})
@@ -385,6 +435,13 @@ class Runtime:
                 logger.error('provider %r yielded more than once', generator)
             except Exception:
                 logger.exception('provider cleanup failed')
+
+
+def _returned(plan: Plan, result: Any) -> None:
+    raise TypeError(
+        f'on_response hook {plan.name} returned {type(result).__name__}; it must return None '
+        f'(add a filter to the response to change the body)'
+    )
 
 
 def _hook_name(kind: str, plan: Plan) -> str:
