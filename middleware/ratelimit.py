@@ -148,6 +148,8 @@ class RateLimiter(Extension):
         #: The start of the keys of the default quota, shared by the routes without their own.
         self._default_scope = f'{name}:*:'
         self._state_prefix = f'"{name}";r='
+        #: Counted by the client's address (not a header, not a function).
+        self._by_client = self._key_function is None and self._header_key is None
 
     def setup(self, app: Tremolo) -> None:
         app.on_worker_start(self.on_worker_start)
@@ -270,13 +272,23 @@ class RateLimiter(Extension):
 
     def on_request_now(self, request: Request, response: Response, context: Context) -> None:
         """`on_request`, with a store that answers without waiting."""
-        found = self._key(request, context)
-        if found is not None:
+        assert self._hit_now is not None
+        if self._by_client and context.option(self.option) is None:
+            # The common case, without a call: the default quota, counted by address.
+            connection = request.connection
+            client = connection.client if not connection.trusted else request.client
+            quota = self._default
+            key = self._default_scope + (client[0] if isinstance(client, tuple) else 'unix')
+        else:
+            found = self._key(request, context)
+            if found is None:
+                return
             quota, key = found
-            assert self._hit_now is not None
-            rate = quota.rate
-            self._decided(response, context, quota,
-                          self._hit_now(key, rate.limit, rate.period))
+        rate = quota.rate
+        decision = self._hit_now(key, rate.limit, rate.period)
+        setattr(context, self._attribute, decision)
+        if not decision.allowed or context.customized:
+            self._decided(response, context, quota, decision)
 
     def _decided(self, response: Response, context: Context, quota: _Quota,
                  decision: RateLimitResult) -> None:

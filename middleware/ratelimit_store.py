@@ -112,9 +112,10 @@ class RateLimitResult(NamedTuple):
     reset_after: float
 
 
-def _result(fields: tuple[bool, int, float, float]) -> RateLimitResult:
-    """A `RateLimitResult` from its fields, without the keyword handling of its constructor."""
-    return tuple.__new__(RateLimitResult, fields)
+#: ``_new_result(RateLimitResult, fields)``: a result from a tuple of its fields, without the
+#: argument handling of its constructor.
+_new_result: Callable[[type[RateLimitResult], tuple[bool, int, float, float]],
+                      RateLimitResult] = tuple.__new__  # type: ignore[assignment]
 
 
 class RateLimitStore(Protocol):
@@ -273,10 +274,11 @@ class MemoryRateLimitStore:
             states = self._states
         if not allowed:
             states[key] = tat
-            return _result((False, 0, allow_at - now, tat - now))
+            return _new_result(RateLimitResult, (False, 0, allow_at - now, tat - now))
         states[key] = new_tat
         remaining = int((period - (new_tat - now)) / interval + 1e-9)
-        return _result((True, remaining if remaining > 0 else 0, 0.0, new_tat - now))
+        return _new_result(RateLimitResult,
+                           (True, remaining if remaining > 0 else 0, 0.0, new_tat - now))
 
     def _prune(self, now: float) -> None:
         if self._sliding:

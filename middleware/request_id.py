@@ -120,6 +120,7 @@ class RequestID(Extension):
         self.trust_incoming = trust_incoming
         self.max_length = max_length
         self.generator = generator or _RandomIds()
+        self._ids = self.generator if isinstance(self.generator, _RandomIds) else None
         self.log_records = log_records
         self.priority = priority
 
@@ -138,12 +139,18 @@ class RequestID(Extension):
         """Set the request's id, from the client or new (unless it has one already)."""
         if request.id is not None:
             return
-        if self.trust_incoming:
-            raw = request.head.headers.get(self._key)
-            if raw is not None and len(raw) <= self.max_length and _VALID.fullmatch(raw):
-                value = raw.decode('ascii')
-            else:
-                value = self.generator()
+        raw = request.head.headers.get(self._key) if self.trust_incoming else None
+        if raw is not None and len(raw) <= self.max_length and _VALID.fullmatch(raw):
+            value = raw.decode('ascii')
+        elif self._ids is not None:
+            # The default generator, without a call: this runs for every request.
+            ids = self._ids
+            at = ids.at
+            if at >= len(ids.pool):
+                ids.pool = os.urandom(4096)
+                at = 0
+            ids.at = at + 16
+            value = ids.pool[at:at + 16].hex()
         else:
             value = self.generator()
         request.id = value

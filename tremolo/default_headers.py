@@ -183,26 +183,46 @@ class DefaultHeaders:
         A per-request function that fails, or returns what cannot be a header value, is
         logged as an error and its header left out: the response goes out all the same.
         """
-        secure = self.https and request.scheme == 'https'
+        if self.https:
+            connection = request.connection
+            secure = (connection.scheme if not connection.trusted else request.scheme
+                      ) == 'https'
+        else:
+            secure = False
         if own:
             names = self.names
             for name, _ in own:
                 if name.lower() in names:
-                    return self._merged(own, request, secure)
+                    return self._merged(own, request, secure, {name.lower() for name, _ in own})
             # Nothing in common (the common case): the defaults as they are.
             head = _encode(own) + (self.secure if secure else self.plain)
         else:
             head = self.secure if secure else self.plain
+        if not self._dynamic:
+            return head
+        lines = [head]
         for start, function, https_only, name in self._dynamic:
             if https_only and not secure:
                 continue
-            value = _request_value(name, function, request)
+            try:
+                value = function(request)
+            except Exception:
+                _failed(name)
+                continue
             if value is not None:
-                head += start + value + b'\r\n'
-        return head
+                if type(value) is str and value.isprintable():
+                    try:
+                        lines.append(start + value.encode('latin-1') + b'\r\n')
+                        continue
+                    except UnicodeEncodeError:
+                        pass
+                encoded = _checked(name, value)
+                if encoded is not None:
+                    lines.append(start + encoded + b'\r\n')
+        return b''.join(lines)
 
-    def _merged(self, own: list[tuple[str, str]], request: Request, secure: bool) -> bytes:
-        own_names = {name.lower() for name, _ in own}
+    def _merged(self, own: list[tuple[str, str]], request: Request, secure: bool,
+                own_names: set[str]) -> bytes:
         items = list(own)
         for name, value in self.headers + self.https_headers if secure else self.headers:
             lower = name.lower()
@@ -210,14 +230,17 @@ class DefaultHeaders:
                 items.append((name, value))
             elif lower == 'vary':
                 _merge_vary(items, value)
-        head = _encode(items)
-        for start, function, https_only, name in self._dynamic:
+        for _, function, https_only, name in self._dynamic:
             if (https_only and not secure) or name.lower() in own_names:
                 continue
-            value = _request_value(name, function, request)
-            if value is not None:
-                head += start + value + b'\r\n'
-        return head
+            try:
+                value = function(request)
+            except Exception:
+                _failed(name)
+                continue
+            if value is not None and _checked(name, value) is not None:
+                items.append((name, value))
+        return _encode(items)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DefaultHeaders) and self._key() == other._key()
@@ -284,19 +307,16 @@ def resolve(headers: Iterable[DefaultHeader], options: Mapping[str, Any]
     return DefaultHeaders(plain, secure, per_request)
 
 
-def _request_value(name: str, function: RequestHeaderValue, request: Request
-                   ) -> Optional[bytes]:
-    """The encoded value of a header per request, or ``None`` (left out)."""
+def _failed(name: str) -> None:
+    logger.exception('the value of default header %s could not be made: it is left out', name)
+
+
+def _checked(name: str, value: Any) -> Optional[bytes]:
+    """A value of a header per request, encoded, or ``None`` (logged) when it cannot be."""
     try:
-        value = function(request)
-        if value is None:
-            return None
-        if type(value) is str and value.isascii() and value.isprintable():
-            return value.encode('ascii')  # the common case: nothing to look for
         return check_value(name, value).encode('latin-1')
-    except Exception:
-        logger.exception('the value of default header %s could not be made: it is left out',
-                         name)
+    except ValueError as exc:
+        logger.error('default header %s is left out: %s', name, exc)
         return None
 
 

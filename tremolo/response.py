@@ -166,7 +166,8 @@ class Response:
             not known in advance. Compression reads it to leave small bodies alone.
         before_send: Called once just before the head is sent (the ``on_response`` hooks);
             what it returns, unless ``None``, is awaited (hooks that need not wait run
-            without a coroutine).
+            without a coroutine). Not ``None`` while something is to run before the head
+            (see `prepare_head`).
         channel: The writing side of the connection (a `tremolo.types.WriteChannel`), for
             what streams over this response (event streams, upgrades).
         default_headers: The route's default headers (see
@@ -177,7 +178,7 @@ class Response:
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
         'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', 'default_headers',
-        '_headers', '_chunked', '_length', '_head_only', '_header_view',
+        '_headers', '_chunked', '_length', '_head_only', '_header_view', '_callbacks',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -201,6 +202,8 @@ class Response:
         # No body byte goes out: a response to HEAD, or a status without content.
         self._head_only = request.method == 'HEAD'
         self._header_view: Optional[ResponseHeaders] = None
+        # The callbacks of `before_head` not run yet.
+        self._callbacks: Optional[list[Callable[[], Optional[Awaitable[None]]]]] = None
 
     # -- status and headers -------------------------------------------------------------------
 
@@ -308,6 +311,53 @@ class Response:
         del self._headers[:]
         for name, value in headers.items() if isinstance(headers, Mapping) else headers:
             self.headers.add(name, value)
+
+    def before_head(self, callback: Callable[[], Optional[Awaitable[None]]]) -> None:
+        """Call ``callback()`` just before the head of this response is sent, after the
+        ``on_response`` hooks and the callbacks registered before it.
+
+        For work that only some requests need, decided while they run: a middleware whose
+        ``on_response`` hook would do nothing for most requests registers a callback for
+        those that need it instead (sessions are saved this way, only when they changed), so
+        the others pay nothing. The callback may change the status, the headers and the
+        cookies, like a hook; if it returns an awaitable, that is awaited before the head is
+        sent. Callbacks run for error responses too, but not for an interim ``101``
+        (`upgrade`).
+
+        Raises:
+            RuntimeError: The head has been sent already.
+        """
+        if self.headers_sent:
+            raise RuntimeError('the head of the response has been sent already')
+        if self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+        if self.before_send is None:
+            self.before_send = self._run_callbacks
+
+    def prepare_head(self) -> Optional[Awaitable[None]]:
+        """Run what is to run before the head is sent, if it has not run yet: the
+        ``on_response`` hooks (`before_send`), then the callbacks of `before_head`, those
+        added meanwhile included.
+
+        Sending the head does it; a framework that sends the head itself (`send_whole`)
+        calls it first.
+
+        Returns:
+            ``None`` once all of it has run, or an awaitable to await when some of it waits.
+        """
+        while True:
+            hook = self.before_send
+            if hook is not None:
+                self.before_send = None
+            elif self._callbacks:
+                hook = self._run_callbacks
+            else:
+                return None
+            pending = hook()
+            if pending is not None:
+                return self._prepare_rest(pending)
 
     @property
     def omits_body(self) -> bool:
@@ -706,12 +756,23 @@ class Response:
         self.channel.response_finished(self)
 
     async def _run_before_send(self) -> None:
-        hook = self.before_send
-        self.before_send = None
-        if hook is not None:
-            pending = hook()
+        pending = self.prepare_head()
+        if pending is not None:
+            await pending
+
+    def _run_callbacks(self) -> Optional[Awaitable[None]]:
+        callbacks = self._callbacks
+        while callbacks:
+            callback = callbacks.pop(0)
+            pending = callback()
             if pending is not None:
-                await pending
+                return pending  # `prepare_head` awaits it, then comes back for the others
+        return None
+
+    async def _prepare_rest(self, pending: Awaitable[None]) -> None:
+        while pending is not None:
+            await pending
+            pending = self.prepare_head()
 
     async def _filter(self, data: bytes, final: bool) -> bytes:
         for stream_filter in self.filters:

@@ -30,14 +30,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger('tremolo')
 
 
-class Scope:
-    """Provider values of one request, and the cleanups of generator providers."""
-
-    __slots__ = ('values', 'cleanups')
-
-    def __init__(self) -> None:
-        self.values: dict[Any, Any] = {}
-        self.cleanups: list[Any] = []
+#: In the *scope* of a request (a dict of the provider values computed for it, by provider:
+#: one allocation per request that uses providers), the list of the generator providers to
+#: finish once the response is sent.
+CLEANUPS = object()
 
 
 class Runtime:
@@ -133,7 +129,7 @@ class Runtime:
                           endpoint.path if missing is None else None)
         request.context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
-        scope = Scope() if endpoint.uses_providers else None
+        scope: Optional[dict[Any, Any]] = {} if endpoint.uses_providers else None
         websocket = None
         websocket_route = endpoint.websocket
         sse = None
@@ -223,12 +219,12 @@ class Runtime:
         finally:
             if sse is not None:
                 sse.stop()
-            if scope is not None and scope.cleanups:
-                await self._cleanup(scope)
+            if scope and CLEANUPS in scope:
+                await self._cleanup(scope[CLEANUPS])
 
     def _response_hooks(
         self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope], failed: list[Plan],
+        scope: Optional[dict[Any, Any]], failed: list[Plan],
     ) -> Optional[Awaitable[None]]:
         """Run the ``on_response`` hooks (the response's `before_send`): those that need not
         wait run here, and the rest, from the first that must, in the coroutine returned."""
@@ -249,7 +245,7 @@ class Runtime:
 
     async def _response_hooks_async(
         self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope], failed: list[Plan],
+        scope: Optional[dict[Any, Any]], failed: list[Plan],
     ) -> None:
         context = values['context']
         quick_calls = self.watch is None
@@ -270,7 +266,7 @@ class Runtime:
 
     async def handle_error(
         self, exc: Exception, request: Request, response: Response, endpoint: Endpoint,
-        values: dict[str, Any], params: dict[str, Any], scope: Optional[Scope],
+        values: dict[str, Any], params: dict[str, Any], scope: Optional[dict[Any, Any]],
         where: Optional[str] = None,
     ) -> None:
         """Answer with the error handler for ``exc``, or the default error response.
@@ -328,7 +324,7 @@ class Runtime:
 
     async def call(
         self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope], context: Optional[Context] = None,
+        scope: Optional[dict[Any, Any]], context: Optional[Context] = None,
         option_kwargs: Optional[dict[str, Any]] = None,
     ) -> Any:
         """Call ``plan``'s function with its injected arguments; await or thread it."""
@@ -337,7 +333,7 @@ class Runtime:
             kwargs.update(option_kwargs)
         if plan.providers:
             assert scope is not None
-            cache = scope.values
+            cache = scope
             quick_calls = self.watch is None
             for name, provider in plan.providers:
                 if provider in cache:
@@ -370,16 +366,15 @@ class Runtime:
         return plan.func(**kwargs)
 
     def _provided(self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
-                  scope: Scope) -> dict[str, Any]:
+                  scope: dict[Any, Any]) -> dict[str, Any]:
         """The keyword arguments of a plan whose providers all answer without waiting
         (`Endpoint.direct` is ``False``)."""
-        kwargs = plan.kwargs(values, params)
-        cache = scope.values
+        kwargs = plan.kwargs(values, params) if plan.server or plan.params else {}
         for name, provider in plan.providers:
-            if provider in cache:
-                kwargs[name] = cache[provider]
-            else:
-                kwargs[name] = cache[provider] = provider.plan.invoke(values, params)
+            value = scope.get(provider, scope)  # the scope itself stands for "not yet"
+            if value is scope:
+                value = scope[provider] = provider.plan.invoke(values, params)
+            kwargs[name] = value
         return kwargs
 
     async def _call_simple(self, plan: Plan, values: dict[str, Any]) -> Any:
@@ -397,28 +392,27 @@ class Runtime:
 
     async def _provide(
         self, provider: Any, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope],
+        scope: Optional[dict[Any, Any]],
     ) -> Any:
         assert scope is not None
-        cache = scope.values
-        if provider in cache:
-            return cache[provider]
+        if provider in scope:
+            return scope[provider]
         plan = provider.plan
         result = await self.call(plan, values, params, scope)
         if plan.mode is ASYNC_GEN:
             generator = result
             result = await generator.__anext__()
-            scope.cleanups.append(generator)
+            scope.setdefault(CLEANUPS, []).append(generator)
         elif plan.mode is SYNC_GEN:
             generator = result
             result = next(generator)
-            scope.cleanups.append(generator)
-        cache[provider] = result
+            scope.setdefault(CLEANUPS, []).append(generator)
+        scope[provider] = result
         return result
 
-    async def _cleanup(self, scope: Scope) -> None:
+    async def _cleanup(self, cleanups: list[Any]) -> None:
         # Run each generator provider past its yield, last provided first.
-        for generator in reversed(scope.cleanups):
+        for generator in reversed(cleanups):
             try:
                 if hasattr(generator, 'aclose'):
                     try:

@@ -87,13 +87,11 @@ async def send_result(
             await response.write(body)
         await response.end()
     elif not response.filters:
-        before_send = response.before_send
-        if before_send is not None:
+        if response.before_send is not None:
             # The on_response hooks, run here rather than through `Response.send`: when none
             # has to wait, the body goes out without a coroutine.
-            response.before_send = None
             response.body_length = len(body)
-            pending = before_send()
+            pending = response.prepare_head()
             if pending is not None:
                 await pending
             if response.filters:  # a hook added one (compression): the body goes through it
