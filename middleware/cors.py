@@ -228,9 +228,13 @@ class CORS(Extension):
         return origin_text if self.allows(origin_text) else None
 
     def _credentials(self, request: Request) -> Optional[str]:
+        if b'origin' not in request.head.headers:
+            return None  # the common case, without a call
         return 'true' if self.allowed_origin(request) is not None else None
 
     def _exposed(self, request: Request) -> Optional[str]:
+        if b'origin' not in request.head.headers:
+            return None
         return self._expose_value if self.allowed_origin(request) is not None else None
 
     def __repr__(self) -> str:

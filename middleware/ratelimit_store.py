@@ -280,6 +280,39 @@ class MemoryRateLimitStore:
         return _new_result(RateLimitResult,
                            (True, remaining if remaining > 0 else 0, 0.0, new_tat - now))
 
+    def hit_ahead(self, key: str, period: float, interval: float, cost: int = 1) -> float:
+        """`hit_now` with GCRA, the quick way (the algorithm must be ``'gcra'``): no result
+        object, for the limiter's every request.
+
+        Args:
+            key: What is limited.
+            period: The quota's period, in seconds.
+            interval: The period divided by the limit (`Rate.interval`), above 0.
+            cost: What the request counts for.
+
+        Returns:
+            When the request is allowed (and counted): how many seconds the key's schedule
+            runs ahead of now, above 0, its ``reset_after``, from which ``remaining`` is
+            ``int((period - ahead) / interval)``. When it is refused (and not counted): 0 or
+            less (`hit_now` gives the details then).
+        """
+        now = self.clock()
+        states = self._states
+        tat = states.pop(key, None)
+        if tat is None:  # a new key: the table grows
+            tat = now
+            if len(states) >= self.max_keys:
+                self._prune(now)
+                states = self._states
+        elif tat < now:
+            tat = now
+        new_tat = tat + cost * interval
+        if now < new_tat - period - 1e-9:
+            states[key] = tat
+            return 0.0
+        states[key] = new_tat
+        return new_tat - now
+
     def _prune(self, now: float) -> None:
         if self._sliding:
             states = {key: entry for key, entry in self._states.items() if entry[1] > now}

@@ -173,7 +173,7 @@ class DefaultHeaders:
         #: Whether some depend on the scheme (then the request's is read).
         self.https = bool(self.https_headers) or any(
             https_only for _, _, https_only in self.per_request)
-        self._dynamic = tuple((name.encode('latin-1') + b': ', function, https_only, name)
+        self._dynamic = tuple((f'{name}: ', function, https_only, name)
                               for name, function, https_only in self.per_request)
 
     def head_lines(self, own: list[tuple[str, str]], request: Request) -> bytes:
@@ -200,7 +200,7 @@ class DefaultHeaders:
             head = self.secure if secure else self.plain
         if not self._dynamic:
             return head
-        lines = [head]
+        lines = []
         for start, function, https_only, name in self._dynamic:
             if https_only and not secure:
                 continue
@@ -210,16 +210,12 @@ class DefaultHeaders:
                 _failed(name)
                 continue
             if value is not None:
-                if type(value) is str and value.isprintable():
-                    try:
-                        lines.append(start + value.encode('latin-1') + b'\r\n')
+                if type(value) is not str or not (value.isascii() and value.isprintable()):
+                    # The rare case, checked: left out (and logged) if it cannot be a value.
+                    if _checked(name, value) is None:
                         continue
-                    except UnicodeEncodeError:
-                        pass
-                encoded = _checked(name, value)
-                if encoded is not None:
-                    lines.append(start + encoded + b'\r\n')
-        return b''.join(lines)
+                lines.append(f'{start}{value}\r\n')
+        return head + ''.join(lines).encode('latin-1') if lines else head
 
     def _merged(self, own: list[tuple[str, str]], request: Request, secure: bool,
                 own_names: set[str]) -> bytes:

@@ -342,10 +342,11 @@ class Response:
         added meanwhile included.
 
         Sending the head does it; a framework that sends the head itself (`send_whole`)
-        calls it first.
+        calls it first, until it returns ``None``.
 
         Returns:
-            ``None`` once all of it has run, or an awaitable to await when some of it waits.
+            ``None`` once all of it has run; else an awaitable that runs some of it (await
+            it, then call `prepare_head` again).
         """
         while True:
             hook = self.before_send
@@ -357,7 +358,7 @@ class Response:
                 return None
             pending = hook()
             if pending is not None:
-                return self._prepare_rest(pending)
+                return pending
 
     @property
     def omits_body(self) -> bool:
@@ -757,8 +758,9 @@ class Response:
 
     async def _run_before_send(self) -> None:
         pending = self.prepare_head()
-        if pending is not None:
+        while pending is not None:
             await pending
+            pending = self.prepare_head()
 
     def _run_callbacks(self) -> Optional[Awaitable[None]]:
         callbacks = self._callbacks
@@ -769,10 +771,6 @@ class Response:
                 return pending  # `prepare_head` awaits it, then comes back for the others
         return None
 
-    async def _prepare_rest(self, pending: Awaitable[None]) -> None:
-        while pending is not None:
-            await pending
-            pending = self.prepare_head()
 
     async def _filter(self, data: bytes, final: bool) -> bytes:
         for stream_filter in self.filters:

@@ -141,6 +141,9 @@ class Runtime:
         # on_response hooks run from inside the response's sending, and say so in `failed`.
         hook: Optional[Plan] = None
         failed: Optional[list[Plan]] = None
+        # Hooks are called straight when they can be; in debug mode through `call`, which
+        # times them.
+        quick_calls = self.watch is None
         request_hooks, response_hooks = (
             endpoint.hooks if endpoint.by_method is None
             else endpoint.by_method.get(request.method, endpoint.hooks))
@@ -150,10 +153,10 @@ class Runtime:
             if response_hooks:
                 failed = []
                 response.before_send = functools.partial(
-                    self._response_hooks, response_hooks, values, params, scope, failed
+                    self._response_hooks if response_hooks[0].quick is SYNC and quick_calls
+                    else self._response_hooks_async,
+                    response_hooks, values, params, scope, failed
                 )
-            # Called straight when it can be; in debug mode through `call`, which times it.
-            quick_calls = self.watch is None
             for hook in request_hooks:
                 quick = hook.quick if quick_calls else None
                 if quick is SYNC:
@@ -228,20 +231,18 @@ class Runtime:
     ) -> Optional[Awaitable[None]]:
         """Run the ``on_response`` hooks (the response's `before_send`): those that need not
         wait run here, and the rest, from the first that must, in the coroutine returned."""
-        if self.watch is None:
-            for index, plan in enumerate(hooks):
-                if plan.quick is not SYNC:
-                    return self._response_hooks_async(hooks[index:], values, params, scope,
-                                                      failed)
-                try:
-                    result = plan.invoke(values, params)
-                    if result is not None:
-                        _returned(plan, result)
-                except Exception:
-                    failed.append(plan)
-                    raise
-            return None
-        return self._response_hooks_async(hooks, values, params, scope, failed)
+        for index, plan in enumerate(hooks):
+            if plan.quick is not SYNC:
+                return self._response_hooks_async(hooks[index:], values, params, scope,
+                                                  failed)
+            try:
+                result = plan.invoke(values, params)
+                if result is not None:
+                    _returned(plan, result)
+            except Exception:
+                failed.append(plan)
+                raise
+        return None
 
     async def _response_hooks_async(
         self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],

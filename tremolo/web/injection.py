@@ -237,6 +237,8 @@ def compile_plan(
     if not params and not found and not plan.var_keyword and len(server) == len(
             signature.parameters) and _positional(func, signature):
         plan.invoke = _positional_call(func, plan.server)
+    else:
+        plan.invoke = _keyword_call(plan)
     if not found and not plan.options and (mode == ASYNC or (mode == SYNC and inline)):
         plan.quick = ASYNC if mode == ASYNC else SYNC
     return plan
@@ -268,6 +270,24 @@ def _positional_call(func: Callable[..., Any], names: tuple[str, ...]
         return lambda values, params: func(values[name])
     getter = operator.itemgetter(*names)
     return lambda values, params: func(*getter(values))
+
+
+def _keyword_call(plan: Plan) -> Callable[[dict[str, Any], dict[str, Any]], Any]:
+    """``invoke`` for a function whose arguments go by keyword: the dictionary of arguments
+    is built without a call of its own where it can be."""
+    func = plan.func
+    if plan.var_keyword:
+        def invoke_all(values: dict[str, Any], params: dict[str, Any]) -> Any:
+            # Every server name (and path parameter): the call copies the dictionary.
+            return func(**values, **params) if params else func(**values)
+
+        return invoke_all
+    if plan.params or len(plan.server) < 2:
+        kwargs = plan.kwargs
+        return lambda values, params: func(**kwargs(values, params))
+    names = plan.server
+    getter = operator.itemgetter(*names)
+    return lambda values, params: func(**dict(zip(names, getter(values))))
 
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:

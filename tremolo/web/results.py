@@ -92,8 +92,9 @@ async def send_result(
             # has to wait, the body goes out without a coroutine.
             response.body_length = len(body)
             pending = response.prepare_head()
-            if pending is not None:
+            while pending is not None:
                 await pending
+                pending = response.prepare_head()
             if response.filters:  # a hook added one (compression): the body goes through it
                 await response.send(body)
                 return
