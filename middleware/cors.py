@@ -146,14 +146,16 @@ class CORS(Extension):
         # Every response depends on Origin, whether it is allowed or not; the fields that
         # allow it are default headers per request: no response hook, errors included.
         app.add_default_header('Vary', 'Origin', prefix=self.prefix)
+        # Only requests with an Origin call them.
         app.add_default_header('Access-Control-Allow-Origin', per_request=self.allowed_origin,
-                               prefix=self.prefix)
+                               if_request_has='Origin', prefix=self.prefix)
         if self.allow_credentials:
             app.add_default_header('Access-Control-Allow-Credentials',
-                                   per_request=self._credentials, prefix=self.prefix)
+                                   per_request=self._credentials, if_request_has='Origin',
+                                   prefix=self.prefix)
         if self._expose_value:
             app.add_default_header('Access-Control-Expose-Headers', per_request=self._exposed,
-                                   prefix=self.prefix)
+                                   if_request_has='Origin', prefix=self.prefix)
 
     def allows(self, origin: str) -> bool:
         """Whether ``origin`` (an ``Origin`` value) is allowed."""
@@ -228,13 +230,9 @@ class CORS(Extension):
         return origin_text if self.allows(origin_text) else None
 
     def _credentials(self, request: Request) -> Optional[str]:
-        if b'origin' not in request.head.headers:
-            return None  # the common case, without a call
         return 'true' if self.allowed_origin(request) is not None else None
 
     def _exposed(self, request: Request) -> Optional[str]:
-        if b'origin' not in request.head.headers:
-            return None
         return self._expose_value if self.allowed_origin(request) is not None else None
 
     def __repr__(self) -> str:

@@ -151,6 +151,7 @@ class RateLimiter(Extension):
         #: The start of the keys of the default quota, shared by the routes without their own.
         self._default_scope = f'{name}:*:'
         self._state_prefix = f'"{name}";r='
+        self._state_format = self._state_prefix.replace('%', '%%') + '%d;t=%d'
         #: Counted by the client's address (not a header, not a function).
         self._by_client = self._key_function is None and self._header_key is None
 
@@ -292,9 +293,11 @@ class RateLimiter(Extension):
             ahead = self._hit_ahead(key, quota.period, quota.interval)
             if ahead > 0:
                 if self.headers:
-                    remaining = int((quota.period - ahead) / quota.interval + 1e-9)
-                    setattr(context, self._attribute, f'{self._state_prefix}'
-                            f'{remaining if remaining > 0 else 0};t={int(ahead + 0.999)}')
+                    # %d truncates: the requests left, and the seconds until all are (rounded
+                    # up), as `hit_now` would count them.
+                    setattr(context, self._attribute, self._state_format % (
+                        max((quota.period - ahead) / quota.interval + 1e-9, 0.0),
+                        ahead + 0.999))
                     if context.customized:
                         self._own_policy(response, quota)
                 return

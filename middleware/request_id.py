@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import operator
 import os
 import re
 from typing import Any, Callable, Optional
@@ -35,6 +36,9 @@ from typing import Any, Callable, Optional
 from tremolo import Extension, Request, Tremolo
 
 __all__ = ['RequestID', 'current_request_id']
+
+#: ``request.id``: the value of the response's header.
+_request_id = operator.attrgetter('id')
 
 _current: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     'tremolo_request_id', default=None)
@@ -128,8 +132,9 @@ class RequestID(Extension):
         if self.log_records:
             app.on_worker_start(self.on_worker_start)
         app.on_request(priority=self.priority)(self.on_request)
-        # Echoed by a default header per request: no response hook, errors included.
-        app.add_default_header(self.header, per_request=self.echo)
+        # Echoed by a default header per request: no response hook, errors included; its
+        # value is the request's `id`, read without a call of ours.
+        app.add_default_header(self.header, per_request=_request_id)
         app.provide('request_id')(self.provide)
 
     def on_worker_start(self) -> None:

@@ -65,6 +65,9 @@ class DefaultHeader:
         value: Its value, or a function of the route's options (see `HeaderValue`).
         per_request: Instead of ``value``, a function of the request returning the value of
             each response (see `RequestHeaderValue`).
+        if_request_has: With ``per_request``: call it only for requests that have this
+            header field (the others leave the header out, without a call), like the CORS
+            fields that answer ``Origin``.
         prefix: Only the responses to paths under this prefix carry it (``None``: all).
         https_only: Only responses to HTTPS requests carry it (as the client used it: behind
             a trusted proxy, the forwarded scheme), like ``Strict-Transport-Security``
@@ -74,14 +77,16 @@ class DefaultHeader:
         ValueError: An invalid name or value, a field the server sets itself
             (``Content-Length``, ``Content-Type``, ``Date``...), ``Vary`` per request, or a
             prefix that does not start with ``/``.
-        TypeError: Neither or both of ``value`` and ``per_request``, or a value that is
-            neither a string nor a function.
+        TypeError: Neither or both of ``value`` and ``per_request``, a value that is neither a
+            string nor a function, or ``if_request_has`` without ``per_request``.
     """
 
-    __slots__ = ('name', 'lower', 'value', 'per_request', 'prefix', 'https_only')
+    __slots__ = ('name', 'lower', 'value', 'per_request', 'if_request_has', 'prefix',
+                 'https_only')
 
     def __init__(self, name: str, value: Optional[HeaderValue] = None, *,
                  per_request: Optional[RequestHeaderValue] = None,
+                 if_request_has: Optional[str] = None,
                  prefix: Optional[str] = None, https_only: bool = False) -> None:
         if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
             raise ValueError(f'invalid header name: {name!r}')
@@ -103,6 +108,12 @@ class DefaultHeader:
             if name.lower() == 'vary':
                 raise ValueError('Vary cannot be per request: the names a route varies on '
                                  'are known in advance')
+        if if_request_has is not None:
+            if per_request is None:
+                raise TypeError(f'default header {name}: if_request_has goes with a '
+                                f'per_request function')
+            if not isinstance(if_request_has, str) or _TOKEN.fullmatch(if_request_has) is None:
+                raise ValueError(f'if_request_has: {if_request_has!r} is not a header name')
         if prefix is not None:
             if not isinstance(prefix, str) or not prefix.startswith('/'):
                 raise ValueError(f'default header prefix {prefix!r} must start with /')
@@ -111,13 +122,14 @@ class DefaultHeader:
         self.lower = name.lower()
         self.value = value
         self.per_request = per_request
+        self.if_request_has = if_request_has
         self.prefix = prefix
         self.https_only = bool(https_only)
 
     def with_prefix(self, prefix: str) -> DefaultHeader:
         """This header, as seen from an application that mounts its owner under ``prefix``."""
         header = DefaultHeader(self.name, self.value, per_request=self.per_request,
-                               https_only=self.https_only)
+                               if_request_has=self.if_request_has, https_only=self.https_only)
         header.prefix = prefix + self.prefix if self.prefix else prefix
         return header
 
@@ -151,16 +163,18 @@ class DefaultHeaders:
     Args:
         headers: ``(name, value)`` pairs for every response.
         https_headers: ``(name, value)`` pairs for responses to HTTPS requests only.
-        per_request: ``(name, function, https_only)``: the headers whose value is a function
-            of the request.
+        per_request: ``(name, function, https_only, if_request_has)``: the headers whose
+            value is a function of the request (called only for requests that have the field
+            ``if_request_has``, unless it is ``None``).
     """
 
     __slots__ = ('headers', 'https_headers', 'per_request', 'plain', 'secure', 'names',
-                 'https', '_dynamic')
+                 'https', '_always', '_gated', '_secure_only')
 
     def __init__(self, headers: Iterable[tuple[str, str]],
                  https_headers: Iterable[tuple[str, str]] = (),
-                 per_request: Iterable[tuple[str, RequestHeaderValue, bool]] = ()) -> None:
+                 per_request: Iterable[tuple[str, RequestHeaderValue, bool, Optional[str]]] = ()
+                 ) -> None:
         self.headers = tuple(headers)
         self.https_headers = tuple(https_headers)
         self.per_request = tuple(per_request)
@@ -169,12 +183,25 @@ class DefaultHeaders:
         self.secure = _encode(self.headers + self.https_headers)
         #: Lower-case names: a response that sets one of them keeps its own.
         self.names = frozenset(name.lower() for name, _ in self.headers + self.https_headers) | {
-            name.lower() for name, _, _ in self.per_request}
+            name.lower() for name, _, _, _ in self.per_request}
         #: Whether some depend on the scheme (then the request's is read).
         self.https = bool(self.https_headers) or any(
-            https_only for _, _, https_only in self.per_request)
-        self._dynamic = tuple((f'{name}: ', function, https_only, name)
-                              for name, function, https_only in self.per_request)
+            https_only for _, _, https_only, _ in self.per_request)
+        # The headers per request, as (the start of the line, the function, the name), by
+        # when they apply: always, when the request has a field (by its lower-case name, as
+        # the parser keeps them), for HTTPS requests.
+        self._always = tuple((f'{name}: ', function, name) for name, function, https_only, field
+                             in self.per_request if not https_only and field is None)
+        gated: dict[bytes, list[tuple[str, RequestHeaderValue, str]]] = {}
+        for name, function, https_only, field in self.per_request:
+            if not https_only and field is not None:
+                gated.setdefault(field.lower().encode('latin-1'), []).append(
+                    (f'{name}: ', function, name))
+        self._gated = tuple((field, tuple(entries)) for field, entries in gated.items())
+        self._secure_only = tuple(
+            (f'{name}: ', function, name,
+             None if field is None else field.lower().encode('latin-1'))
+            for name, function, https_only, field in self.per_request if https_only)
 
     def head_lines(self, own: list[tuple[str, str]], request: Request) -> bytes:
         """The header lines of a response head: the response's ``own`` fields, then the
@@ -198,24 +225,47 @@ class DefaultHeaders:
             head = _encode(own) + (self.secure if secure else self.plain)
         else:
             head = self.secure if secure else self.plain
-        if not self._dynamic:
-            return head
-        lines = []
-        for start, function, https_only, name in self._dynamic:
-            if https_only and not secure:
-                continue
-            try:
-                value = function(request)
-            except Exception:
-                _failed(name)
-                continue
-            if value is not None:
-                if type(value) is not str or not (value.isascii() and value.isprintable()):
-                    # The rare case, checked: left out (and logged) if it cannot be a value.
-                    if _checked(name, value) is None:
+        if self.per_request:
+            return head + self._request_lines(request, secure, None)
+        return head
+
+    def _request_lines(self, request: Request, secure: bool,
+                       own_names: Optional[set[str]]) -> bytes:
+        """The lines of the headers per request (those in ``own_names`` left out)."""
+        lines: list[str] = []
+        if own_names is None:
+            for start, function, name in self._always:
+                # `_add_line`, spelled out: this runs for every response.
+                try:
+                    value = function(request)
+                    if value is None:
                         continue
+                    if not value.isprintable():  # the rare case: checked (a tab is allowed)
+                        check_value(name, value)
+                except Exception:
+                    _failed(name)
+                    continue
                 lines.append(f'{start}{value}\r\n')
-        return head + ''.join(lines).encode('latin-1') if lines else head
+        else:
+            for start, function, name in self._always:
+                _add_line(lines, start, function, name, request, own_names)
+        if self._gated:
+            fields = request.head.headers
+            for field, entries in self._gated:
+                if field in fields:
+                    for start, function, name in entries:
+                        _add_line(lines, start, function, name, request, own_names)
+        if secure and self._secure_only:
+            fields = request.head.headers
+            for start, function, name, field in self._secure_only:
+                if field is None or field in fields:
+                    _add_line(lines, start, function, name, request, own_names)
+        if not lines:
+            return b''
+        try:
+            return ''.join(lines).encode('latin-1')
+        except UnicodeEncodeError:
+            return _encode_each(lines)
 
     def _merged(self, own: list[tuple[str, str]], request: Request, secure: bool,
                 own_names: set[str]) -> bytes:
@@ -226,17 +276,7 @@ class DefaultHeaders:
                 items.append((name, value))
             elif lower == 'vary':
                 _merge_vary(items, value)
-        for _, function, https_only, name in self._dynamic:
-            if (https_only and not secure) or name.lower() in own_names:
-                continue
-            try:
-                value = function(request)
-            except Exception:
-                _failed(name)
-                continue
-            if value is not None and _checked(name, value) is not None:
-                items.append((name, value))
-        return _encode(items)
+        return _encode(items) + self._request_lines(request, secure, own_names)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DefaultHeaders) and self._key() == other._key()
@@ -246,12 +286,13 @@ class DefaultHeaders:
 
     def _key(self) -> tuple[Any, ...]:
         return (self.headers, self.https_headers,
-                tuple((name, id(function), https) for name, function, https in self.per_request))
+                tuple((name, id(function), https, field)
+                      for name, function, https, field in self.per_request))
 
     def __repr__(self) -> str:
         names = [name for name, _ in self.headers] + [
             f'{name} (HTTPS)' for name, _ in self.https_headers] + [
-            f'{name} (per request)' for name, _, _ in self.per_request]
+            f'{name} (per request)' for name, _, _, _ in self.per_request]
         return f'<DefaultHeaders {", ".join(names)}>'
 
 
@@ -285,10 +326,10 @@ def resolve(headers: Iterable[DefaultHeader], options: Mapping[str, Any]
             chosen[key] = (depth, header, value)
     plain: list[tuple[str, str]] = []
     secure: list[tuple[str, str]] = []
-    per_request: list[tuple[str, RequestHeaderValue, bool]] = []
+    per_request: list[tuple[str, RequestHeaderValue, bool, Optional[str]]] = []
     for (_, https), (_, header, value) in chosen.items():
         if header.per_request is not None:
-            per_request.append((header.name, header.per_request, https))
+            per_request.append((header.name, header.per_request, https, header.if_request_has))
         elif value is not None:
             (secure if https else plain).append((header.name, value))
     if vary.get(False):
@@ -303,17 +344,39 @@ def resolve(headers: Iterable[DefaultHeader], options: Mapping[str, Any]
     return DefaultHeaders(plain, secure, per_request)
 
 
+def _add_line(lines: list[str], start: str, function: RequestHeaderValue, name: str,
+              request: Request, own_names: Optional[set[str]]) -> None:
+    """Add the line of a header per request to ``lines``, unless its value is ``None`` or
+    the response has its own (logged and left out when its function fails or returns what
+    cannot be a header value)."""
+    if own_names is not None and name.lower() in own_names:
+        return
+    try:
+        value = function(request)
+        if value is None:
+            return
+        if not value.isprintable():  # the rare case: checked (a tab is allowed)
+            check_value(name, value)
+    except Exception:
+        _failed(name)
+        return
+    lines.append(f'{start}{value}\r\n')
+
+
 def _failed(name: str) -> None:
     logger.exception('the value of default header %s could not be made: it is left out', name)
 
 
-def _checked(name: str, value: Any) -> Optional[bytes]:
-    """A value of a header per request, encoded, or ``None`` (logged) when it cannot be."""
-    try:
-        return check_value(name, value).encode('latin-1')
-    except ValueError as exc:
-        logger.error('default header %s is left out: %s', name, exc)
-        return None
+def _encode_each(lines: list[str]) -> bytes:
+    """``lines`` encoded one by one: those that are not ISO-8859-1 are logged and left out."""
+    encoded = []
+    for line in lines:
+        try:
+            encoded.append(line.encode('latin-1'))
+        except UnicodeEncodeError:
+            logger.error('default header %s is left out: its value is not ISO-8859-1: %r',
+                         *line.rstrip('\r\n').split(': ', 1))
+    return b''.join(encoded)
 
 
 def _encode(items: Iterable[tuple[str, str]]) -> bytes:

@@ -377,8 +377,8 @@ class Tremolo:
 
     def add_default_header(
         self, name: str, value: Optional[HeaderValue] = None, *,
-        per_request: Optional[RequestHeaderValue] = None, prefix: Optional[str] = None,
-        https_only: bool = False,
+        per_request: Optional[RequestHeaderValue] = None, if_request_has: Optional[str] = None,
+        prefix: Optional[str] = None, https_only: bool = False,
     ) -> None:
         """Give every response (under ``prefix``) the header ``name``, unless the response
         sets that name itself.
@@ -404,6 +404,9 @@ class Tremolo:
                 the value for its response, or ``None`` to leave the header out. It must be
                 quick and must not fail: a failure (or a value that cannot be a header's) is
                 logged as an error and the header left out, since the head is being written.
+            if_request_has: With ``per_request``: call it only for the requests that have
+                this header field; the others leave the header out at no cost (the CORS
+                fields, which answer ``Origin``).
             prefix: Only for paths under this prefix (a mounted application's headers are
                 under its mount prefix).
             https_only: Only on responses to HTTPS requests (behind a trusted proxy, as the
@@ -414,13 +417,15 @@ class Tremolo:
                 field the server sets (``Content-Length``, ``Content-Type``, ``Date``,
                 ``Server``, ``Connection``, ``Transfer-Encoding``), ``Vary`` per request, or
                 a prefix that does not start with ``/``.
-            TypeError: Neither or both of ``value`` and ``per_request``, or a value that is
-                neither a string nor a function.
+            TypeError: Neither or both of ``value`` and ``per_request``, a value that is
+                neither a string nor a function, or ``if_request_has`` without
+                ``per_request``.
             RegistrationError: The application is serving already.
         """
         self._check_open()
         self.default_headers.append(DefaultHeader(
-            name, value, per_request=per_request, prefix=prefix, https_only=https_only))
+            name, value, per_request=per_request, if_request_has=if_request_has, prefix=prefix,
+            https_only=https_only))
 
     # -- providers, errors, extensions ----------------------------------------------------------
 

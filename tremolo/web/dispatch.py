@@ -159,12 +159,18 @@ class Runtime:
                 )
             for hook in request_hooks:
                 quick = hook.quick if quick_calls else None
-                if quick is SYNC:
-                    result = hook.invoke(values, params)
-                elif quick is ASYNC:
-                    result = await hook.invoke(values, params)
-                else:
+                if quick is None:
                     result = await self.call(hook, values, params, scope, context)
+                else:
+                    args = hook.args  # spelled out: this runs for every hook of every request
+                    if args is None:
+                        result = hook.invoke(values, params)
+                    elif hook.spread:
+                        result = hook.func(*args(values))
+                    else:
+                        result = hook.func(args(values))
+                    if quick is ASYNC:
+                        result = await result
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
                     await send_result(result, response, endpoint.json_type, hook.name,
@@ -374,7 +380,15 @@ class Runtime:
         for name, provider in plan.providers:
             value = scope.get(provider, scope)  # the scope itself stands for "not yet"
             if value is scope:
-                value = scope[provider] = provider.plan.invoke(values, params)
+                factory = provider.plan
+                args = factory.args
+                if args is None:
+                    value = factory.invoke(values, params)
+                elif factory.spread:
+                    value = factory.func(*args(values))
+                else:
+                    value = factory.func(args(values))
+                scope[provider] = value
             kwargs[name] = value
         return kwargs
 

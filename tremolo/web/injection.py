@@ -94,7 +94,7 @@ class Plan:
     """
 
     __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
-                 'var_keyword', 'inline', 'quick', 'invoke')
+                 'var_keyword', 'inline', 'quick', 'invoke', 'args', 'spread')
 
     def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
         self.func = func
@@ -116,6 +116,11 @@ class Plan:
         #: parameters (providers and options apart), positionally where its signature
         #: allows: the quick way that `quick` plans are called.
         self.invoke: Callable[[dict[str, Any], dict[str, Any]], Any] = self._call_by_keyword
+        #: For a function that takes one or more server names by position: what picks its
+        #: argument from the server values (``spread``: several, as a tuple), so that the
+        #: hottest callers call it without `invoke` in between; ``None`` otherwise.
+        self.args: Optional[Callable[[dict[str, Any]], Any]] = None
+        self.spread = False
 
     def _call_by_keyword(self, values: dict[str, Any], params: dict[str, Any]) -> Any:
         return self.func(**self.kwargs(values, params))
@@ -237,6 +242,9 @@ def compile_plan(
     if not params and not found and not plan.var_keyword and len(server) == len(
             signature.parameters) and _positional(func, signature):
         plan.invoke = _positional_call(func, plan.server)
+        if server:
+            plan.args = operator.itemgetter(*server)
+            plan.spread = len(server) > 1
     else:
         plan.invoke = _keyword_call(plan)
     if not found and not plan.options and (mode == ASYNC or (mode == SYNC and inline)):
