@@ -243,8 +243,8 @@ class CompiledApp:
             return None
         try:
             headers = resolve(applicable, options)
-        except (TypeError, ValueError) as exc:
-            raise RegistrationError(f'{where}: a default header: {exc}') from None
+        except Exception as exc:  # a value function of the application's, failing
+            raise RegistrationError(f'{where}: a default header: {exc!r}') from exc
         if headers is None:
             return None
         return self._header_sets.setdefault(headers, headers)
