@@ -163,8 +163,11 @@ class RateLimiter(Extension):
         if self.headers:
             # Default headers, rather than a response hook: the policy is the route's,
             # worked out once per route, and the state of the quota is written per request.
-            app.add_default_header('RateLimit-Policy', self.policy_of, prefix=self.prefix)
-            app.add_default_header('RateLimit', per_request=self.state_of, prefix=self.prefix)
+            # Several limiters each state their own (list fields: one line each).
+            app.add_default_header('RateLimit-Policy', self.policy_of, prefix=self.prefix,
+                                   combine=True)
+            app.add_default_header('RateLimit', per_request=self.state_of, prefix=self.prefix,
+                                   combine=True)
 
     def policy_of(self, options: Mapping[str, Any]) -> Optional[str]:
         """The ``RateLimit-Policy`` of a route with these effective options (``None``: not
@@ -240,9 +243,10 @@ class RateLimiter(Extension):
             quota = self._default
             scope = self._default_scope
         else:
-            quota = self._quotas[value] if value is False else self._route_rate(value)
-            if quota is None:
+            route_quota = self._quotas[value] if value is False else self._route_rate(value)
+            if route_quota is None:
                 return None
+            quota = route_quota
             # A route's own quota is counted for that route alone.
             scope = f'{self.name}:{context.route or "*"}:'
         if self._key_function is None and self._header_key is None:

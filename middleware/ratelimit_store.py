@@ -30,7 +30,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol, Union
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
 
 __all__ = ['ALGORITHMS', 'MemoryRateLimitStore', 'Rate', 'RateLimitResult', 'RateLimitStore',
            'gcra', 'sliding_window']
@@ -115,7 +115,7 @@ class RateLimitResult(NamedTuple):
 #: ``_new_result(RateLimitResult, fields)``: a result from a tuple of its fields, without the
 #: argument handling of its constructor.
 _new_result: Callable[[type[RateLimitResult], tuple[bool, int, float, float]],
-                      RateLimitResult] = tuple.__new__  # type: ignore[assignment]
+                      RateLimitResult] = tuple.__new__
 
 
 class RateLimitStore(Protocol):
@@ -298,7 +298,7 @@ class MemoryRateLimitStore:
         """
         now = self.clock()
         states = self._states
-        tat = states.pop(key, None)
+        tat: Optional[float] = states.pop(key, None)
         if tat is None:  # a new key: the table grows
             tat = now
             if len(states) >= self.max_keys:

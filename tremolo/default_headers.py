@@ -68,6 +68,9 @@ class DefaultHeader:
         if_request_has: With ``per_request``: call it only for requests that have this
             header field (the others leave the header out, without a call), like the CORS
             fields that answer ``Origin``.
+        combine: A field of its own even when other default headers of its name apply (a
+            list field, such as the ``RateLimit-Policy`` of several limiters): by default the
+            one with the longest prefix wins.
         prefix: Only the responses to paths under this prefix carry it (``None``: all).
         https_only: Only responses to HTTPS requests carry it (as the client used it: behind
             a trusted proxy, the forwarded scheme), like ``Strict-Transport-Security``
@@ -82,12 +85,13 @@ class DefaultHeader:
     """
 
     __slots__ = ('name', 'lower', 'value', 'per_request', 'if_request_has', 'prefix',
-                 'https_only')
+                 'https_only', 'combine')
 
     def __init__(self, name: str, value: Optional[HeaderValue] = None, *,
                  per_request: Optional[RequestHeaderValue] = None,
                  if_request_has: Optional[str] = None,
-                 prefix: Optional[str] = None, https_only: bool = False) -> None:
+                 prefix: Optional[str] = None, https_only: bool = False,
+                 combine: bool = False) -> None:
         if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
             raise ValueError(f'invalid header name: {name!r}')
         if name.lower() in _RESERVED:
@@ -125,11 +129,13 @@ class DefaultHeader:
         self.if_request_has = if_request_has
         self.prefix = prefix
         self.https_only = bool(https_only)
+        self.combine = bool(combine)
 
     def with_prefix(self, prefix: str) -> DefaultHeader:
         """This header, as seen from an application that mounts its owner under ``prefix``."""
         header = DefaultHeader(self.name, self.value, per_request=self.per_request,
-                               if_request_has=self.if_request_has, https_only=self.https_only)
+                               if_request_has=self.if_request_has, https_only=self.https_only,
+                               combine=self.combine)
         header.prefix = prefix + self.prefix if self.prefix else prefix
         return header
 
@@ -256,9 +262,8 @@ class DefaultHeaders:
                     for start, function, name in entries:
                         _add_line(lines, start, function, name, request, own_names)
         if secure and self._secure_only:
-            fields = request.head.headers
-            for start, function, name, field in self._secure_only:
-                if field is None or field in fields:
+            for start, function, name, gate in self._secure_only:
+                if gate is None or gate in request.head.headers:
                     _add_line(lines, start, function, name, request, own_names)
         if not lines:
             return b''
@@ -302,12 +307,13 @@ def resolve(headers: Iterable[DefaultHeader], options: Mapping[str, Any]
     to its path (in registration order), or ``None`` when there are none.
 
     Of several headers of one name, the one with the longest prefix wins (the last
-    registered among equals), except ``Vary``, whose names are all kept, once each.
+    registered among equals), except ``Vary``, whose names are all kept, once each, and
+    those registered with ``combine``, each a field of its own.
 
     Raises:
         ValueError: A value function returned an invalid value.
     """
-    chosen: dict[tuple[str, bool], tuple[int, DefaultHeader, Optional[str]]] = {}
+    chosen: dict[tuple[Any, ...], tuple[int, DefaultHeader, Optional[str]]] = {}
     vary: dict[bool, list[str]] = {}
     for header in headers:
         value = header.value_for(options)
@@ -320,18 +326,21 @@ def resolve(headers: Iterable[DefaultHeader], options: Mapping[str, Any]
                 if name and name.lower() not in {each.lower() for each in names}:
                     names.append(name)
             continue
-        key = (header.lower, header.https_only)
+        key: tuple[Any, ...] = (header.lower, header.https_only)
+        if header.combine:
+            key += (len(chosen),)  # a place of its own, in registration order
         depth = len(header.prefix or '')
         if key not in chosen or depth >= chosen[key][0]:
             chosen[key] = (depth, header, value)
     plain: list[tuple[str, str]] = []
     secure: list[tuple[str, str]] = []
     per_request: list[tuple[str, RequestHeaderValue, bool, Optional[str]]] = []
-    for (_, https), (_, header, value) in chosen.items():
+    for _, header, value in chosen.values():
         if header.per_request is not None:
-            per_request.append((header.name, header.per_request, https, header.if_request_has))
+            per_request.append((header.name, header.per_request, header.https_only,
+                                header.if_request_has))
         elif value is not None:
-            (secure if https else plain).append((header.name, value))
+            (secure if header.https_only else plain).append((header.name, value))
     if vary.get(False):
         plain.append(('Vary', ', '.join(vary[False])))
     if vary.get(True):

@@ -18,8 +18,8 @@ from .types import HeadersLike
 
 if TYPE_CHECKING:
     from . import files
-    from .default_headers import DefaultHeaders
     from .body_stream import StreamFilter
+    from .default_headers import DefaultHeaders
     from .request import Request
     from .types import WriteChannel
     from .upgrade import UpgradedStream

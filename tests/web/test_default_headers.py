@@ -381,3 +381,18 @@ async def test_a_value_function_that_fails_names_the_route():
     with pytest.raises(RegistrationError, match=r"route '/'.*KeyError"):
         async with TestClient(app):
             pass
+
+
+async def test_combined_headers_are_a_field_each():
+    app = make_app()
+    app.add_default_header('X-Policy', 'outer', combine=True)
+    app.add_default_header('X-Policy', 'inner', prefix='/own', combine=True)
+    app.add_default_header('X-State', per_request=lambda request: 'a', combine=True)
+    app.add_default_header('X-State', per_request=lambda request: 'b', combine=True)
+    async with TestClient(app) as client:
+        index = await client.get('/')
+        own = await client.get('/own')
+    assert [value for name, value in index.header_list if name == 'X-Policy'] == ['outer']
+    assert [value for name, value in own.header_list if name == 'X-Policy'] == [
+        'outer', 'inner']
+    assert [value for name, value in own.header_list if name == 'X-State'] == ['a', 'b']

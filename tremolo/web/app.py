@@ -378,7 +378,7 @@ class Tremolo:
     def add_default_header(
         self, name: str, value: Optional[HeaderValue] = None, *,
         per_request: Optional[RequestHeaderValue] = None, if_request_has: Optional[str] = None,
-        prefix: Optional[str] = None, https_only: bool = False,
+        prefix: Optional[str] = None, https_only: bool = False, combine: bool = False,
     ) -> None:
         """Give every response (under ``prefix``) the header ``name``, unless the response
         sets that name itself.
@@ -411,6 +411,10 @@ class Tremolo:
                 under its mount prefix).
             https_only: Only on responses to HTTPS requests (behind a trusted proxy, as the
                 client used it), like ``Strict-Transport-Security`` (RFC 6797 §7.2).
+            combine: A field of its own even when other default headers of this name apply to
+                a route (a list field, RFC 9110 §5.3, such as the ``RateLimit-Policy`` of two
+                limiters); otherwise, of several of one name, the one registered with the
+                longest prefix wins.
 
         Raises:
             ValueError: An invalid name or value (control characters, not ISO-8859-1), a
@@ -425,7 +429,7 @@ class Tremolo:
         self._check_open()
         self.default_headers.append(DefaultHeader(
             name, value, per_request=per_request, if_request_has=if_request_has, prefix=prefix,
-            https_only=https_only))
+            https_only=https_only, combine=combine))
 
     # -- providers, errors, extensions ----------------------------------------------------------
 
