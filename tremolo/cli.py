@@ -1,5 +1,6 @@
 """``python -m tremolo module:app``: the command line, built from
-`Options`.
+`Options`. The application is a Tremolo application or an ASGI 3 application (``--interface``
+forces the kind).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import sys
 from typing import Any, Optional, Sequence
 
 from . import __version__
+from .asgi.detect import interface_of
+from .asgi.errors import LifespanFailure
+from .launch import run
 from .options import Options
 from .server.sockets import addresses
 
@@ -21,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """An argument parser with one flag per option (``worker_num`` → ``--worker-num``)."""
     parser = argparse.ArgumentParser(
         prog='python -m tremolo',
-        description='Serve a Tremolo application.',
+        description='Serve a Tremolo application or an ASGI 3 application.',
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument('app', help="the application, as 'module:attribute' (default "
@@ -57,8 +61,9 @@ def _default(field: dataclasses.Field[Any]) -> Any:
     return field.default
 
 
-def load_app(spec: str) -> Any:
-    """Import ``'module:attribute'`` (the working directory is importable).
+def load_app(spec: str, interface: str = 'auto') -> Any:
+    """Import ``'module:attribute'`` (the working directory is importable): a Tremolo
+    application or an ASGI 3 application, as ``interface`` allows.
 
     Raises:
         SystemExit: With a one-line message when the module cannot be found or has no such
@@ -87,8 +92,10 @@ def load_app(spec: str) -> Any:
         raise SystemExit(f'error: module {module_name!r} has no attribute '
                          f'{attribute!r}') from None
     # Anything else (a handler, a module) is refused here, with its name.
-    if not callable(getattr(app, 'run', None)):
-        raise SystemExit(f'error: {spec!r} is {app!r}, not a Tremolo application')
+    try:
+        interface_of(app, interface)
+    except TypeError as exc:
+        raise SystemExit(f'error: {spec!r}: {exc}') from None
     return app
 
 
@@ -128,8 +135,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         parser.error(str(exc))
     # After the options are checked: a bad flag is reported without first running the
     # application module's import-time code.
-    app = load_app(args.app)
+    app = load_app(args.app, options.interface)
     host, port = options.host, options.port
     extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
              if f.name not in ('host', 'port')}
-    app.run(host, port, **extra)
+    try:
+        run(app, host, port, **extra)
+    except LifespanFailure as exc:
+        raise SystemExit(f'error: {exc}') from None

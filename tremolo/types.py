@@ -136,6 +136,11 @@ class WriteChannel(Protocol):
     def cancel_on_disconnect(self) -> None:
         """Cancel the current request's handler as soon as the client goes away."""
 
+    def when_lost(self) -> asyncio.Future[None]:
+        """A future done once the connection is lost: for what waits on something else than
+        the client and must still notice when it goes (the same future for every caller; add
+        a done callback, or await it)."""
+
 
 class Tracked(Protocol):
     """What the connection registry of a worker (`tremolo.server.state.ServerState`) asks of
