@@ -28,7 +28,7 @@ def is_asgi_app(app: Any) -> bool:
         return False  # calling it would make an instance, not answer a request
     call = app if inspect.isroutine(app) else getattr(app, '__call__', None)  # noqa: B004
     if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(app):
-        return True
+        return _takes_three(app)
     return _positional_count(app) == 3
 
 
@@ -57,7 +57,7 @@ def interface_of(app: Any, interface: str = 'auto') -> str:
         raise TypeError(f'{app!r} looks like an ASGI 2 application (app(scope) returning a '
                         'coroutine function): only ASGI 3 is served; wrap it with '
                         'asgiref.compatibility.guarantee_single_callable')
-    raise TypeError(f'{app!r} is neither a Tremolo application nor an ASGI 3 application '
+    raise TypeError(f'{app!r} is not a Tremolo application, nor an ASGI 3 application '
                     '(an async callable taking scope, receive and send)')
 
 
@@ -70,3 +70,13 @@ def _positional_count(app: Any) -> int:
         return 3
     return sum(parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
                and parameter.default is parameter.empty for parameter in parameters)
+
+
+def _takes_three(app: Any) -> bool:
+    try:
+        inspect.signature(app).bind(None, None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): take it at its word
+        return True
+    return True
