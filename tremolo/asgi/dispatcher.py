@@ -40,6 +40,9 @@ class ServerOptions:
 class ASGIDispatcher:
     """Serves an ASGI 3 application in one worker.
 
+    Each request runs in a task of its own (`inline` is ``False``): ASGI applications may
+    use anyio or sniffio, which need ``asyncio.current_task()`` from their first step.
+
     Args:
         app: The application: ``await app(scope, receive, send)``.
         options: The server's options (``lifespan``, ``root_path``, ``debug`` are read here).
@@ -60,6 +63,7 @@ class ASGIDispatcher:
         self.scopes = ScopeBuilder(options.root_path)
         self.settings = ServerOptions(options)
         self._tls = options.ssl is not None
+        self.inline = False
 
     @property
     def state(self) -> dict[str, Any]:

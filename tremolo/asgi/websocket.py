@@ -11,6 +11,7 @@ handshake is accepted, the application may refuse it: ``websocket.close`` answer
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Optional
 
@@ -44,7 +45,7 @@ class WebSocketCycle:
             (``websocket.http.response``), once it starts one.
     """
 
-    __slots__ = ('websocket', 'denial', '_connect_given', '_request', '_response')
+    __slots__ = ('websocket', 'denial', '_connect_given', '_request', '_response', '_answered')
 
     def __init__(self, request: Request, response: Response, key: str,
                  options: OptionSource) -> None:
@@ -53,6 +54,10 @@ class WebSocketCycle:
         self._connect_given = False
         self._request = request
         self._response = response
+        # Done once the handshake is answered (accepted, refused or denied): a receive
+        # awaited before then (some frameworks receive in a task of their own from the
+        # start) waits for it.
+        self._answered: Optional[asyncio.Future[None]] = None
 
     async def receive(self) -> Message:
         """``websocket.connect`` first, then each message as ``websocket.receive``, then
@@ -61,10 +66,13 @@ class WebSocketCycle:
         if not self._connect_given:
             self._connect_given = True
             return {'type': 'websocket.connect'}
-        if websocket.state is CONNECTING:
-            if self.denial is not None:
-                return {'type': 'websocket.disconnect', 'code': ABNORMAL_CLOSURE, 'reason': ''}
-            raise ASGIProtocolError('websocket receive awaited before websocket.accept')
+        if websocket.state is CONNECTING and self.denial is None:
+            answered = self._answered
+            if answered is None:
+                answered = self._answered = asyncio.get_running_loop().create_future()
+            await answered
+        if websocket.state is CONNECTING:  # refused with a response of the application's
+            return {'type': 'websocket.disconnect', 'code': ABNORMAL_CLOSURE, 'reason': ''}
         try:
             message = await websocket.receive()
         except WebSocketClosed as exc:
@@ -105,7 +113,10 @@ class WebSocketCycle:
             headers = [(as_bytes(name, 'header name').decode('latin-1'),
                         as_bytes(value, 'header value').decode('latin-1'))
                        for name, value in message.get('headers', ())]
-            await websocket.accept(message.get('subprotocol'), headers)
+            try:
+                await websocket.accept(message.get('subprotocol'), headers)
+            finally:
+                self._wake()
         elif kind == 'websocket.close':
             await self._close(message)
         elif kind == 'websocket.http.response.start':
@@ -113,6 +124,7 @@ class WebSocketCycle:
                 raise ASGIProtocolError('websocket.http.response.start after the handshake '
                                         'was answered')
             self.denial = HTTPCycle(self._request, self._response)
+            self._wake()
             await self.denial.send({**message, 'type': 'http.response.start'})
         elif kind == 'websocket.http.response.body':
             if self.denial is None:
@@ -124,12 +136,18 @@ class WebSocketCycle:
         else:
             raise ASGIProtocolError(f'unexpected ASGI message {kind!r} in a websocket scope')
 
+    def _wake(self) -> None:
+        answered = self._answered
+        if answered is not None and not answered.done():
+            answered.set_result(None)
+
     async def _close(self, message: Message) -> None:
         websocket = self.websocket
         if websocket.state is CONNECTING:
             if self.denial is not None:
                 raise ASGIProtocolError('websocket.close during websocket.http.response')
             await websocket.close()  # refuses the handshake: 403 Forbidden
+            self._wake()
             return
         if websocket.state is OPEN:
             code = message.get('code', NORMAL_CLOSURE)
@@ -145,6 +163,7 @@ class WebSocketCycle:
     async def finish(self) -> None:
         """The application returned: close what it left open (normally), or answer a
         handshake it neither accepted nor refused."""
+        self._wake()
         websocket = self.websocket
         if self.denial is not None:
             if not self.denial.complete:
@@ -160,6 +179,7 @@ class WebSocketCycle:
     async def failed(self, exc: Exception, debug: bool) -> None:
         """The application raised: 500 before the handshake was answered, a close with 1011
         (internal error) after."""
+        self._wake()
         websocket = self.websocket
         if self.denial is not None:
             self.denial.failed(exc, debug)

@@ -17,6 +17,9 @@ from typing import Any, Optional
 #: ``loop.create_task(..., context=...)`` exists from Python 3.11; before it, the task is
 #: created inside the context instead.
 SUPPORTED = sys.version_info >= (3, 11)
+#: ``asyncio.Task(..., eager_start=True)`` exists from Python 3.12: a task whose first step
+#: runs at once, as the current task.
+EAGER_TASKS = sys.version_info >= (3, 12)
 
 
 class _Continuation:
@@ -53,6 +56,26 @@ class _Continuation:
 
 async def _resume(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Any:
     return await _Continuation(coroutine, pending)
+
+
+def start_task(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, Any]
+) -> Optional[asyncio.Task[Any]]:
+    """Run ``coroutine`` in a task of its own, for code that needs one from its first step
+    (``asyncio.current_task()``, and the libraries built on it: anyio, sniffio): started at once
+    where Python can (3.12 and later), else scheduled.
+
+    Returns:
+        ``None`` if it finished at once, else its task.
+    """
+    if EAGER_TASKS:
+        task: asyncio.Task[Any] = asyncio.Task(  # type: ignore[call-arg]
+            coroutine, loop=loop, eager_start=True)
+        if task.done():
+            task.result()  # what it raised propagates, as with start()
+            return None
+        return task
+    return loop.create_task(coroutine)
 
 
 def start(
