@@ -129,6 +129,12 @@ class Options:
         "(an application that does not fails to start) or 'off'.",
         choices=('auto', 'on', 'off'),
     )
+    asgi_inline: bool = _opt(
+        False, 'ASGI: start each request inline until it first waits, without a task of its '
+        'own (faster before Python 3.12, where a task cannot start at once); only for '
+        'applications that need no asyncio.current_task() before their first await (no '
+        'anyio, no sniffio: not Starlette, FastAPI, Django, Quart or Litestar).',
+    )
 
     max_request_line: int = _opt(
         8 * KiB, 'Longest request line, in bytes (414 above it).', minimum=1
