@@ -978,7 +978,7 @@ async def test_websocket_testing_example_passes():
     await example('websocket_testing').test_chat()
 
 
-# -- ASGI applications -----------------------------------------------------------------------------
+# -- ASGI applications ---------------------------------------------------------------------------
 
 async def test_asgi_raw_example_in_process_and_from_the_command_line(procs):
     async with TestClient(example('asgi_raw').app) as client:

@@ -64,9 +64,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from .launch import run
     from .sse import EventStream
     from .uploads import Part
-    from .launch import run
     from .websocket import WebSocket, WebSocketClosed
 
 

@@ -50,7 +50,7 @@ async def read_body(receive) -> tuple[bytes, int]:
 def scope_app(seen: list):
     async def app(scope, receive, send):
         if scope['type'] == 'lifespan':
-            message = await receive()
+            await receive()
             scope['state']['started'] = True
             await send({'type': 'lifespan.startup.complete'})
             await receive()
@@ -406,7 +406,7 @@ async def test_the_tls_extension_on_tls_connections(server_context, client_conte
     assert 'tls' not in seen[-1]['extensions']
 
 
-# -- send after the client left ---------------------------------------------------------------------
+# -- send after the client left ---------------------------------------------------------------
 
 async def test_send_after_the_client_left_raises_oserror_over_sockets():
     outcome: asyncio.Future = asyncio.get_running_loop().create_future()

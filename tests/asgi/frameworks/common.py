@@ -34,5 +34,5 @@ class Record:
         self.values[name] = value
 
 
-def upload_summary(size: int, digest: 'hashlib._Hash', pieces: int) -> dict:
+def upload_summary(size: int, digest: hashlib._Hash, pieces: int) -> dict:
     return {'size': size, 'sha256': digest.hexdigest(), 'pieces': pieces}
