@@ -89,7 +89,7 @@ async def test_slowloris_does_not_stop_a_normal_client(procs, loop):
 
 async def test_limits_and_timeouts_apply(procs):
     server = run_asgi(procs, None, '--max-body-size', '1000', '--max-header-count', '10',
-                      '--body-timeout', '1', '--handler-timeout', '1')
+                      '--body-timeout', '1', '--handler-timeout', '3')
     host, port = await address(server)
     base = f'http://{host}:{port}'
     async with aiohttp.ClientSession() as session:
@@ -100,7 +100,7 @@ async def test_limits_and_timeouts_apply(procs):
         headers = {f'X-{n}': 'v' for n in range(20)}
         async with session.get(base + '/', headers=headers) as response:
             assert response.status == 431
-        async with session.get(base + '/slow?seconds=5') as response:
+        async with session.get(base + '/slow?seconds=8') as response:
             assert response.status == 503  # handler_timeout cancelled the application
     # A body that stops arriving: 408 once the body timeout passes.
     reader, writer = await asyncio.open_connection(host, port)
