@@ -9,8 +9,8 @@ PYPY_VENV ?= .venv-pypy
 PYPY_BIN := $(PYPY_VENV)/bin
 PYPY_PIP := $(PYPY_BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: run test test-pypy pypy nginx lint format pytest docs docs-serve bench bench-files \
-	bench-bandwidth fuzz clean
+.PHONY: run test test-pypy pypy nginx redis lint format pytest docs docs-serve bench bench-files \
+	bench-bandwidth bench-scaling fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ run: $(VENV)/.run-installed
 test: lint pytest docs
 
 ## test-pypy: run the whole test suite on PyPy (PYPY=pypy3, installed with apt-get if missing)
-test-pypy: $(PYPY_VENV)/.test-installed
+test-pypy: $(PYPY_VENV)/.test-installed nginx redis
 	$(PYPY_BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
@@ -68,7 +68,7 @@ lint: $(VENV)/.test-installed
 format: $(VENV)/.test-installed
 	$(BIN)/ruff check --fix .
 
-pytest: $(VENV)/.test-installed nginx
+pytest: $(VENV)/.test-installed nginx redis
 	$(BIN)/python -m pytest
 
 # nginx (and its stream module) for the deployment tests, tests/test_nginx.py: Debian's,
@@ -84,6 +84,19 @@ nginx:
 	    { apt-get update -q >/dev/null 2>&1 && \
 	      apt-get install -y -q $(NGINX_PACKAGES) >/dev/null 2>&1; } || \
 	    echo 'nginx could not be installed: tests/test_nginx.py will be skipped'; \
+	fi
+
+# redis-server for the tests of the Redis store (tests start their own instances on UNIX
+# sockets): Debian's, installed when missing and we are root; elsewhere those tests are skipped.
+redis:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    ! PATH="$$PATH:/usr/sbin:/usr/bin" command -v redis-server >/dev/null 2>&1; then \
+	    echo 'redis-server for the store tests: apt-get install -y redis-server'; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q redis-server >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && \
+	      apt-get install -y -q redis-server >/dev/null 2>&1; } || \
+	    echo 'redis-server could not be installed: the Redis tests will be skipped'; \
 	fi
 
 # mkdocstrings reads the installed package (tremolo.middleware and tremolo.extensions only
@@ -107,6 +120,11 @@ bench-files:
 ## bench-bandwidth: accuracy, fairness and memory of the speed limiters (about a minute)
 bench-bandwidth: $(VENV)/.test-installed
 	$(BIN)/python bench/bandwidth/run.py
+
+## bench-scaling: one budget over 2 processes (shared memory, Redis), request-rate checks in
+## Redis and in memory, broadcast fan-out to 1,000 WebSocket subscribers (a few minutes)
+bench-scaling: $(VENV)/.test-installed redis
+	$(BIN)/python bench/scaling/run.py
 
 ## fuzz: a million mutated requests through the parser, then the h11 property tests at length
 FUZZ_INPUTS ?= 1000000

@@ -49,5 +49,6 @@ async def report(name, request, response, **server):
 
 if __name__ == '__main__':
     # --8<-- [start:run]
-    app.run('0.0.0.0', 8000, download_rate=8 * MiB, rate_scope='worker')
+    # 8 MiB/s for the whole server: its four workers share one budget.
+    app.run('0.0.0.0', 8000, worker_num=4, download_rate=8 * MiB, rate_scope='global')
     # --8<-- [end:run]

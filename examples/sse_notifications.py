@@ -1,68 +1,76 @@
 """Live notifications with server-sent events: ``POST /notify`` publishes a message, every
-client of ``GET /events`` receives it at once, and a client that reconnects gets what it missed."""
+client of ``GET /events`` receives it at once, whichever worker serves it, and a client that
+reconnects gets what it missed."""
 
 import asyncio
-import itertools
+import json
+import uuid
 from collections import deque
+
+from tremolo.extensions.broadcast import Broadcast
 
 from tremolo import Tremolo
 
 app = Tremolo()
+broadcast = app.install(Broadcast())  # Broadcast(store=Redis(...)) to span several hosts
 
 
 # --8<-- [start:hub]
-class Hub:
-    """The subscribers of one worker and its last messages (for clients that reconnect)."""
+class History:
+    """The last messages, for clients that reconnect: every worker keeps the same, from the
+    broadcast."""
 
     def __init__(self):
-        self.subscribers = set()
-        self.history = deque(maxlen=100)  # (id, message)
-        self.ids = itertools.count(1)
-
-    def publish(self, message):
-        event = (str(next(self.ids)), message)
-        self.history.append(event)
-        for queue in self.subscribers:
-            if not queue.full():  # a subscriber that is far behind misses messages
-                queue.put_nowait(event)
-        return event[0]
+        self.events = deque(maxlen=100)  # (id, message)
 
     def missed(self, last_id):
-        if last_id is None or not last_id.isdigit():
+        ids = [event_id for event_id, _ in self.events]
+        if last_id not in ids:
             return []
-        return [event for event in self.history if int(event[0]) > int(last_id)]
+        return list(self.events)[ids.index(last_id) + 1:]
+
+
+async def record(history):
+    async with broadcast.subscribe('notifications') as notifications:
+        async for notification in notifications:
+            history.events.append(tuple(json.loads(notification)))
 
 
 @app.on_worker_start
-async def create_hub(globals):
-    globals.hub = Hub()
+async def keep_history(globals):
+    globals.history = History()
+    globals.recording = asyncio.ensure_future(record(globals.history))
+
+
+@app.on_worker_stop
+async def stop_history(globals):
+    globals.recording.cancel()
 # --8<-- [end:hub]
 
 
 # --8<-- [start:events]
 @app.get('/events')
 async def events(sse, globals):
-    hub = globals.hub
-    queue = asyncio.Queue(maxsize=100)
-    hub.subscribers.add(queue)
-    try:
+    async with broadcast.subscribe('notifications') as notifications:
         await sse.send(retry=3000)  # reconnect after 3 s if the connection drops
-        for event_id, message in hub.missed(sse.last_event_id):
+        replayed = set()
+        for event_id, message in globals.history.missed(sse.last_event_id):
             await sse.send(message, event='notification', id=event_id)
-        while True:  # ends when the client leaves: the handler is cancelled
-            event_id, message = await queue.get()
-            await sse.send(message, event='notification', id=event_id)
-    finally:
-        hub.subscribers.discard(queue)
+            replayed.add(event_id)
+        async for notification in notifications:  # until the client leaves (cancelled)
+            event_id, message = json.loads(notification)
+            if event_id not in replayed:
+                await sse.send(message, event='notification', id=event_id)
 # --8<-- [end:events]
 
 
 # --8<-- [start:notify]
 @app.post('/notify')
-async def notify(request, globals):
+async def notify(request):
     message = await request.json()  # a string is sent as it is, any other value as JSON
-    event_id = globals.hub.publish(message)
-    return {'id': event_id, 'subscribers': len(globals.hub.subscribers)}
+    event_id = uuid.uuid4().hex
+    await broadcast.publish('notifications', json.dumps([event_id, message]))
+    return {'id': event_id}
 # --8<-- [end:notify]
 
 
@@ -95,4 +103,4 @@ PAGE = """<!doctype html>
 """
 
 if __name__ == '__main__':
-    app.run('127.0.0.1', 8000)
+    app.run('127.0.0.1', 8000, worker_num=2)

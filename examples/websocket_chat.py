@@ -1,38 +1,56 @@
-"""A chat room over WebSocket: each message is broadcast to everyone connected."""
+"""A chat room over WebSocket: each message reaches everyone connected, whichever worker (or,
+with Redis, whichever host) serves them.
+
+    python examples/websocket_chat.py                       # one server, two workers
+    REDIS_URL=redis://127.0.0.1:6379/0 python examples/websocket_chat.py 8001   # and again
+                                                            # on 8002: two "hosts", one room
+"""
 
 import asyncio
+import os
+import sys
+
+from tremolo.extensions.broadcast import Broadcast
 
 from tremolo import Tremolo
 
 app = Tremolo()
 
+# --8<-- [start:room]
+# Without a store, the room spans the workers of this server; with Redis, every server that
+# shares it.
+if os.environ.get('REDIS_URL'):
+    from tremolo.extensions.redis import Redis
 
-@app.on_worker_start
-async def open_room(globals):
-    globals.members = set()  # the WebSockets connected to this worker
+    store = app.install(Redis(os.environ['REDIS_URL']))
+else:
+    store = None
+app.install(Broadcast(store=store))
+# --8<-- [end:room]
 
 
 # --8<-- [start:chat]
 @app.route('/chat', websocket_subprotocols=['chat.v1'])
-async def chat(websocket, globals, request):
+async def chat(websocket, request, broadcast):
     name = request.query.get('name', 'anonymous')
     await websocket.accept()  # optional: the first send or receive accepts too
-    members = globals.members
-    members.add(websocket)
-    try:
-        await broadcast(members, f'{name} joined')
-        async for message in websocket:  # until the client closes
-            if isinstance(message, str):
-                await broadcast(members, f'{name}: {message}')
-    finally:
-        members.discard(websocket)
-        await broadcast(members, f'{name} left')
+    async with broadcast.subscribe('chat') as room:
+        relay = asyncio.ensure_future(forward(room, websocket))
+        try:
+            await broadcast.publish('chat', f'{name} joined')
+            async for message in websocket:  # until the client closes
+                if isinstance(message, str):
+                    await broadcast.publish('chat', f'{name}: {message}')
+        finally:
+            relay.cancel()
+            await broadcast.publish('chat', f'{name} left')
 
 
-async def broadcast(members, text):
-    # Send to everyone at once: a slow member delays nobody but itself.
-    await asyncio.gather(*(member.send(text) for member in list(members)),
-                         return_exceptions=True)
+async def forward(room, websocket):
+    # What the room says, to this member; a member that cannot keep up misses the oldest
+    # messages (the subscription holds 1,000 at most), and delays nobody else.
+    async for message in room:
+        await websocket.send(message)
 # --8<-- [end:chat]
 
 
@@ -45,4 +63,5 @@ async def page(websocket=None):
 
 
 if __name__ == '__main__':
-    app.run('127.0.0.1', 8000)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    app.run('127.0.0.1', port, worker_num=2)

@@ -35,6 +35,7 @@ from tests.apps.harness import (
     fetch_text,
     free_ports,
 )
+from tests.apps.redis_server import redis_server  # noqa: F401 - a fixture
 from tremolo import Options
 from tremolo.testing import TestClient, serve
 from tremolo.testing.client import build_request
@@ -442,26 +443,24 @@ async def test_sse_notifications_in_process():
         connection.send(build_request('GET', '/events'))
         head = await connection.receive()
         assert b'text/event-stream; charset=utf-8' in head and b'retry: 3000\n\n' in head
-        published = await client.post('/notify', json='hello')
-        assert published.json() == {'id': '1', 'subscribers': 1}
+        first = (await client.post('/notify', json='hello')).json()['id']
         event = await connection.receive()
-        assert b'event: notification\nid: 1\ndata: hello\n\n' in event
+        assert f'event: notification\nid: {first}\ndata: hello\n\n'.encode() in event
         await connection.close()
-        hub = client.runtime.globals.hub
-        for _ in range(100):
-            if not hub.subscribers:
+        for _ in range(100):  # the handler is cancelled, and unsubscribes
+            if module.broadcast.subscribers('notifications') == 1:  # the history's own
                 break
             await asyncio.sleep(0.01)
-        assert not hub.subscribers  # the handler was cancelled and unsubscribed
-        await client.post('/notify', json={'n': 2})
-        # A client that reconnects after event 1 gets the one it missed.
+        assert module.broadcast.subscribers('notifications') == 1
+        second = (await client.post('/notify', json={'n': 2})).json()['id']
+        # A client that reconnects after the first event gets the one it missed.
         again = client.connect()
-        again.send(build_request('GET', '/events', headers={'Last-Event-ID': '1'}))
+        again.send(build_request('GET', '/events', headers={'Last-Event-ID': first}))
         received = b''
-        while b'id: 2' not in received:
+        while f'id: {second}'.encode() not in received:
             received += await again.receive()
-        assert b'event: notification\nid: 2\ndata: {"n":2}\n\n' in received
-        assert b'id: 1\n' not in received
+        assert f'event: notification\nid: {second}\ndata: {{"n":2}}\n\n'.encode() in received
+        assert f'id: {first}\n'.encode() not in received
         countdown = await client.get('/countdown')
         page = await client.get('/')
     assert countdown.body == (b'event: tick\ndata: 3\n\nevent: tick\ndata: 2\n\n'
@@ -477,10 +476,10 @@ async def test_sse_notifications_over_a_socket():
             assert await events.content.readline() == b'\n'
             for message in ('first', 'second'):
                 async with session.post(server.url + '/notify', json=message) as response:
-                    assert (await response.json())['subscribers'] == 1
+                    event_id = (await response.json())['id']
                 lines = [await events.content.readline() for _ in range(4)]
-                assert lines[0] == b'event: notification\n'
-                assert lines[2:] == [f'data: {message}\n'.encode(), b'\n']
+                assert lines == [b'event: notification\n', f'id: {event_id}\n'.encode(),
+                                 f'data: {message}\n'.encode(), b'\n']
 
 
 # -- routing -----------------------------------------------------------------------------------
@@ -976,6 +975,34 @@ async def test_websocket_stream_example_hashes_and_reports():
 
 async def test_websocket_testing_example_passes():
     await example('websocket_testing').test_chat()
+
+
+# -- scaling out --------------------------------------------------------------------------------
+
+async def test_scaling_example_shares_budgets_rates_and_messages_through_redis(
+        redis_server, monkeypatch):  # noqa: F811 - the fixture
+    monkeypatch.setenv('REDIS_URL', redis_server.url)
+    module = module_from(source('scaling'), 'scaling_example')
+    MiB = 1024 * 1024
+    async with TestClient(module.app) as client:
+        started = time.monotonic()
+        download = await client.get('/files/report')  # 1 MiB at 2 MiB/s for this client
+        seconds = time.monotonic() - started
+        assert len(download.body) == MiB and 0.35 < seconds < 3, seconds
+        assert (await client.post('/admin/download-rate', body=b'1000')).status == 403
+        changed = await client.post('/admin/download-rate', body=str(200 * MiB).encode(),
+                                    headers={'x-admin-token': 'secret'})
+        assert changed.json() == {'download_rate': 200 * MiB}
+        stored = redis_server.command('HGET', 'shop:bandwidth:{downloads:download}:rate', 'rate')
+        assert str(200 * MiB).encode() in stored  # where every host reads it
+        listener = client.connect()
+        listener.send(build_request('GET', '/announcements'))
+        assert b'text/event-stream' in await listener.receive()  # subscribed
+        assert (await client.post('/announce', body=b'sale at noon')).text == 'sent\n'
+        received = b''
+        while b'data: sale at noon' not in received:
+            received += await listener.receive()
+        await listener.close()
 
 
 # -- ASGI applications ---------------------------------------------------------------------------

@@ -129,12 +129,6 @@ class Options:
         "(an application that does not fails to start) or 'off'.",
         choices=('auto', 'on', 'off'),
     )
-    asgi_inline: bool = _opt(
-        False, 'ASGI: start each request inline until it first waits, without a task of its '
-        'own (faster before Python 3.12, where a task cannot start at once); only for '
-        'applications that need no asyncio.current_task() before their first await (no '
-        'anyio, no sniffio: not Starlette, FastAPI, Django, Quart or Litestar).',
-    )
 
     max_request_line: int = _opt(
         8 * KiB, 'Longest request line, in bytes (414 above it).', minimum=1
@@ -197,8 +191,9 @@ class Options:
     )
     rate_scope: str = _opt(
         'connection', 'What download_rate and upload_rate limit: each connection, each client '
-        'address (its connections share the rate), or the whole worker.',
-        choices=('connection', 'client', 'worker'),
+        'address (its connections share the rate), each worker process, or the whole server '
+        '(global: one budget for all its workers).',
+        choices=('connection', 'client', 'worker', 'global'),
     )
     rate_burst: int = _opt(
         0, 'Bytes a limited transfer may send at once after a pause (0: a twentieth of a '

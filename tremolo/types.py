@@ -33,12 +33,6 @@ class Dispatcher(Protocol):
 
     The native framework's is `tremolo.web.dispatch.Runtime`; any object with these methods
     can be served.
-
-    Attributes:
-        inline: Optional (``True`` when absent): the server may run the first step of `handle`
-            outside any task, inline where the request is read (most requests then finish
-            without one). ``False`` gives every request a task of its own from its first
-            step, for applications that need ``asyncio.current_task()`` (anyio, sniffio).
     """
 
     async def startup(self) -> None:

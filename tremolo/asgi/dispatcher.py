@@ -40,12 +40,6 @@ class ServerOptions:
 class ASGIDispatcher:
     """Serves an ASGI 3 application in one worker.
 
-    Each request runs in a task of its own (`inline` is ``False``): ASGI applications may
-    use anyio or sniffio, which need ``asyncio.current_task()`` from their first step. From
-    Python 3.12 the task starts at once (an eager task); before, the ``asgi_inline`` option
-    lets an application that needs no task start inline, as the native framework's requests
-    do.
-
     Args:
         app: The application: ``await app(scope, receive, send)``.
         options: The server's options (``lifespan``, ``root_path``, ``debug`` are read here).
@@ -66,7 +60,6 @@ class ASGIDispatcher:
         self.scopes = ScopeBuilder(options.root_path)
         self.settings = ServerOptions(options)
         self._tls = options.ssl is not None
-        self.inline = options.asgi_inline
 
     @property
     def state(self) -> dict[str, Any]:

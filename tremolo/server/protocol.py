@@ -271,10 +271,7 @@ class HTTPProtocol(asyncio.Protocol):
             data = self._buffer
             self._buffer = b''
             self._buffer = self._feed_body(data)
-        if self.state.inline:
-            self._task = eager.start(self.loop, self._run(request, response))
-        else:
-            self._task = eager.start_task(self.loop, self._run(request, response))
+        self._task = eager.start(self.loop, self._run(request, response))
         return True
 
     def _feed_body(self, data: bytes) -> bytes:

@@ -39,8 +39,6 @@ class ServerState:
         self.loop = loop
         self.options = options
         self.dispatcher = dispatcher
-        #: Requests may start outside any task (`tremolo.types.Dispatcher.inline`).
-        self.inline = getattr(dispatcher, 'inline', True)
         self.connections: set[Tracked] = set()
         name = options.server_name
         self.server_header = b'Server: %s\r\n' % name.encode('latin-1') if name else b''

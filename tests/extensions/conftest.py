@@ -1,0 +1,5 @@
+"""Fixtures of the extensions' tests."""
+
+from tests.apps.redis_server import redis_server
+
+__all__ = ['redis_server']
