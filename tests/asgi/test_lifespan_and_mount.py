@@ -237,3 +237,16 @@ def test_mount_refuses_what_is_not_an_application():
         app.mount('/x', native_handler)
     with pytest.raises(RegistrationError, match='route options are for a mounted ASGI'):
         app.mount('/y', Tremolo(), rate=10)
+
+
+async def test_an_asgi_app_mounted_in_a_mounted_tremolo_app_knows_its_full_prefix():
+    seen: list = []
+    inner = Tremolo()
+    inner.mount('/legacy', mounted_app(seen))
+    outer = Tremolo()
+    outer.mount('/v1', inner)
+    async with TestClient(outer) as client:
+        assert (await client.get('/v1/legacy/a/b')).body == b'GET /v1/legacy/a/b yes 0'
+        assert (await client.get('/v1/legacy')).status == 200
+        assert (await client.get('/v1/legacy/')).status == 200
+    assert [scope['root_path'] for scope in seen[:3]] == ['/v1/legacy'] * 3

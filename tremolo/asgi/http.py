@@ -383,11 +383,11 @@ def as_bytes(value: Any, what: str) -> bytes:
 
 
 async def run_http(app: ASGIApp, scopes: ScopeBuilder, request: Request, response: Response,
-                   debug: bool) -> None:
+                   debug: bool, mounted_at: Optional[str] = None) -> None:
     """Serve one HTTP request to ``app``: the dispatcher's (or a mount's) ``handle``."""
     cycle = HTTPCycle(request, response)
     try:
-        await app(scopes.http(request), cycle.receive, cycle.send)
+        await app(scopes.http(request, mounted_at), cycle.receive, cycle.send)
     except Exception as exc:
         cycle.failed(exc, debug)
         return

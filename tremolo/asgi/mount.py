@@ -56,10 +56,16 @@ class ASGIMount:
         request: Request = server['request']
         response: Response = server['response']
         context: OptionSource = server['context']
+        # Where the mount matched: the prefix, after the prefixes of the applications that
+        # mount this one (the path less what the route's {path:path} took).
+        rest = request.params.get('path')
+        path = request.path
+        mounted_at = path.rstrip('/') if rest is None else path[:len(path) - len(rest) - 1]
         if request.head.upgrade is not None and is_handshake(request):
-            await run_websocket(self.app, self.scopes, request, response, context, False)
+            await run_websocket(self.app, self.scopes, request, response, context, False,
+                                mounted_at)
         else:
-            await run_http(self.app, self.scopes, request, response, False)
+            await run_http(self.app, self.scopes, request, response, False, mounted_at)
 
     def __repr__(self) -> str:
         return f'<ASGIMount {self.prefix!r} {self.app!r}>'

@@ -63,8 +63,9 @@ class ScopeBuilder:
         #: The ``tls`` extension of each open TLS connection (see `connection_made`).
         self.tls: dict[Connection, dict[str, Any]] = {}
 
-    def http(self, request: Request) -> dict[str, Any]:
-        """The scope of an HTTP request."""
+    def http(self, request: Request, mounted_at: Optional[str] = None) -> dict[str, Any]:
+        """The scope of an HTTP request (``mounted_at``: where the mount that routed it
+        matched, when it is not the builder's own prefix)."""
         connection = request.connection
         server = connection.server
         query = request.query_string
@@ -77,7 +78,7 @@ class ScopeBuilder:
             'path': self.path_prefix + request.path if self.path_prefix else request.path,
             'raw_path': self.raw_prefix + request.raw_path,
             'query_string': query.encode('ascii') if query else b'',
-            'root_path': self.root_path,
+            'root_path': self.root_path if mounted_at is None else mounted_at,
             'headers': list(request.head.headers.items()),
             'client': connection.client if not connection.trusted else request.client,
             'server': server if type(server) is not str else (server, None),
@@ -91,9 +92,10 @@ class ScopeBuilder:
             scope['state'] = self.state.copy()
         return scope
 
-    def websocket(self, request: Request, subprotocols: list[str]) -> dict[str, Any]:
+    def websocket(self, request: Request, subprotocols: list[str],
+                  mounted_at: Optional[str] = None) -> dict[str, Any]:
         """The scope of a WebSocket handshake."""
-        scope = self.http(request)
+        scope = self.http(request, mounted_at)
         del scope['method']
         scope['type'] = 'websocket'
         scope['scheme'] = 'wss' if scope['scheme'] == 'https' else 'ws'

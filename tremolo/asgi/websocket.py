@@ -206,7 +206,8 @@ class WebSocketCycle:
 
 
 async def run_websocket(app: ASGIApp, scopes: ScopeBuilder, request: Request,
-                        response: Response, options: OptionSource, debug: bool) -> None:
+                        response: Response, options: OptionSource, debug: bool,
+                        mounted_at: Optional[str] = None) -> None:
     """Serve one WebSocket handshake to ``app``; a malformed handshake is refused (400, or
     426 for another protocol version) without calling it."""
     head = request.head
@@ -220,8 +221,8 @@ async def run_websocket(app: ASGIApp, scopes: ScopeBuilder, request: Request,
         return
     cycle = WebSocketCycle(request, response, key, options)
     try:
-        await app(scopes.websocket(request, cycle.websocket.subprotocols), cycle.receive,
-                  cycle.send)
+        await app(scopes.websocket(request, cycle.websocket.subprotocols, mounted_at),
+                  cycle.receive, cycle.send)
     except Exception as exc:
         await cycle.failed(exc, debug)
         return
