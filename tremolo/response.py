@@ -160,7 +160,7 @@ class Response:
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
         'keep_alive', 'body_size', 'before_send', 'channel', '_headers', '_chunked', '_length',
-        '_head_only', '_header_view', '_raw_headers',
+        '_head_only', '_header_view', '_raw_headers', '_omitted',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -184,6 +184,8 @@ class Response:
         self._header_view: Optional[ResponseHeaders] = None
         # Header lines given already encoded (`add_raw_headers`), sent after the others.
         self._raw_headers = b''
+        # The server's own Date (1) and Server (2) lines that raw headers replace.
+        self._omitted = 0
 
     # -- status and headers -------------------------------------------------------------------
 
@@ -216,7 +218,8 @@ class Response:
         check_header('Content-Type', content_type)
         self.content_type = content_type
 
-    def add_raw_headers(self, lines: bytes) -> None:
+    def add_raw_headers(self, lines: bytes, *, date: bool = False,
+                        server: bool = False) -> None:
         """Add header lines already encoded, ``b'Name: value\\r\\n'`` each, sent after the
         other headers as they are.
 
@@ -225,12 +228,18 @@ class Response:
         none of them is ``Content-Length``, ``Transfer-Encoding`` or ``Connection``, which the
         server writes itself. `headers` does not show them.
 
+        Args:
+            lines: The header lines.
+            date: They hold a ``Date`` field: the server's own is not sent.
+            server: They hold a ``Server`` field: the server's own is not sent.
+
         Raises:
             RuntimeError: The head has been sent already.
         """
         if self.headers_sent:
             raise RuntimeError('cannot add headers: the response has already started')
         self._raw_headers += lines
+        self._omitted |= (1 if date else 0) | (2 if server else 0)
 
     def set_cookie(self, name: str, value: str = '', **attributes: Any) -> None:
         """Add a ``Set-Cookie`` header.
@@ -274,6 +283,7 @@ class Response:
         self.content_type = 'text/plain; charset=utf-8'
         del self._headers[:]
         self._raw_headers = b''
+        self._omitted = 0
         for name, value in headers.items() if isinstance(headers, Mapping) else headers:
             self.headers.add(name, value)
 
@@ -427,6 +437,10 @@ class Response:
             end = b'Connection: keep-alive\r\n\r\n'
         else:
             end = b'\r\n'
+        omitted = self._omitted
+        if omitted:
+            return b'%s%s%s%s%s' % (line, b'' if omitted & 1 else dates.header(),
+                                    b'' if omitted & 2 else channel.server_header, framing, end)
         return b'%s%s%s%s%s' % (line, dates.header(), channel.server_header, framing, end)
 
     async def start(self, length: Optional[int] = None) -> None:

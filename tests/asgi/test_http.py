@@ -540,3 +540,16 @@ async def test_a_response_streamed_short_of_its_length_is_cut():
         connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
         output = await connection.read_all()
     assert output.endswith(b'\r\n\r\nabc') and connection.transport.aborted
+
+
+async def test_the_apps_date_and_server_replace_the_servers():
+    headers = [(b'server', b'my-app/1.0'), (b'date', b'Thu, 01 Jan 2026 00:00:00 GMT')]
+    async with client_of(text_app(b'x', headers=headers)) as client:
+        response = await client.get('/')
+    assert [value for name, value in response.header_list if name.lower() == 'server'] == [
+        'my-app/1.0']
+    assert [value for name, value in response.header_list if name.lower() == 'date'] == [
+        'Thu, 01 Jan 2026 00:00:00 GMT']
+    async with client_of(text_app(b'x', headers=[(b'server', b'only-server')])) as client:
+        partial = await client.get('/')
+    assert partial.header('server') == 'only-server' and partial.header('date') is not None

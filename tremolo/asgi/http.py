@@ -47,6 +47,8 @@ _VALID_NAMES: set[bytes] = set()
 # response keeps apart.
 _CONTENT_LENGTH = b'content-length'
 _SPECIAL = frozenset((_CONTENT_LENGTH, b'transfer-encoding', b'connection', b'content-type'))
+# The fields the server sends by default, unless the application sends its own.
+_DEFAULTS = frozenset((b'date', b'server'))
 
 
 class HTTPCycle:
@@ -221,6 +223,7 @@ class HTTPCycle:
         response = self.response
         response.status = status
         lines = []
+        date = server = False
         for name, value in message.get('headers', ()):
             if type(name) is not bytes or type(value) is not bytes:
                 raise TypeError(f'an ASGI header is a pair of bytes, not ({name!r}, {value!r})')
@@ -235,9 +238,12 @@ class HTTPCycle:
                     raise ASGIProtocolError(f'invalid header name {name!r}')
                 if len(_VALID_NAMES) < 1024:
                     _VALID_NAMES.add(name)
+            if lower in _DEFAULTS:  # the application's own replace the server's
+                date = date or lower == b'date'
+                server = server or lower == b'server'
             lines.append(b'%s: %s\r\n' % (name, value))
         if lines:
-            response.add_raw_headers(b''.join(lines))
+            response.add_raw_headers(b''.join(lines), date=date, server=server)
         self._trailers = bool(message.get('trailers', False))
         self.started = True
 
