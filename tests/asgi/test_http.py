@@ -553,3 +553,47 @@ async def test_the_apps_date_and_server_replace_the_servers():
     async with client_of(text_app(b'x', headers=[(b'server', b'only-server')])) as client:
         partial = await client.get('/')
     assert partial.header('server') == 'only-server' and partial.header('date') is not None
+
+
+# -- the connection: PROXY protocol, TLS client certificates ---------------------------------------
+
+async def test_the_proxy_protocol_names_the_client_and_the_scheme():
+    seen: list = []
+    header = b'PROXY TCP4 203.0.113.7 198.51.100.2 4711 443\r\n'
+    async with serve(scope_app(seen), proxy_protocol=True) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(header + b'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    assert answer.startswith(b'HTTP/1.1 204 ')
+    assert seen[0]['client'] == ('203.0.113.7', 4711)
+    assert seen[0]['server'] == ('198.51.100.2', 443)
+
+
+async def test_the_tls_extension_names_the_client_certificate(ca, certificate, client_context):
+    import ssl
+
+    seen: list = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_OPTIONAL
+    client_certificate = ca.issue_cert('client.example', organization_name='Tremolo Tests')
+    client_certificate.configure_cert(client_context)
+    async with serve(scope_app(seen), ssl=context) as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url + '/', ssl=client_context) as response:
+                assert response.status == 204
+    tls = seen[0]['extensions']['tls']
+    assert len(tls['client_cert_chain']) == 1
+    assert tls['client_cert_chain'][0].startswith('-----BEGIN CERTIFICATE-----')
+    assert 'O=Tremolo Tests' in tls['client_cert_name']
+
+
+def test_distinguished_names_are_written_as_rfc_4514_says():
+    from tremolo.asgi.scope import distinguished_name
+
+    subject = ((('countryName', 'FR'),), (('organizationName', 'Acme, Inc.'),),
+               (('commonName', ' lead#'), ('userId', 'x+y')))
+    assert distinguished_name({'subject': subject}) == r'CN=\ lead#+UID=x\+y,O=Acme\, Inc.,C=FR'
+    assert distinguished_name({}) is None
