@@ -41,14 +41,25 @@ ASGIApp = Callable[..., Any]
 # value): what could split or end the head is refused before it is written.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE_VALUE = re.compile(rb'[\x00-\x08\x0a-\x1f\x7f]')
-# Header names already found valid: an application sends the same few names again and again.
-_VALID_NAMES: set[bytes] = set()
-# The framing fields (RFC 9112 §6), which the server writes, and Content-Type, which the
-# response keeps apart.
-_CONTENT_LENGTH = b'content-length'
-_SPECIAL = frozenset((_CONTENT_LENGTH, b'transfer-encoding', b'connection', b'content-type'))
-# The fields the server sends by default, unless the application sends its own.
-_DEFAULTS = frozenset((b'date', b'server'))
+# What each header name is, as sent (an application sends the same few names again and
+# again): a field passed on as it is, or one the server treats apart. The framing fields (RFC
+# 9112 §6) are the server's to write; Date and Server replace the server's own.
+_FIELD, _DATE, _SERVER, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = 0, 1, 2, 4, 8, 16
+_KINDS = {b'date': _DATE, b'server': _SERVER, b'content-length': _CONTENT_LENGTH,
+          b'transfer-encoding': _TRANSFER_ENCODING, b'connection': _CONNECTION}
+_NAME_KINDS: dict[bytes, int] = {}
+
+
+def _name_kind(name: Any, value: Any) -> int:
+    """What the header ``name`` is (checked once, then remembered)."""
+    if type(name) is not bytes:
+        raise TypeError(f'an ASGI header is a pair of bytes, not ({name!r}, {value!r})')
+    if _TOKEN.fullmatch(name) is None:
+        raise ASGIProtocolError(f'invalid header name {name!r}')
+    kind = _KINDS.get(name.lower(), _FIELD)
+    if len(_NAME_KINDS) < 1024:
+        _NAME_KINDS[name] = kind
+    return kind
 
 
 class HTTPCycle:
@@ -223,46 +234,43 @@ class HTTPCycle:
         response = self.response
         response.status = status
         lines = []
-        date = server = False
+        omitted = 0
         for name, value in message.get('headers', ()):
-            if type(name) is not bytes or type(value) is not bytes:
+            kind = _NAME_KINDS.get(name)
+            if kind is None:
+                kind = _name_kind(name, value)
+            if type(value) is not bytes:
                 raise TypeError(f'an ASGI header is a pair of bytes, not ({name!r}, {value!r})')
-            lower = name.lower()
+            if kind == _CONTENT_LENGTH:
+                self._content_length(value)
+                continue
             if _UNSAFE_VALUE.search(value) is not None:
                 raise ASGIProtocolError(f'invalid characters in the value of header {name!r}')
-            if lower in _SPECIAL:
-                self._special_header(lower, value)
-                continue
-            if name not in _VALID_NAMES:
-                if _TOKEN.fullmatch(name) is None:
-                    raise ASGIProtocolError(f'invalid header name {name!r}')
-                if len(_VALID_NAMES) < 1024:
-                    _VALID_NAMES.add(name)
-            if lower in _DEFAULTS:  # the application's own replace the server's
-                date = date or lower == b'date'
-                server = server or lower == b'server'
-            lines.append(b'%s: %s\r\n' % (name, value))
+            if kind == _FIELD:
+                lines.append(name + b': ' + value + b'\r\n')
+            elif kind == _CONNECTION:
+                if b'close' in value.lower():
+                    response.keep_alive = False
+            elif kind != _TRANSFER_ENCODING:
+                # Date or Server: the application's own replace the server's. (The server
+                # chooses the framing, chunked when the length is not known: the
+                # application's transfer-encoding is dropped.)
+                omitted |= kind
+                lines.append(name + b': ' + value + b'\r\n')
         if lines:
-            response.add_raw_headers(b''.join(lines), date=date, server=server)
+            response.add_raw_headers(b''.join(lines), date=bool(omitted & _DATE),
+                                     server=bool(omitted & _SERVER))
         self._trailers = bool(message.get('trailers', False))
         self.started = True
 
-    def _special_header(self, lower: bytes, value: bytes) -> None:
-        if lower == _CONTENT_LENGTH:
-            value = value.strip()
-            if not value.isdigit() or len(value) > 18:
-                raise ASGIProtocolError(f'invalid content-length header {value!r}')
-            length = int(value)
-            if self._length is not None and self._length != length:
-                raise ASGIProtocolError('two different content-length headers')
-            self._length = length
-        elif lower == b'content-type':
-            self.response.content_type = value.decode('latin-1')
-        elif lower == b'connection':
-            if b'close' in value.lower():
-                self.response.keep_alive = False
-        # transfer-encoding: the server chooses the framing (chunked when the length is not
-        # known), so the application's is dropped.
+    def _content_length(self, value: bytes) -> None:
+        value = value.strip()
+        if not value.isdigit() or len(value) > 18:
+            raise ASGIProtocolError(f'invalid content-length header {value!r}')
+        length = int(value)
+        if self._length is not None and self._length != length:
+            raise ASGIProtocolError('two different content-length headers')
+        self._length = length
 
     async def _end_body(self) -> None:
         if self._trailers:
