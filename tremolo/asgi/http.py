@@ -242,7 +242,10 @@ class HTTPCycle:
             if type(value) is not bytes:
                 raise TypeError(f'an ASGI header is a pair of bytes, not ({name!r}, {value!r})')
             if kind == _CONTENT_LENGTH:
-                self._content_length(value)
+                if self._length is None and value.isdigit() and len(value) <= 18:
+                    self._length = int(value)
+                else:
+                    self._content_length(value)
                 continue
             if _UNSAFE_VALUE.search(value) is not None:
                 raise ASGIProtocolError(f'invalid characters in the value of header {name!r}')
@@ -257,9 +260,11 @@ class HTTPCycle:
                 # application's transfer-encoding is dropped.)
                 omitted |= kind
                 lines.append(name + b': ' + value + b'\r\n')
-        if lines:
+        if omitted:
             response.add_raw_headers(b''.join(lines), date=bool(omitted & _DATE),
                                      server=bool(omitted & _SERVER))
+        elif lines:
+            response.add_raw_headers(b''.join(lines))
         self._trailers = bool(message.get('trailers', False))
         self.started = True
 
