@@ -555,7 +555,7 @@ async def test_the_apps_date_and_server_replace_the_servers():
     assert partial.header('server') == 'only-server' and partial.header('date') is not None
 
 
-# -- the connection: PROXY protocol, TLS client certificates ---------------------------------------
+# -- the connection: PROXY protocol, TLS client certificates --------------------------------------
 
 async def test_the_proxy_protocol_names_the_client_and_the_scheme():
     seen: list = []
@@ -597,3 +597,30 @@ def test_distinguished_names_are_written_as_rfc_4514_says():
                (('commonName', ' lead#'), ('userId', 'x+y')))
     assert distinguished_name({'subject': subject}) == r'CN=\ lead#+UID=x\+y,O=Acme\, Inc.,C=FR'
     assert distinguished_name({}) is None
+
+
+async def test_several_receivers_all_hear_the_disconnect():
+    heard: list = []
+    gone = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await receive()
+
+        async def listen(name):
+            message = await receive()
+            heard.append((name, message['type']))
+
+        cancelled = asyncio.ensure_future(listen('cancelled'))
+        listeners = [asyncio.ensure_future(listen(name)) for name in ('a', 'b')]
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await asyncio.gather(*listeners)
+        gone.set()
+
+    async with client_of(app) as client:
+        connection = client.connect()
+        connection.send(b'GET / HTTP/1.1\r\nHost: t\r\n\r\n')
+        await asyncio.sleep(0.05)
+        await connection.close()
+        await asyncio.wait_for(gone.wait(), 5)
+    assert sorted(heard) == [('a', 'http.disconnect'), ('b', 'http.disconnect')]

@@ -120,28 +120,29 @@ class HTTPCycle:
         return {'type': 'http.disconnect'}
 
     async def _wait_disconnect(self) -> None:
+        """Wait until the client goes or the response is complete (any number of receivers:
+        a framework may listen for the disconnect in a task of its own)."""
         if self.complete or self.disconnected:
             return
-        channel = self.response.channel
-        lost = channel.when_lost()
-        if lost.done():
-            self.disconnected = True
-            return
-        waiter = self._waiter = channel.loop.create_future()
+        waiter = self._waiter
+        if waiter is None:
+            channel = self.response.channel
+            lost = channel.when_lost()
+            if lost.done():
+                self.disconnected = True
+                return
+            waiter = self._waiter = channel.loop.create_future()
 
-        def wake(_: Any) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
+            def gone(_: Any) -> None:
+                self.disconnected = True
+                if not waiter.done():
+                    waiter.set_result(None)
 
-        lost.add_done_callback(wake)
-        try:
-            await waiter
-        finally:
-            lost.remove_done_callback(wake)
-            if self._waiter is waiter:
-                self._waiter = None
-        if lost.done():
-            self.disconnected = True
+            lost.add_done_callback(gone)
+            # The connection outlives the request (keep-alive): leave nothing on it.
+            waiter.add_done_callback(lambda _: lost.remove_done_callback(gone))
+        # Shielded: a receiver cancelled while it waits must not cancel the others' wait.
+        await asyncio.shield(waiter)
 
     def _refuse(self, exc: HTTPException) -> None:
         """The body cannot be read (too large, too slow, malformed): answer with the error's
