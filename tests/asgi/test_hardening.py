@@ -153,3 +153,23 @@ async def test_a_second_signal_stops_at_once(procs, stop_dir):
     assert status == 503
     await stops_cleanly(server, None)
     assert stopped_pids(stop_dir) == {server.pid}
+
+
+@pytest.mark.parametrize('loop', LOOPS)
+async def test_a_framework_app_from_the_command_line(procs, loop):
+    """Starlette through the command line, on both loops: uvloop has no zero-copy sendfile,
+    so pathsend falls back to reading the file."""
+    pytest.importorskip('starlette', reason='Starlette is a CPython-only test extra')
+    from tests.asgi.frameworks.common import FILE_DATA, PIECES
+
+    server = procs.cli('tests.asgi.frameworks.starlette_app:app', '--port', '0', '--loop', loop,
+                       '--no-access-log', env=child_env())
+    base = (await server.url('/'))[:-1]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base + '/file') as response:
+            assert await response.read() == FILE_DATA
+        async with session.get(base + '/stream') as response:
+            assert await response.read() == b''.join(PIECES)
+        async with session.get(base + '/state') as response:
+            assert await response.text() == 'yes'
+    await stops_cleanly(server)
