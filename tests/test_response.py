@@ -134,3 +134,30 @@ async def test_body_stream_and_connection_extra_info():
     async with TestClient(app) as client:
         assert (await client.post('/read', body=b'abc')).text == 'abc from 127.0.0.1'
         assert (await client.get('/none')).text == 'None'
+
+
+async def test_a_handler_may_go_on_after_its_response_without_holding_the_connection(caplog):
+    app = Tremolo()
+    log: list = []
+
+    @app.route('/work')
+    async def work(response, **server):
+        await response.end(b'answered')
+        response.channel.detach()
+        await asyncio.sleep(0.3)
+        log.append('work done')
+        raise RuntimeError('failed after answering')
+
+    @app.route('/next')
+    async def following(**server):
+        return 'next'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        assert (await connection.request('GET', '/work')).body == b'answered'
+        assert (await connection.request('GET', '/next')).body == b'next'
+        assert log == []
+        await asyncio.sleep(0.5)
+        assert (await connection.request('GET', '/next')).body == b'next'  # still open
+    assert log == ['work done']
+    assert 'unhandled error after answering' in caplog.text

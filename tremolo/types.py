@@ -136,6 +136,12 @@ class WriteChannel(Protocol):
     def cancel_on_disconnect(self) -> None:
         """Cancel the current request's handler as soon as the client goes away."""
 
+    def detach(self) -> None:
+        """The response is complete and the handler carries on with other work (an ASGI
+        application's background tasks): the connection goes on to its next request without
+        waiting for the handler, whose later errors are only logged. The graceful stop waits
+        for it as for a request."""
+
     def when_lost(self) -> asyncio.Future[None]:
         """A future done once the connection is lost: for what waits on something else than
         the client and must still notice when it goes (the same future for every caller; add

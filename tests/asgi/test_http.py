@@ -624,3 +624,66 @@ async def test_several_receivers_all_hear_the_disconnect():
         await connection.close()
         await asyncio.wait_for(gone.wait(), 5)
     assert sorted(heard) == [('a', 'http.disconnect'), ('b', 'http.disconnect')]
+
+
+# -- work after the response (background tasks) ---------------------------------------------------
+
+def background_app(log: list, seconds: float = 0.5, fail: bool = False):
+    async def app(scope, receive, send):
+        if scope['type'] != 'http':
+            return
+        await send({'type': 'http.response.start', 'status': 200})
+        await send({'type': 'http.response.body', 'body': scope['path'].encode()})
+        if scope['path'] == '/background':
+            await asyncio.sleep(seconds)  # the work after the response (Starlette's tasks)
+            if fail:
+                raise RuntimeError('the background task failed')
+            log.append('background done')
+    return app
+
+
+async def test_the_next_request_does_not_wait_for_the_work_after_a_response():
+    log: list = []
+    loop = asyncio.get_running_loop()
+    async with client_of(background_app(log)) as client:
+        connection = client.connect()
+        assert (await connection.request('GET', '/background')).body == b'/background'
+        started = loop.time()
+        assert (await connection.request('GET', '/next')).body == b'/next'
+        assert loop.time() - started < 0.3 and log == []  # answered while the work goes on
+        # Pipelined behind a response whose handler carries on: answered all the same.
+        connection.send(b'GET /background HTTP/1.1\r\nHost: t\r\n\r\n'
+                        b'GET /after HTTP/1.1\r\nHost: t\r\n\r\n')
+        assert (await connection.read_response()).body == b'/background'
+        assert (await connection.read_response()).body == b'/after'
+        assert log == []
+        await asyncio.sleep(0.7)
+    assert log == ['background done', 'background done']
+
+
+async def test_an_error_after_the_response_is_logged_and_the_connection_goes_on(caplog):
+    async with client_of(background_app([], seconds=0.01, fail=True)) as client:
+        connection = client.connect()
+        assert (await connection.request('GET', '/background')).status == 200
+        await asyncio.sleep(0.05)
+        assert (await connection.request('GET', '/next')).body == b'/next'
+    assert 'error in the ASGI application' in caplog.text
+    assert 'the background task failed' in caplog.text
+
+
+async def test_the_graceful_stop_waits_for_the_work_after_a_response():
+    log: list = []
+    async with serve(background_app(log, seconds=0.3), lifespan='off') as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url + '/background') as response:
+                assert await response.text() == '/background'
+    assert log == ['background done']  # serve() stopped the worker: it waited
+    log.clear()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with serve(background_app(log, seconds=30), lifespan='off',
+                     graceful_shutdown_timeout=0.2) as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url + '/background') as response:
+                assert await response.text() == '/background'
+    assert log == [] and loop.time() - started < 5  # cancelled once the timeout passed

@@ -156,6 +156,12 @@ class HTTPCycle:
             response.send_whole(exc.message.encode())
             self._done()
 
+    def _complete(self) -> None:
+        """The response went out whole: the connection may go on to its next request even if
+        the application carries on (its background tasks)."""
+        self._done()
+        self.response.channel.detach()
+
     def _done(self) -> None:
         self.complete = True
         waiter = self._waiter
@@ -196,7 +202,7 @@ class HTTPCycle:
                             response.send_whole(body)
                         else:
                             await response.send(body)
-                        self._done()
+                        self._complete()
                         return
                     if body or not response.omits_body:
                         raise ASGIProtocolError(
@@ -283,7 +289,7 @@ class HTTPCycle:
             self._body_done = True  # the trailers follow
             return
         await self.response.end()
-        self._done()
+        self._complete()
 
     async def _pathsend(self, message: Message) -> None:
         """``http.response.pathsend``: the body is a file, sent zero-copy where it can be."""
@@ -310,7 +316,7 @@ class HTTPCycle:
                                          as_bytes(value, 'trailer value').decode('latin-1')))
         if not message.get('more_trailers', False):
             await self.response.end(trailers=self._trailer_fields)
-            self._done()
+            self._complete()
 
     def _early_hint(self, message: Message) -> None:
         """``http.response.early_hint``: a ``103 Early Hints`` with the links (RFC 8297)."""

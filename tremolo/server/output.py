@@ -43,6 +43,8 @@ class Exchange(Protocol):
 
     def cancel_on_disconnect(self) -> None: ...
 
+    def detach(self) -> None: ...
+
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
@@ -276,3 +278,6 @@ class Output:
 
     def cancel_on_disconnect(self) -> None:
         self._exchange.cancel_on_disconnect()
+
+    def detach(self) -> None:
+        self._exchange.detach()
