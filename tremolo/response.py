@@ -160,7 +160,7 @@ class Response:
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
         'keep_alive', 'body_size', 'before_send', 'channel', '_headers', '_chunked', '_length',
-        '_head_only', '_header_view', '_raw_headers', '_omitted',
+        '_head_only', '_header_view', '_raw',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -182,10 +182,9 @@ class Response:
         # No body byte goes out: a response to HEAD, or a status without content.
         self._head_only = request.method == 'HEAD'
         self._header_view: Optional[ResponseHeaders] = None
-        # Header lines given already encoded (`add_raw_headers`), sent after the others.
-        self._raw_headers = b''
-        # The server's own Date (1) and Server (2) lines that raw headers replace.
-        self._omitted = 0
+        # Header lines given already encoded (`add_raw_headers`), sent after the others, and
+        # which of the server's own Date (1) and Server (2) lines they replace.
+        self._raw: Optional[tuple[bytes, int]] = None
 
     # -- status and headers -------------------------------------------------------------------
 
@@ -238,8 +237,9 @@ class Response:
         """
         if self.headers_sent:
             raise RuntimeError('cannot add headers: the response has already started')
-        self._raw_headers += lines
-        self._omitted |= (1 if date else 0) | (2 if server else 0)
+        flags = (1 if date else 0) | (2 if server else 0)
+        raw = self._raw
+        self._raw = (lines, flags) if raw is None else (raw[0] + lines, raw[1] | flags)
 
     def set_cookie(self, name: str, value: str = '', **attributes: Any) -> None:
         """Add a ``Set-Cookie`` header.
@@ -282,8 +282,7 @@ class Response:
         self.reason = None
         self.content_type = 'text/plain; charset=utf-8'
         del self._headers[:]
-        self._raw_headers = b''
-        self._omitted = 0
+        self._raw = None
         for name, value in headers.items() if isinstance(headers, Mapping) else headers:
             self.headers.add(name, value)
 
@@ -425,8 +424,9 @@ class Response:
                 b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1'))
                 for name, value in self._headers
             ])
-        if self._raw_headers:
-            framing += self._raw_headers
+        raw = self._raw
+        if raw is not None:
+            framing += raw[0]
         if channel.closing or (length is not None and not self.request.body_complete):
             # A whole response while the request body is still arriving: that body will not
             # be read, and unread body bytes cannot be told apart from a next request.
@@ -437,8 +437,8 @@ class Response:
             end = b'Connection: keep-alive\r\n\r\n'
         else:
             end = b'\r\n'
-        omitted = self._omitted
-        if omitted:
+        if raw is not None and raw[1]:
+            omitted = raw[1]
             return b'%s%s%s%s%s' % (line, b'' if omitted & 1 else dates.header(),
                                     b'' if omitted & 2 else channel.server_header, framing, end)
         return b'%s%s%s%s%s' % (line, dates.header(), channel.server_header, framing, end)
@@ -711,12 +711,14 @@ class Response:
             tail = await self._filter(b'', True)
             if tail:
                 self._send_piece(tail)
-        # The last chunk, with the trailer section (RFC 9112 §7.1.2).
-        last = b'0\r\n%s\r\n' % _trailer_lines(trailers) if trailers else b'0\r\n\r\n'
+        if trailers:
+            # The last chunk, with the trailer section (RFC 9112 §7.1.2); checked before the
+            # response counts as finished.
+            last = b'0\r\n%s\r\n' % _trailer_lines(trailers)
         self.finished = True
         if self._chunked:
             if not self._head_only:
-                self.channel.write_soon(last)
+                self.channel.write_soon(last if trailers else b'0\r\n\r\n')
         elif (self._length is not None and self.body_size != self._length
               and not self._head_only):
             self._abort()
