@@ -687,3 +687,22 @@ async def test_the_graceful_stop_waits_for_the_work_after_a_response():
             async with session.get(server.url + '/background') as response:
                 assert await response.text() == '/background'
     assert log == [] and loop.time() - started < 5  # cancelled once the timeout passed
+
+
+# -- the speed limits of the server options -----------------------------------------------------
+
+async def test_download_and_upload_rates_limit_an_asgi_application():
+    log: list = []
+    loop = asyncio.get_running_loop()
+    async with client_of(text_app(b'x' * 60_000), download_rate=100_000) as client:
+        started = loop.time()
+        response = await client.get('/')
+        elapsed = loop.time() - started
+    assert response.body == b'x' * 60_000
+    assert elapsed > 0.3  # generous: 60 kB at 100 kB/s after the first burst
+    async with client_of(echo_app(log), upload_rate=100_000) as client:
+        started = loop.time()
+        response = await client.post('/', body=b'y' * 60_000)
+        elapsed = loop.time() - started
+    assert response.body.startswith(b'60000 ')
+    assert elapsed > 0.3

@@ -24,17 +24,32 @@ if TYPE_CHECKING:
     from ..response import Response
 
 
-class ServerOptions:
-    """The route options of an application served directly (the server's values): what a
-    WebSocket reads (`tremolo.types.OptionSource`)."""
+class RequestOptions:
+    """The route options of one request of an application served directly: the server's
+    values, which the bandwidth limiter may change for this request (a
+    `tremolo.types.OptionSource`, what a WebSocket and the limiter read).
 
-    __slots__ = ('values',)
+    Attributes:
+        connection: The request's connection.
+    """
 
-    def __init__(self, options: Options) -> None:
-        self.values = options.route_defaults()
+    __slots__ = ('connection', '_defaults', '_options')
+
+    def __init__(self, defaults: dict[str, Any], connection: Connection) -> None:
+        self.connection = connection
+        self._defaults = defaults
+        self._options: Optional[dict[str, Any]] = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """This request's options, copied on first use: changes are its own."""
+        if self._options is None:
+            self._options = dict(self._defaults)
+        return self._options
 
     def option(self, name: str, default: Any = None) -> Any:
-        return self.values.get(name, default)
+        options = self._options if self._options is not None else self._defaults
+        return options.get(name, default)
 
 
 class ASGIDispatcher:
@@ -58,8 +73,10 @@ class ASGIDispatcher:
         self.debug = options.debug
         self.lifespan = Lifespan(app, options.lifespan) if options.lifespan != 'off' else None
         self.scopes = ScopeBuilder(options.root_path)
-        self.settings = ServerOptions(options)
+        #: The route options of every request: the server's.
+        self.defaults = options.route_defaults()
         self._tls = options.ssl is not None
+        self._limiter = _bandwidth_limiter(options)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -92,10 +109,37 @@ class ASGIDispatcher:
 
     def handle(self, request: Request, response: Response) -> Awaitable[None]:
         """Serve one request: a WebSocket handshake or an HTTP request."""
+        context = None
+        if self._limiter is not None:
+            context = self._limit(request, response)
         if request.head.upgrade is not None and is_handshake(request):
-            return run_websocket(self.app, self.scopes, request, response, self.settings,
+            if context is None:
+                context = RequestOptions(self.defaults, request.connection)
+            return run_websocket(self.app, self.scopes, request, response, context,
                                  self.debug)
         return run_http(self.app, self.scopes, request, response, self.debug)
 
+    def _limit(self, request: Request, response: Response) -> RequestOptions:
+        """Put the request and its response under the speed limits of the
+        ``download_rate`` and ``upload_rate`` options."""
+        context = RequestOptions(self.defaults, request.connection)
+        assert self._limiter is not None
+        self._limiter.on_request(request, response, context)
+        # A limited upload is read from the socket in smaller steps.
+        request.body_buffer_size = context.option('body_buffer_size',
+                                                  request.body_buffer_size)
+        return context
+
     def __repr__(self) -> str:
         return f'<ASGIDispatcher {self.app!r}>'
+
+
+def _bandwidth_limiter(options: Options) -> Any:
+    """The speed limiter the ``download_rate`` and ``upload_rate`` options ask for, or
+    ``None``. It is imported only then: an unused limiter costs nothing."""
+    if not options.download_rate and not options.upload_rate:
+        return None
+    from ..middleware.bandwidth import BandwidthLimiter
+
+    return BandwidthLimiter(options.download_rate, options.upload_rate,
+                            scope=options.rate_scope, burst=options.rate_burst or None)
