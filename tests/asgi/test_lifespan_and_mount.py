@@ -40,6 +40,8 @@ async def test_startup_and_shutdown_run_once_and_the_state_reaches_requests():
         assert (await client.get('/')).body == b'connected'
         assert (await client.get('/')).body == b'connected'
         assert client.runtime.state == {'db': 'connected'}
+        with pytest.raises(TypeError, match='no globals'):
+            client.globals  # noqa: B018 - a Tremolo application's, not an ASGI one's
     assert events == ['lifespan.startup', 'lifespan.shutdown']
 
 
