@@ -28,8 +28,7 @@ async def uploads(request, **server):
 
 # --8<-- [start:scope]
 # Everything under /mirror: 1 MiB/s per client address, all its connections together.
-app.add_middleware(BandwidthLimiter(download_rate=MiB, scope='client'),
-                   priority=0, prefix='/mirror')
+app.install(BandwidthLimiter(download_rate=MiB, scope='client', prefix='/mirror'))
 
 
 @app.route('/mirror/{name}')

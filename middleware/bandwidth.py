@@ -44,9 +44,9 @@ from tremolo.middleware.token_bucket import (
     default_burst,
 )
 
-from tremolo import Context, Request, Response
+from tremolo import Context, Request, Response, Tremolo
 
-__all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle']
+__all__ = ['BandwidthLimiter', 'Pacer', 'SCOPES', 'throttle', 'throttled_seconds']
 
 #: The scopes a `BandwidthLimiter` can share its limit over.
 SCOPES = ('connection', 'client', 'worker', 'global')
@@ -61,6 +61,15 @@ Bucket = Union[TokenBucket, SharedTokenBucket]
 _MIN_SLEEP = 0.002
 #: The request-body buffer of a limited upload, at most: what may be read ahead of the limit.
 _UPLOAD_BUFFER = 64 * 1024
+
+#: Seconds the transfers of this process have waited for their limits, by direction.
+_THROTTLED = {'download': 0.0, 'upload': 0.0}
+
+
+def throttled_seconds() -> dict[str, float]:
+    """Seconds the transfers of this worker process have waited for their speed limits so
+    far, by direction (``'download'``, ``'upload'``): what the metrics report."""
+    return dict(_THROTTLED)
 
 
 class Pacer:
@@ -81,10 +90,12 @@ class Pacer:
     preserves_length = True
     on_wire = True
 
-    __slots__ = ('loop', 'own', 'shared', 'buckets', 'leases')
+    __slots__ = ('loop', 'own', 'shared', 'buckets', 'leases', 'direction')
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, direction: str = 'download') -> None:
         self.loop = loop
+        #: ``'download'`` or ``'upload'``: where its waits are counted.
+        self.direction = direction
         self.own: Optional[TokenBucket] = None
         self.shared: list[Bucket] = []
         self.buckets: tuple[Bucket, ...] = ()
@@ -122,12 +133,14 @@ class Pacer:
         return self._later(delay, data)
 
     async def _later(self, delay: float, data: bytes) -> bytes:
+        _THROTTLED[self.direction] += delay
         await asyncio.sleep(delay)
         return data
 
     async def _leased(self, data: bytes, deadline: float, index: int, final: bool) -> bytes:
         size = len(data)
         loop = self.loop
+        started = loop.time()
         for account in self.leases[index:]:
             spent = account.take(size, loop.time())
             if spent is None:
@@ -138,6 +151,7 @@ class Pacer:
         delay = deadline - loop.time()
         if delay >= _MIN_SLEEP:
             await asyncio.sleep(delay)
+        _THROTTLED[self.direction] += loop.time() - started  # the lease's wait included
         return data
 
     def _finish(self) -> None:
@@ -149,12 +163,12 @@ class Pacer:
 
 
 def _pacer(filters: list[Any], loop: asyncio.AbstractEventLoop,
-           add: Any) -> Pacer:
+           add: Any, direction: str = 'download') -> Pacer:
     """The pacer among ``filters``, added with ``add`` if there is none yet."""
     for stream_filter in filters:
         if isinstance(stream_filter, Pacer):
             return stream_filter
-    pacer = Pacer(loop)
+    pacer = Pacer(loop, direction)
     add(pacer)
     return pacer
 
@@ -200,7 +214,8 @@ def throttle(
         _set_own(_pacer(response.filters, loop, response.add_filter), rate, burst, 'rate')
     if upload_rate is not None:
         if request.has_body:
-            _set_own(_pacer(request.filters, loop, request.add_filter), upload_rate, burst,
+            _set_own(_pacer(request.filters, loop, request.add_filter, 'upload'), upload_rate,
+                     burst,
                      'upload_rate')
             if upload_rate and context is not None:
                 _small_body_buffer(context, upload_rate, burst)
@@ -260,12 +275,11 @@ _IDLE_AFTER = 2.0
 class BandwidthLimiter:
     """Middleware limiting download and upload speed over a scope.
 
-    Install it with a low priority so that it is the outermost middleware (its filters pace
-    the bytes on the wire whatever the order, but a low priority also limits the responses of
-    short-circuiting middleware):
+    Install it with ``app.install(limiter)``: its hooks run at ``priority`` 0 by default, so
+    that it is the outermost middleware (its filters pace the bytes on the wire whatever the
+    order, but a low priority also limits the responses of short-circuiting middleware):
 
-        app.add_middleware(BandwidthLimiter(download_rate=4 * 2**20, scope='global'),
-                           priority=0)
+        app.install(BandwidthLimiter(download_rate=4 * 2**20, scope='global'))
 
     Make it before the server starts (at import, or in the function that builds the
     application): a ``'global'`` limiter sets up memory that the worker processes share when
@@ -291,6 +305,8 @@ class BandwidthLimiter:
         fail_open: With a store, while it cannot be reached: ``False`` (the default) keeps
             each worker within the budget on its own; ``True`` lifts the budget until the
             store answers again.
+        priority: The priority of its hook when installed (``app.install``).
+        prefix: Only paths under this prefix are limited (when installed).
 
     Raises:
         ValueError: A negative rate, an unknown scope, a burst below one byte, no rate at
@@ -302,7 +318,8 @@ class BandwidthLimiter:
         self, download_rate: float = 0, upload_rate: float = 0, *,
         scope: str = 'connection', burst: Optional[float] = None,
         upload_burst: Optional[float] = None, store: Any = None, name: str = 'bandwidth',
-        lease_size: Optional[int] = None, fail_open: bool = False,
+        lease_size: Optional[int] = None, fail_open: bool = False, priority: int = 0,
+        prefix: Optional[str] = None,
     ) -> None:
         if scope not in SCOPES:
             raise ValueError(f'scope must be one of {", ".join(SCOPES)}, not {scope!r}')
@@ -348,6 +365,13 @@ class BandwidthLimiter:
         self._global: Optional[_Scope] = None
         if scope == 'global' and store is None:
             self._global = _Scope(*self._buckets(SharedTokenBucket))
+
+        self.priority = priority
+        self.prefix = prefix
+
+    def setup(self, app: Tremolo) -> None:
+        """Install the limiter's hook on ``app`` (``app.install(limiter)``)."""
+        app.on_request(priority=self.priority, prefix=self.prefix)(self.on_request)
 
     def _make_budgets(self) -> None:
         assert self.store is not None
@@ -408,7 +432,7 @@ class BandwidthLimiter:
         if scope.down is not None:
             _share(_pacer(response.filters, loop, response.add_filter), scope.down)
         if scope.up is not None and request.has_body:
-            _share(_pacer(request.filters, loop, request.add_filter), scope.up)
+            _share(_pacer(request.filters, loop, request.add_filter, 'upload'), scope.up)
             _small_body_buffer(context, self.upload_rate, self.upload_burst)
 
     def _lease(self, request: Request, response: Response, context: Context,
@@ -422,7 +446,7 @@ class BandwidthLimiter:
             _lease_from(_pacer(response.filters, loop, response.add_filter), down, member)
         up = self._budgets.get('upload')
         if up is not None and request.has_body:
-            _lease_from(_pacer(request.filters, loop, request.add_filter), up, member)
+            _lease_from(_pacer(request.filters, loop, request.add_filter, 'upload'), up, member)
             _small_body_buffer(context, self.upload_rate, self.upload_burst)
 
     async def set_rate(self, download_rate: Optional[float] = None,

@@ -214,7 +214,7 @@ def run_as_main(monkeypatch, name: str) -> list[Options]:
     """Run ``examples/NAME.py`` as a script, catching the options it serves with."""
     served: list[Options] = []
     monkeypatch.setattr(tremolo.server.serve, 'serve',
-                        lambda options, make_dispatcher: served.append(options))
+                        lambda options, make_dispatcher, reimport=None: served.append(options))
     runpy.run_path(str(EXAMPLES / f'{name}.py'), run_name='__main__')
     assert len(served) == 1
     return served
@@ -239,6 +239,63 @@ def test_run_calls_of_the_examples_are_valid(monkeypatch):
     [limits] = run_as_main(monkeypatch, 'limits')
     assert (limits.max_connections, limits.max_connections_per_ip, limits.handler_timeout,
             limits.min_data_rate, limits.graceful_shutdown_timeout) == (10_000, 100, 60, 240, 30)
+
+
+def test_operations_example_runs_with_valid_options(monkeypatch):
+    [operations] = run_as_main(monkeypatch, 'operations')
+    assert (operations.worker_num, operations.access_log_format) == (4, 'json')
+    assert (operations.readiness_path, operations.liveness_path) == ('/ready', '/live')
+    assert operations.supervised and operations.max_worker_memory == 512 * 1024 * 1024
+
+
+async def test_operations_example_serves_metrics_and_health():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with TestClient(example('operations').app, readiness_path='/ready') as client:
+        assert (await client.get('/orders/3')).json() == {'order': 3}
+        assert (await client.get('/ready')).text == 'ready'
+        text = (await client.get('/metrics')).text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    [sample] = [s for s in families['tremolo_http_requests'].samples
+                if s.labels.get('route') == '/orders/{id:int}']
+    assert sample.value == 1 and sample.labels == {'route': '/orders/{id:int}',
+                                                   'method': 'GET', 'status': '200'}
+
+
+async def test_tracing_example_makes_a_span_per_request():
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracing = example('tracing')
+    exporter = InMemorySpanExporter()  # next to the example's console exporter
+    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with TestClient(tracing.app) as client:
+        assert (await client.get('/orders/5')).json() == {'order': 5}
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names == ['load order', 'GET /orders/{id:int}']
+
+
+def test_logging_json_example_configures_the_access_log(tmp_path, monkeypatch):
+    import logging
+
+    from tremolo.server.logs import apply_log_config
+
+    monkeypatch.chdir(tmp_path)  # its access.log is relative
+    loggers = {name: logging.getLogger(name) for name in ('tremolo', 'tremolo.access')}
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name, lg in loggers.items()}
+    try:
+        apply_log_config(str(EXAMPLES / 'logging.json'))
+        access = loggers['tremolo.access']
+        assert not access.propagate and access.level == logging.INFO
+        assert access.handlers[0].baseFilename == str(tmp_path / 'access.log')
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            for handler in loggers[name].handlers:
+                if handler not in handlers:
+                    handler.close()
+            loggers[name].handlers[:] = handlers
+            loggers[name].setLevel(level)
+            loggers[name].propagate = propagate
 
 
 async def test_limits_example_cancels_a_handler_that_runs_too_long():
@@ -292,6 +349,7 @@ def test_systemd_unit_runs_a_valid_command_line():
     assert options.listen == ['/run/tremolo/app.sock']
     assert options.trusted_proxies == ['unix'] and options.worker_num == 4
     assert re.search(r'^RuntimeDirectory=tremolo$', unit, re.M)
+    assert re.search(r'^ExecReload=/bin/kill -HUP \$MAINPID$', unit, re.M)
 
 
 # -- handlers and streaming --------------------------------------------------------------------
@@ -563,7 +621,7 @@ async def test_server_names_and_path_parameters():
     }
     assert whoami.headers['x-loop'].endswith('EventLoop')
     assert everything.json() == ['app', 'context', 'globals', 'logger', 'loop', 'request',
-                                 'response', 'username', 'websocket']
+                                 'response', 'telemetry', 'username', 'websocket']
     page = (DOCS / 'injection.md').read_text()
     assert json.dumps(everything.json(), separators=(',', ':')) in page
 
@@ -1005,6 +1063,142 @@ async def test_scaling_example_shares_budgets_rates_and_messages_through_redis(
         await listener.close()
 
 
+# -- the middleware library ----------------------------------------------------------------------
+
+async def test_library_stack_example_installs_everything_in_order():
+    app = example('library_stack').app
+    async with TestClient(app, trusted_proxies=['127.0.0.1']) as client:
+        plain = await client.get('/', headers={'Host': 'example.com'})
+        response = await client.get('/', headers={
+            'Host': 'www.example.com', 'X-Forwarded-Proto': 'https',
+            'X-Request-ID': 'doc-1', 'Origin': 'https://app.example.com'})
+        refused = await client.get('/', headers={'Host': 'evil.test'})
+    assert plain.status == 308 and plain.header('location') == 'https://example.com/'
+    assert response.status == 200 and response.text == 'visit 1 (request doc-1)\n'
+    assert response.header('access-control-allow-origin') == 'https://app.example.com'
+    assert response.header('strict-transport-security').startswith('max-age=')
+    assert 'Secure' in response.header('set-cookie')
+    assert response.header('ratelimit-policy') == '"ratelimit";q=100;w=60'
+    assert refused.status == 400
+
+
+async def test_compressed_responses_example():
+    import zlib
+
+    app = example('compressed_responses').app
+    rows = gzip.compress(b'\n'.join(b'x' * 20 for _ in range(1000)))
+    async with TestClient(app) as client:
+        report = await client.get('/report', headers={'Accept-Encoding': 'gzip'})
+        ticks = await client.get('/ticks', headers={'Accept-Encoding': 'gzip'})
+        export = await client.get('/export', headers={'Accept-Encoding': 'gzip'})
+        imported = await client.post('/import', body=rows, headers={'Content-Encoding': 'gzip'})
+    assert report.header('content-encoding') == 'gzip'
+    assert json.loads(gzip.decompress(report.body))['rows'][999] == {'id': 999, 'status': 'ok'}
+    decompressor = zlib.decompressobj(31)
+    events = [decompressor.decompress(chunk) for chunk in ticks.chunks]
+    assert events[:3] == [b'data: {"tick":%d}\n\n' % n for n in range(3)]
+    assert export.header('content-type') == 'application/x-ndjson'
+    assert gzip.decompress(export.body).count(b'\n') == 1000
+    assert imported.json() == {'lines': 999}
+
+
+async def test_cors_example():
+    app = example('cors').app
+    async with TestClient(app) as client:
+        preflight = await client.options('/api/items', headers={
+            'Origin': 'http://localhost:5173', 'Access-Control-Request-Method': 'POST',
+            'Access-Control-Request-Headers': 'authorization'})
+        response = await client.get('/api/items', headers={'Origin': 'https://app.example.com'})
+    assert preflight.status == 204 and preflight.header('access-control-max-age') == '3600'
+    assert preflight.header('access-control-allow-credentials') == 'true'
+    assert response.header('access-control-expose-headers') == 'X-Total-Count'
+    assert response.json() == [{'id': 1}, {'id': 2}]
+
+
+async def test_security_example():
+    app = example('security').app
+    async with TestClient(app, trusted_proxies=['127.0.0.1']) as client:
+        redirected = await client.get('/?a=1', headers={'Host': 'shop.example.com'})
+        secure = await client.get('/', headers={'Host': 'example.com',
+                                                'X-Forwarded-Proto': 'https'})
+        unknown = await client.get('/', headers={'Host': 'example.org'})
+    assert redirected.status == 308
+    assert redirected.header('location') == 'https://shop.example.com/?a=1'
+    assert secure.text == '<h1>Secure</h1>'
+    assert secure.header('strict-transport-security') == 'max-age=63072000; includeSubDomains'
+    assert secure.header('x-frame-options') == 'DENY'
+    assert "frame-ancestors 'none'" in secure.header('content-security-policy')
+    assert unknown.status == 400
+
+
+async def test_request_id_example(caplog):
+    module = example('request_id')
+    caplog.set_level(logging.WARNING, logger='shop')
+    async with TestClient(module.app) as client:
+        response = await client.get('/orders/7', headers={'X-Request-ID': 'abc-123'})
+    assert response.json() == {'order': '7', 'request': 'abc-123'}
+    [record] = [r for r in caplog.records if r.name == 'shop']
+    assert module.handler.format(record) == 'WARNING [abc-123] shop: order 7 looked up'
+
+
+async def test_rate_limit_example():
+    app = example('rate_limit').app
+    async with TestClient(app) as client:
+        logins = [(await client.post('/login')).status for _ in range(6)]
+        health = [(await client.get('/health')).status for _ in range(70)]
+        api = await client.get('/api/data', headers={'X-API-Key': 'k1'})
+    assert logins == [200] * 5 + [429]
+    assert health == [200] * 70
+    assert api.header_list.count(('RateLimit-Policy', '"api";q=1000;w=3600')) == 1
+    assert ('RateLimit-Policy', '"ratelimit";q=60;w=60') in api.header_list
+
+
+async def test_sessions_example(tmp_path, monkeypatch):
+    monkeypatch.setenv('SESSIONS_DIR', str(tmp_path))
+    module = module_from(source('sessions'), 'sessions_example')
+    async with TestClient(module.shop) as client:
+        first = await client.post('/cart/apple')
+        cookie = first.header('set-cookie').split(';')[0]
+        second = await client.post('/cart/pear', headers={'Cookie': cookie})
+    assert second.json() == {'cart': ['apple', 'pear']}
+    async with TestClient(module.app) as client:
+        wrong = await client.post('/login', form={'user': 'ada', 'password': 'guess'})
+        login = await client.post('/login', form={'user': 'ada', 'password': 'secret'})
+        cookie = login.header('set-cookie').split(';')[0]
+        me = await client.get('/me', headers={'Cookie': cookie})
+        await client.post('/logout', headers={'Cookie': cookie})
+        after = await client.get('/me', headers={'Cookie': cookie})
+    assert wrong.status == 403
+    assert me.json() == {'user': 'ada'} and after.json() == {'user': None}
+    assert os.listdir(tmp_path) == []  # logged out: the file is gone
+
+
+async def test_csrf_example():
+    app = example('csrf').app
+    async with TestClient(app) as client:
+        page = await client.get('/profile')
+        token = re.search(r'value="([^"]+)"', page.text).group(1)
+        cookie = page.header('set-cookie').split(';')[0]
+        saved = await client.post('/profile', headers={'Cookie': cookie},
+                                  form={'csrf_token': token, 'name': 'Ada'})
+        forged = await client.post('/profile', headers={'Cookie': cookie},
+                                   form={'name': 'Mallory'})
+        webhook = await client.post('/webhooks/payment', body=b'{}')
+    assert saved.text == 'saved Ada'
+    assert forged.status == 403 and 'CSRF' in forged.text
+    assert webhook.text == 'received'
+
+
+async def test_background_tasks_example(caplog):
+    module = example('background_tasks')
+    caplog.set_level(logging.INFO, logger='signup')
+    async with TestClient(module.app) as client:
+        response = await client.post('/signup', form={'email': 'ada@example.com'})
+        assert response.text == 'Welcome! Check your mail.'
+        assert module.sent == []  # answered before the mail went out
+    # Leaving the client stopped the worker, which waited for the tasks.
+    assert module.sent == ['ada@example.com']
+    assert any(r.getMessage() == 'audit: signup ada@example.com' for r in caplog.records)
 # -- ASGI applications ---------------------------------------------------------------------------
 
 async def test_asgi_raw_example_in_process_and_from_the_command_line(procs):

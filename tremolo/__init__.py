@@ -39,6 +39,7 @@ from .forms import FormData, UploadedFile
 from .options import Options
 from .request import Request
 from .response import Response
+from .telemetry import ExchangeRecord, Figures, Telemetry
 from .upgrade import UpgradedStream
 from .web.app import Application, Tremolo
 from .web.context import Context, Globals
@@ -47,12 +48,13 @@ from .web.views import View
 
 __all__ = [
     'Application', 'BadRequest', 'ClientDisconnected', 'Conflict', 'Connection', 'Context',
-    'EventStream', 'ExpectationFailed', 'Extension', 'Forbidden', 'FormData', 'GatewayTimeout',
+    'EventStream', 'ExchangeRecord', 'ExpectationFailed', 'Extension', 'Figures', 'Forbidden',
+    'FormData', 'GatewayTimeout',
     'Globals', 'Gone', 'HTTPException', 'HTTPNotImplemented', 'InternalServerError',
     'LengthRequired', 'MethodNotAllowed', 'NotFound', 'Options', 'Part', 'PayloadTooLarge',
     'RangeNotSatisfiable', 'Redirect', 'RegistrationError', 'Request',
     'RequestHeaderFieldsTooLarge', 'RequestTimeout', 'Response', 'ServiceUnavailable',
-    'StreamFilter', 'TooManyRequests', 'Tremolo', 'URITooLong', 'Unauthorized',
+    'StreamFilter', 'Telemetry', 'TooManyRequests', 'Tremolo', 'URITooLong', 'Unauthorized',
     'UnprocessableContent', 'UnsupportedMediaType', 'UpgradedStream', 'UploadedFile', 'View',
     'WebSocket', 'WebSocketClosed', '__version__', 'run',
 ]

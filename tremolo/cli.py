@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import os
 import ssl
 import sys
+import sysconfig
 from typing import Any, Optional, Sequence
 
 from . import __version__
@@ -99,6 +101,30 @@ def load_app(spec: str, interface: str = 'auto') -> Any:
     return app
 
 
+def reload_app(spec: str, preloaded: frozenset[str], interface: str = 'auto') -> Any:
+    """Import the application ``spec`` afresh, for the workers of a reload (SIGHUP): the
+    modules imported since ``preloaded`` (the names of ``sys.modules`` before the first
+    import), except those of installed packages and of the standard library, are imported
+    again.
+
+    Raises:
+        SystemExit: As `load_app`.
+    """
+    installed = tuple(
+        os.path.realpath(path) + os.sep
+        for key in ('stdlib', 'platstdlib', 'purelib', 'platlib')
+        if (path := sysconfig.get_paths().get(key))
+    )
+    for name in [name for name in sys.modules if name not in preloaded]:
+        module = sys.modules.get(name)
+        path = getattr(module, '__file__', None)
+        if path is None or os.path.realpath(path).startswith(installed):
+            continue  # a namespace package, a built-in, an installed library
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    return load_app(spec, interface)
+
+
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     values = {k: v for k, v in vars(args).items()
               if k not in ('app', 'ssl_certfile', 'ssl_keyfile', 'ssl_keyfile_password')}
@@ -135,11 +161,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         parser.error(str(exc))
     # After the options are checked: a bad flag is reported without first running the
     # application module's import-time code.
+    preloaded = frozenset(sys.modules)
     app = load_app(args.app, options.interface)
     host, port = options.host, options.port
     extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
              if f.name not in ('host', 'port')}
+    # SIGHUP imports the application afresh for the new workers.
+    loader = functools.partial(reload_app, args.app, preloaded, options.interface)
     try:
-        run(app, host, port, **extra)
+        run(app, host, port, loader=loader, **extra)
     except LifespanFailure as exc:
         raise SystemExit(f'error: {exc}') from None

@@ -8,7 +8,7 @@ server core, with every option, runs it.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .asgi.detect import ASGI, interface_of
 from .options import Options
@@ -32,7 +32,8 @@ def dispatcher_factory(app: Any, options: Options) -> DispatcherFactory:
     return factory
 
 
-def run(app: Any, host: str = '127.0.0.1', port: int = 8000, **options: Any) -> None:
+def run(app: Any, host: str = '127.0.0.1', port: int = 8000, *,
+        loader: Optional[Callable[[], Any]] = None, **options: Any) -> None:
     """Serve ``app`` until interrupted (SIGINT/SIGTERM stop gracefully).
 
     ``app`` is a Tremolo application (served as by its own `Tremolo.run`) or an ASGI 3
@@ -51,6 +52,8 @@ def run(app: Any, host: str = '127.0.0.1', port: int = 8000, **options: Any) -> 
         app: The application.
         host: Address to bind.
         port: Port to bind.
+        loader: Imports the application afresh and returns it: on SIGHUP, the new workers
+            serve what it returns (``python -m tremolo module:app`` passes one).
         **options: Any `Options` field (``interface`` forces the kind of application).
 
     Raises:
@@ -59,8 +62,12 @@ def run(app: Any, host: str = '127.0.0.1', port: int = 8000, **options: Any) -> 
     """
     settings = Options.from_kwargs(host=host, port=port, **options)
     if interface_of(app, settings.interface) != ASGI:
-        app.run(host, port, **options)
+        app.run(host, port, loader=loader, **options)
         return
     from .server.serve import serve
 
-    serve(settings, dispatcher_factory(app, settings))
+    def reimport() -> DispatcherFactory:
+        assert loader is not None
+        return dispatcher_factory(loader(), settings)
+
+    serve(settings, dispatcher_factory(app, settings), reimport if loader is not None else None)

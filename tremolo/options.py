@@ -11,6 +11,7 @@ route options alike.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -75,6 +76,9 @@ def check_option(name: str, value: Any, kind: str, rules: Mapping[str, Any]) -> 
 KiB = 1024
 MiB = 1024 * KiB
 
+#: The kinds of file the ``log_config`` option takes.
+LOG_CONFIG_SUFFIXES = ('.json', '.toml', '.ini', '.cfg', '.conf')
+
 
 @dataclass
 class Options:
@@ -88,6 +92,32 @@ class Options:
     )
     debug: bool = _opt(False, 'Debug mode: debug logging and tracebacks in 500 responses.')
     worker_num: int = _opt(1, 'Number of worker processes (SO_REUSEPORT).', minimum=1)
+    supervise: bool = _opt(
+        False, 'Run even a single worker in a process of its own under a supervisor, which '
+        'SIGHUP reloads (implied by worker_num above 1, max_requests and max_worker_memory).'
+    )
+    max_requests: int = _opt(
+        0, 'Requests a worker serves before it is replaced by a new one, gracefully and one '
+        'worker at a time (0: never).', minimum=0,
+    )
+    max_requests_jitter: int = _opt(
+        0, 'Up to this many requests more (at random, per worker) before max_requests '
+        'replaces a worker, so that workers started together are not replaced together.',
+        minimum=0,
+    )
+    max_worker_memory: int = _opt(
+        0, 'Resident memory (RSS) of a worker, in bytes, above which it is replaced by a new '
+        'one, gracefully and one worker at a time (0: no limit; Linux).', minimum=0,
+    )
+    readiness_path: str = _opt(
+        '', 'A path the server answers itself, before the application: 200 while the worker '
+        'takes requests, 503 as soon as it stops or is being replaced (empty: none).',
+        metavar='PATH',
+    )
+    liveness_path: str = _opt(
+        '', 'A path the server answers itself with 200 while the worker runs (empty: none).',
+        metavar='PATH',
+    )
     reload: bool = _opt(False, 'Restart the server when a source file changes (development).')
     loop: str = _opt(
         'auto', "Event loop: 'auto' (the current policy), 'asyncio' or 'uvloop'.",
@@ -115,6 +145,17 @@ class Options:
         choices=('critical', 'error', 'warning', 'info', 'debug'),
     )
     access_log: bool = _opt(True, "Log one line per request to the 'tremolo.access' logger.")
+    access_log_format: str = _opt(
+        'default', "The access log's line: a preset ('default', 'common', 'combined'), 'json' "
+        '(one JSON object per line), or a template of named fields such as '
+        "'{client} \"{request_line}\" {status} {duration_ms}' (see the deployment page).",
+        metavar='FORMAT',
+    )
+    log_config: str = _opt(
+        '', 'A logging configuration file applied at startup: a logging.config dictionary as '
+        'JSON (.json) or TOML (.toml), or an INI file (.ini, .cfg, .conf) for fileConfig.',
+        metavar='PATH',
+    )
     server_name: str = _opt('Tremolo', 'Value of the Server header (empty to omit it).')
     interface: str = _opt(
         'auto', "What the application is: 'auto' (a Tremolo application, else an ASGI 3 "
@@ -249,7 +290,8 @@ class Options:
     handler_timeout: float = _opt(
         0.0, 'Seconds a request may take from its head to the end of its response (0: no '
         'limit); then its handler is cancelled: 503 if nothing was sent yet, else the '
-        'connection is cut.', minimum=0
+        'connection is cut. Routes that stream events or open WebSockets have no limit '
+        'unless they set one.', route=True, minimum=0
     )
     graceful_shutdown_timeout: float = _opt(
         30.0, 'Seconds in-flight requests get to finish when the server stops (a second '
@@ -276,8 +318,38 @@ class Options:
             # a TLS listener: a proxy that speaks PROXY protocol terminates TLS.
             raise ValueError('proxy_protocol cannot be combined with ssl: terminate TLS at '
                              'the proxy (PROXY v2 tells Tremolo that the client used TLS)')
+        self._check_operations()
         if self.debug and self.log_level == 'info':
             self.log_level = 'debug'
+
+    def _check_operations(self) -> None:
+        """The options of logs, health answers and worker recycling."""
+        if self.access_log_format != 'default':
+            from .access_log import compile_format
+
+            compile_format(self.access_log_format)  # raises ValueError naming the option
+        if self.log_config:
+            suffix = os.path.splitext(self.log_config)[1].lower()
+            if suffix not in LOG_CONFIG_SUFFIXES:
+                raise ValueError(f'option \'log_config\': {self.log_config!r} is not a .json, '
+                                 '.toml, .ini, .cfg or .conf file')
+            if not os.path.isfile(self.log_config):
+                raise ValueError(f'option \'log_config\': no such file: {self.log_config!r}')
+        for name in ('readiness_path', 'liveness_path'):
+            path = getattr(self, name)
+            if path and (not path.startswith('/') or '?' in path or ' ' in path):
+                raise ValueError(f'option {name!r} must be a path starting with /, without a '
+                                 f'query, not {path!r}')
+        if self.readiness_path and self.readiness_path == self.liveness_path:
+            raise ValueError('options \'readiness_path\' and \'liveness_path\' must differ')
+        if self.max_requests_jitter and not self.max_requests:
+            raise ValueError("option 'max_requests_jitter' needs max_requests")
+
+    @property
+    def supervised(self) -> bool:
+        """Whether the workers run under a supervisor process."""
+        return bool(self.worker_num > 1 or self.supervise or self.max_requests
+                    or self.max_worker_memory)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> Options:

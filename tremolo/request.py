@@ -45,11 +45,18 @@ class Request:
         connection: The `Connection` this request arrived on.
         context: The request's `Context` (its effective options), set by the application
             before any hook runs; ``None`` outside an application.
+        id: An identifier of this request for logs and tracing, or ``None``: set by a
+            middleware (`tremolo.middleware.request_id.RequestID` sets it), and written at the
+            end of its access log line when set.
+        route: The template of the route that matched, as registered (with its mount
+            prefix), e.g. ``'/users/{id:int}'``; ``None`` when no route matched. Logs and
+            metrics group requests by it.
     """
 
     __slots__ = (
         'head', 'method', 'path', 'raw_path', 'query_string', 'version', 'params',
-        'connection', 'context', '_stream', '_headers', '_query', '_cookies', '_body',
+        'connection', 'context', 'id', 'route', '_stream', '_headers', '_query', '_cookies',
+        '_body',
         '_form', '_forwarded', '__weakref__',
     )
 
@@ -57,20 +64,22 @@ class Request:
         self, head: RequestHead, connection: Connection, stream: Optional[BodyStream]
     ) -> None:
         self.head = head
-        self.method = head.method
-        self.version = head.version
-        self.connection = connection
+        self.method: str = head.method
+        self.version: str = head.version
+        self.connection: Connection = connection
         self._stream = stream
         target = head.target
         if target[0] != 47:  # absolute-form or '*' (RFC 9112 §3.2.2, §3.2.4)
             target = _origin_form(target)
         raw_path, _, query = target.partition(b'?')
-        self.raw_path = raw_path
+        self.raw_path: bytes = raw_path
         path = raw_path.decode('ascii')
-        self.path = unquote(path) if '%' in path else path
-        self.query_string = query.decode('ascii')
+        self.path: str = unquote(path) if '%' in path else path
+        self.query_string: str = query.decode('ascii')
         self.params: dict[str, Any] = {}
         self.context: Optional[OptionSource] = None
+        self.id: Optional[str] = None
+        self.route: Optional[str] = None
         self._headers: Optional[Headers] = None
         self._query: Optional[MultiDict] = None
         self._cookies: Optional[dict[str, str]] = None
@@ -183,6 +192,11 @@ class Request:
     def body_complete(self) -> bool:
         """Whether the whole body has arrived from the client (``True`` without a body)."""
         return self._stream is None or self._stream.complete
+
+    @property
+    def body_received(self) -> int:
+        """Bytes of the body received from the client so far (0 without a body)."""
+        return self._stream.received if self._stream is not None else 0
 
     @property
     def max_body_size(self) -> int:

@@ -68,6 +68,11 @@ def check_header(name: str, value: str) -> None:
         raise ValueError(f'invalid characters in the value of header {name!r}')
 
 
+# Header names already checked (valid tokens, not framing fields): a response sets the same
+# few names every time, so each is checked once. Bounded: names past it are checked each time.
+_CHECKED_NAMES: set[str] = set()
+
+
 class ResponseHeaders:
     """The response headers: a case-insensitive multi-mapping backed by a list.
 
@@ -83,8 +88,12 @@ class ResponseHeaders:
     def __setitem__(self, name: str, value: str) -> None:
         self._check(name, value)
         lower = name.lower()
-        self._items[:] = [item for item in self._items if item[0].lower() != lower]
-        self._items.append((name, value))
+        items = self._items
+        for key, _ in items:
+            if key.lower() == lower:
+                items[:] = [item for item in items if item[0].lower() != lower]
+                break
+        items.append((name, value))
 
     def add(self, name: str, value: str) -> None:
         """Add a header, keeping any existing one of the same name."""
@@ -126,9 +135,15 @@ class ResponseHeaders:
 
     @staticmethod
     def _check(name: str, value: str) -> None:
+        if name in _CHECKED_NAMES:
+            if _UNSAFE_VALUE.search(value) is not None:
+                raise ValueError(f'invalid characters in the value of header {name!r}')
+            return
         if name.lower() in _FRAMING:
             raise ValueError(f'{name} is set by the server from the body')
         check_header(name, value)
+        if len(_CHECKED_NAMES) < 512:
+            _CHECKED_NAMES.add(name)
 
     def __repr__(self) -> str:
         return f'ResponseHeaders({self._items!r})'
@@ -152,6 +167,10 @@ class Response:
         finished: Whether the whole response has been sent.
         keep_alive: Whether the connection stays open after this response.
         body_size: Bytes of body sent so far (after the filters).
+        body_length: The length of the body about to be sent, before the filters, as the
+            ``on_response`` hooks see it: the length of a body sent whole (a returned result,
+            `send`) or the one given to `start`; ``None`` for a streamed body, whose length is
+            not known in advance. Compression reads it to leave small bodies alone.
         before_send: Awaited once just before the head is sent (the ``on_response`` hooks).
         channel: The writing side of the connection (a `tremolo.types.WriteChannel`), for
             what streams over this response (event streams, upgrades).
@@ -159,8 +178,8 @@ class Response:
 
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
-        'keep_alive', 'body_size', 'before_send', 'channel', '_headers', '_chunked', '_length',
-        '_head_only', '_header_view', '_raw',
+        'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', '_headers',
+        '_chunked', '_length', '_head_only', '_header_view', '_raw',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -175,6 +194,7 @@ class Response:
         self.finished = False
         self.keep_alive = request.head.keep_alive
         self.body_size = 0
+        self.body_length: Optional[int] = None
         self.before_send: Optional[Callable[[], Awaitable[None]]] = None
         self._chunked = False
         # The Content-Length of a body sent in pieces (`start` with a length), else None.
@@ -211,6 +231,38 @@ class Response:
     def append_header(self, name: str, value: str) -> None:
         """Add a header, keeping any existing one of the same name."""
         self.headers.add(name, value)
+
+    def add_vary(self, *names: str) -> None:
+        """Add ``names`` to the ``Vary`` header (RFC 9110 §12.5.5): the request fields the
+        response depends on, so that caches keep one copy per value.
+
+        Names already listed (in any case) are not repeated, the values stay in one field, and
+        ``*`` (varies on more than fields) absorbs every other name.
+        """
+        headers = self.headers
+        existing = headers.getlist('Vary')
+        if not existing and len(names) == 1 and names[0] != '*':
+            check_header(names[0], names[0])
+            headers.add('Vary', names[0])  # the common case: the first name
+            return
+        listed: list[str] = []
+        for value in existing:
+            listed.extend(item.strip() for item in value.split(',') if item.strip())
+        seen = {item.lower() for item in listed}
+        if '*' in seen:
+            return
+        added = False
+        for name in names:
+            check_header(name, name)
+            if name == '*':
+                self.headers['Vary'] = '*'
+                return
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                listed.append(name)
+                added = True
+        if added:
+            self.headers['Vary'] = ', '.join(listed)
 
     def set_content_type(self, content_type: str) -> None:
         """Set the Content-Type of this response (``''``: send no Content-Type)."""
@@ -420,10 +472,9 @@ class Response:
         else:
             framing = b''
         if self._headers:
-            framing += b''.join([
-                b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1'))
-                for name, value in self._headers
-            ])
+            framing += ''.join([
+                f'{name}: {value}\r\n' for name, value in self._headers
+            ]).encode('latin-1')
         raw = self._raw
         if raw is not None:
             framing += raw[0]
@@ -459,6 +510,7 @@ class Response:
         if self.headers_sent:
             raise RuntimeError('the response has already started')
         if self.before_send is not None:
+            self.body_length = length
             await self._run_before_send()
         self._start(length)
 
@@ -499,10 +551,11 @@ class Response:
 
     async def send(self, body: BodyLike = b'') -> None:
         """Send ``body`` as the whole response, after the ``on_response`` hooks and filters."""
-        if self.before_send is not None:
-            await self._run_before_send()
         if isinstance(body, str):
             body = body.encode()
+        if self.before_send is not None:
+            self.body_length = len(body)
+            await self._run_before_send()
         if self.filters:
             body = bytes(body)
             if len(body) > self._piece_size() and self._preserves_length():

@@ -109,7 +109,7 @@ class EventStream:
     """
 
     __slots__ = ('response', 'last_event_id', '_channel', '_loop', '_keepalive', '_timer',
-                 '_seen')
+                 '_seen', '_filtered')
 
     def __init__(self, request: Request, response: Response, keepalive: float = 15.0) -> None:
         self.response = response
@@ -124,6 +124,8 @@ class EventStream:
         self._loop: asyncio.AbstractEventLoop = channel.loop
         self._keepalive = keepalive
         self._seen = 0
+        #: The keep-alive comment written through the response's filters, while it is.
+        self._filtered: Optional[asyncio.Task[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         if keepalive > 0:
             self._timer = self._loop.call_later(keepalive, self._tick)
@@ -174,20 +176,37 @@ class EventStream:
         if self.closed:
             return
         response = self.response
-        if (response.headers_sent and response.body_size == self._seen and not response.filters
+        if (response.headers_sent and response.body_size == self._seen
                 and not self._channel.writing_paused and not response.omits_body):
             # Silence for a whole interval: a comment keeps proxies from timing the stream out
             # and makes a vanished client show up as a failed write. Skipped while the client is
             # behind: what is queued already keeps the connection busy.
-            response.write_nowait(_KEEPALIVE)
+            if not response.filters:
+                response.write_nowait(_KEEPALIVE)
+            elif self._filtered is None:
+                # Filters (compression) may have to wait: the comment goes through them in a
+                # task of its own, after what the handler wrote.
+                self._filtered = self._loop.create_task(self._write_filtered())
         self._seen = response.body_size
         self._timer = self._loop.call_later(self._keepalive, self._tick)
+
+    async def _write_filtered(self) -> None:
+        try:
+            if not self.closed:
+                await self.response.write(_KEEPALIVE)
+                self._seen = self.response.body_size  # the comment is not the handler's
+        except (ClientDisconnected, RuntimeError):
+            pass  # the client left, or the handler finished the response meanwhile
+        finally:
+            self._filtered = None
 
     def stop(self) -> None:
         """Stop the keep-alive timer (called when the handler is done)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        # A comment being written through the filters is left to finish: cut short, it would
+        # leave a compressed stream without bytes the client needs.
 
     def __repr__(self) -> str:
         return f'<EventStream {"closed" if self.closed else "open"}>'

@@ -32,7 +32,10 @@ class Dispatcher(Protocol):
     """The application as the server calls it, in one worker (one event loop).
 
     The native framework's is `tremolo.web.dispatch.Runtime`; any object with these methods
-    can be served.
+    can be served. A dispatcher may also have a ``telemetry`` attribute, a
+    `tremolo.Telemetry`: the server then reports to it (the end of every exchange, its
+    figures), and the application's code can add listeners to it; otherwise the server makes
+    one of its own (for the access log).
     """
 
     async def startup(self) -> None:
@@ -128,13 +131,17 @@ class WriteChannel(Protocol):
         """Close at once, discarding what was not sent."""
 
     def response_finished(self, response: Response) -> None:
-        """The response is complete (the access log line is written)."""
+        """The response is complete (the exchange's listeners are told: the access log...)."""
 
     def upgrade(self) -> UpgradedStream:
         """Hand the connection over to another protocol after a ``101`` head."""
 
     def cancel_on_disconnect(self) -> None:
         """Cancel the current request's handler as soon as the client goes away."""
+
+    def set_handler_timeout(self, seconds: float) -> None:
+        """Give the current request ``seconds`` from its head to the end of its response
+        (0: no limit), instead of the server's ``handler_timeout``."""
 
     def detach(self) -> None:
         """The response is complete and the handler carries on with other work (an ASGI

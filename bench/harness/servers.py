@@ -76,6 +76,14 @@ SERVERS: list[ServerSpec] = [
         [*TREMOLO_CLI, '--loop', 'asyncio'], 'import tremolo', ('tremolo',),
     ),
     ServerSpec(
+        # What the Metrics extension costs: next to `tremolo`, in the same run
+        # (--only tremolo,tremolo-metrics --scenarios hello).
+        'tremolo-metrics', 'Tremolo (this repo), asyncio, Metrics extension installed',
+        'tremolo', [*(arg.replace('tremolo_app:app', 'tremolo_metrics_app:app')
+                      for arg in TREMOLO_CLI), '--loop', 'asyncio'],
+        'import tremolo', ('tremolo',), on_request=True,
+    ),
+    ServerSpec(
         'tremolo-uvloop', 'Tremolo (this repo), uvloop', 'tremolo',
         [*TREMOLO_CLI, '--loop', 'uvloop'], 'import tremolo, uvloop', ('tremolo', 'uvloop'),
     ),

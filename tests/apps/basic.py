@@ -1,7 +1,8 @@
 """A small application for the running tests (``python -m tremolo tests.apps.basic:app``).
 
 Routes report what the tests need to see from outside the process: the worker's pid, the type
-of its event loop, and a slow answer for graceful shutdown. When ``TREMOLO_TEST_STOP_DIR`` is
+of its event loop, a slow answer for graceful shutdown, and memory kept on demand (worker
+recycling). When ``TREMOLO_TEST_STOP_DIR`` is
 set, each worker writes a file named after its pid there from its ``on_worker_stop`` hook.
 """
 
@@ -36,6 +37,15 @@ async def slow(request, **server):
     seconds = float(request.query.get('seconds', '1'))
     await asyncio.sleep(seconds)
     return f'slow done after {seconds:g} s'
+
+
+@app.route('/grow')
+async def grow(request, globals, **server):
+    """Keeps ``?mb=`` megabytes more in the worker's memory; answers its pid."""
+    kept = getattr(globals, 'kept', [])
+    kept.append(bytearray(int(request.query.get('mb', '1')) * 1024 * 1024))
+    globals.kept = kept
+    return str(os.getpid())
 
 
 @app.on_worker_stop

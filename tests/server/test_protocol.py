@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tremolo import Tremolo
+from tremolo.server.protocol import IDLE_LINGER
 from tremolo.testing import TestClient
 
 
@@ -257,12 +258,34 @@ async def test_shutdown_closes_idle_and_finishes_busy(app):
         await asyncio.sleep(0)
         client.state.close_idle()
         await asyncio.sleep(0)
+        # The idle connection gets IDLE_LINGER seconds for a last request, then closes.
+        assert not idle.closed and not busy.closed
+        await asyncio.sleep(IDLE_LINGER + 0.1)
         assert idle.closed and not busy.closed
         release.set()
         response = await busy.read_response()
         assert response.text == 'done' and response.header('connection') == 'close'
         await asyncio.sleep(0)
         assert busy.closed
+
+
+async def test_a_request_sent_as_the_server_stops_is_answered_and_the_connection_closed(app):
+    """A keep-alive client may send its next request just as the server stops: the request
+    is answered (with Connection: close) rather than met by a reset connection."""
+
+    @app.route('/')
+    async def index():
+        return 'ok'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        await connection.request('GET', '/')
+        client.state.close_idle()
+        await asyncio.sleep(0.05)
+        response = await connection.request('GET', '/')
+        assert response.text == 'ok' and response.header('connection') == 'close'
+        await asyncio.sleep(0)
+        assert connection.closed
 
 
 async def test_server_and_date_headers(app):

@@ -43,8 +43,8 @@ async def test_var_keyword_receives_server_names_and_params(app):
     async with TestClient(app) as client:
         response = await client.get('/x')
     assert response.json() == sorted(
-        ['request', 'response', 'context', 'app', 'globals', 'loop', 'logger', 'websocket',
-         'name']
+        ['request', 'response', 'context', 'app', 'globals', 'loop', 'logger', 'telemetry',
+         'websocket', 'name']
     )
 
 

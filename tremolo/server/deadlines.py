@@ -124,6 +124,11 @@ class Deadlines:
                 self._rate_since += now - self._paused_since
             self._paused_since = None
 
+    def handler_timeout(self, started: float, seconds: float) -> None:
+        """The current request (its head complete at ``started``) has ``seconds`` to end its
+        response instead of ``handler_timeout`` (0: no limit): a route's own limit."""
+        self._handler_deadline = started + seconds if seconds else 0.0
+
     def handler_cancelled(self) -> None:
         """The handler was cancelled for running out of time: once is enough."""
         self._handler_deadline = 0.0

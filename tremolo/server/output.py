@@ -44,6 +44,7 @@ class Exchange(Protocol):
     def cancel_on_disconnect(self) -> None: ...
 
     def detach(self) -> None: ...
+    def set_handler_timeout(self, seconds: float) -> None: ...
 
     def close(self) -> None: ...
 
@@ -281,3 +282,5 @@ class Output:
 
     def detach(self) -> None:
         self._exchange.detach()
+    def set_handler_timeout(self, seconds: float) -> None:
+        self._exchange.set_handler_timeout(seconds)

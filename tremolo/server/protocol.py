@@ -26,6 +26,7 @@ from ..http.head import HeadReader
 from ..http.status import status_line
 from ..request import Request
 from ..response import Response
+from ..telemetry import ExchangeRecord
 from ..upgrade import UpgradedStream
 from . import eager
 from .deadlines import (
@@ -37,18 +38,29 @@ from .deadlines import (
     Deadlines,
 )
 from .output import Output
-from .state import REFUSED, WAIT
+from .state import ANSWERING, IDLE, REFUSED, STREAMING_EVENTS, UPGRADED, WAIT
 
 if TYPE_CHECKING:
     from .state import ServerState
 
 logger = logging.getLogger('tremolo')
-access_logger = logging.getLogger('tremolo.access')
 
 # The reasons reading is paused (a bit set: reading resumes when no reason is left).
 _BODY_FULL = 1
 _PIPELINE_FULL = 2
 _UPGRADE_FULL = 4
+
+#: Seconds a connection idle between requests when the server begins to stop may still bring
+#: one last request: a client that sent it just as the server stopped would otherwise see its
+#: connection reset under it (the request is answered with ``Connection: close``).
+IDLE_LINGER = 0.5
+
+#: The ``kind`` of a request the server rejects itself, by the status it answers.
+REJECTED_KINDS = {
+    400: 'bad_request', 413: 'payload_too_large', 414: 'uri_too_long',
+    417: 'expectation_failed', 431: 'header_fields_too_large', 501: 'not_implemented',
+    505: 'version_not_supported',
+}
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -69,8 +81,7 @@ class HTTPProtocol(asyncio.Protocol):
         'counted_host', '_head_reader', '_buffer', '_request', '_response', '_body',
         '_decoder', '_paused', '_reading_paused', '_eof', '_refused', '_upgraded',
         '_connect_hooks', '_task', '_starting', '_cancel_on_disconnect', '_cancelled',
-        '_detaching',
-        '__weakref__',
+        '_detaching', '_started', '_last_call', '__weakref__',
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -105,6 +116,10 @@ class HTTPProtocol(asyncio.Protocol):
         self._cancelled = False
         #: The response whose handler asked to go on without its connection (`detach`).
         self._detaching: Optional[Response] = None
+        #: When the current request's head was complete (the event loop's time).
+        self._started = 0.0
+        #: The server is stopping and this connection was idle: one more request is answered.
+        self._last_call = False
 
     # -- asyncio callbacks -----------------------------------------------------------------------
 
@@ -161,6 +176,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._buffer += data
             if len(self._buffer) > self.options.max_pipelined_bytes:
                 self._pause(_PIPELINE_FULL)
+            if self._last_call and self._request is None:
+                self._start_last()
             return
         self._buffer = self._buffer + data if self._buffer else data
         self._next_request()
@@ -243,22 +260,30 @@ class HTTPProtocol(asyncio.Protocol):
         try:
             result = self._head_reader.read(buffer)
         except ParseError as exc:
-            self._reject(exc.status, exc.message)
+            self._reject(exc.status, exc.message,
+                         REJECTED_KINDS.get(exc.status, 'bad_request'))
             return False
         if result is None:
             self.deadlines.head_pending(self.loop.time())
             return False
         if self._refused:
-            self._reject(503, 'too many connections from this address')
+            self._reject(503, 'too many connections from this address', 'too_many_connections')
             return False
         head, consumed = result
         self._buffer = buffer[consumed:] if consumed < len(buffer) else b''
+        state = self.state
+        if state.health is not None and self._answer_health(head):
+            return True
         options = self.options
         has_body = head.chunked or bool(head.content_length)
-        self.deadlines.request_started(self.loop.time(), has_body, head.expect_continue)
+        self._started = now = self.loop.time()
+        self.deadlines.request_started(now, has_body, head.expect_continue)
         connection = self.connection
         assert connection is not None
         connection.requests += 1
+        state.requests += 1
+        if state.requests == state.recycle_at:
+            state.recycle()
         body = None
         if has_body:
             body = BodyStream(
@@ -282,6 +307,49 @@ class HTTPProtocol(asyncio.Protocol):
         self._task = eager.start(self.loop, self._run(request, response))
         return True
 
+    def _start_last(self) -> None:
+        """Answer the request that a connection idle when the server began to stop brings
+        (with ``Connection: close``: `output` is closing)."""
+        if self._buffer and self._start_request():
+            self._last_call = False
+
+    def _linger_over(self) -> None:
+        if self._last_call and self._request is None:
+            self._last_call = False
+            self.close()
+
+    def _answer_health(self, head: Any) -> bool:
+        """Answer a readiness or liveness request without the application; ``False`` if
+        the target is neither."""
+        state = self.state
+        health = state.health
+        assert health is not None
+        kind = health.get(head.target.partition(b'?')[0])
+        if kind is None:
+            return False
+        if kind == 'ready' and (state.closing or state.draining):
+            status, body = 503, b'not ready'
+        else:
+            status, body = 200, b'ready' if kind == 'ready' else b'alive'
+        extra = b''
+        if head.method not in ('GET', 'HEAD'):
+            status, body, extra = 405, b'Method Not Allowed', b'Allow: GET, HEAD\r\n'
+        # A body is never read here: unread, it could not be told from a next request.
+        close = (self.output.closing or not head.keep_alive or head.chunked
+                 or bool(head.content_length))
+        connection = b'Connection: close\r\n' if close else (
+            b'Connection: keep-alive\r\n' if head.version == '1.0' else b'')
+        self.output.write(
+            b'%s%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n'
+            b'Cache-Control: no-store\r\n%s%s\r\n%s' % (
+                status_line(status), dates.header(), self.output.server_header, len(body),
+                extra, connection, b'' if head.method == 'HEAD' else body))
+        if close:
+            self.close()
+        else:
+            self.deadlines.idle(self.loop.time())
+        return True
+
     def _feed_body(self, data: bytes) -> bytes:
         """Decode body bytes into the current body stream; return what follows the body."""
         decoder = self._decoder
@@ -290,6 +358,7 @@ class HTTPProtocol(asyncio.Protocol):
         try:
             chunks = decoder.feed(data)
         except ParseError as exc:
+            self.state.count_rejected(exc.status, REJECTED_KINDS.get(exc.status, 'bad_request'))
             self._decoder = None
             self.deadlines.body_ended()
             self.output.closing = True
@@ -361,20 +430,27 @@ class HTTPProtocol(asyncio.Protocol):
             response.finished = True
             self.output.flush()
             self.abort()
+            self._cut_short(response)
         elif self._cancel_on_disconnect and isinstance(exc, asyncio.CancelledError):
             # Cancelled because the client left or the server stops (`cancel_on_disconnect`).
             response.finished = True
             self.close()
+            self._cut_short(response)
         elif not self.closed:
             response.keep_alive = False
             response.reset(503 if self._cancelled else 500)
             response.send_whole(b'Service Unavailable' if self._cancelled
                                 else b'Internal Server Error')
+        else:
+            # The client left before any answer: nothing can be sent.
+            response.finished = True
+            self._cut_short(response)
 
-    def _reject(self, status: int, message: str) -> None:
+    def _reject(self, status: int, message: str, kind: str) -> None:
         """Answer a request that could not be parsed, then close (RFC 9112 §2.2)."""
         logger.debug('rejected a request from %s: %d %s', _client(self.connection), status,
                      message)
+        self.state.count_rejected(status, kind)
         self.output.closing = True
         self._buffer = b''
         body = status_line(status)[9:-2]
@@ -419,13 +495,37 @@ class HTTPProtocol(asyncio.Protocol):
     # -- the exchange (what the output asks) ----------------------------------------------------
 
     def response_finished(self, response: Response) -> None:
-        if self.state.access_log:
-            request = response.request
-            access_logger.info(
-                '%s - "%s %s HTTP/%s" %d %d', _format_client(request.client),
-                request.method, request.head.target.decode('ascii', 'replace'),
-                request.version, response.status, response.body_size,
-            )
+        if self.state.listeners:  # the access log, metrics...: else nothing to do
+            # Finished after the client left: its end never reached the client.
+            self._exchange_ended(response, not self.closed)
+
+    def _cut_short(self, response: Response) -> None:
+        if self.state.listeners:
+            self._exchange_ended(response, False)
+
+    def _exchange_ended(self, response: Response, complete: bool) -> None:
+        record = ExchangeRecord(response.request, response, self.loop.time() - self._started,
+                                complete)
+        for listener in self.state.listeners:
+            try:
+                listener(record)
+            except Exception:
+                logger.exception('exchange listener %r failed', listener)
+
+    def set_handler_timeout(self, seconds: float) -> None:
+        """Give the current request ``seconds`` from its head to the end of its response
+        (0: no limit) instead of the ``handler_timeout`` option (a route's own)."""
+        self.deadlines.handler_timeout(self._started, seconds)
+
+    @property
+    def activity(self) -> int:
+        """What the connection does: `IDLE`, `ANSWERING` a request, `UPGRADED` to another
+        protocol, or `STREAMING_EVENTS`."""
+        if self._upgraded is not None:
+            return UPGRADED
+        if self._request is None:
+            return IDLE
+        return STREAMING_EVENTS if self._cancel_on_disconnect else ANSWERING
 
     def detach(self) -> None:
         """The current response is complete and its handler may carry on with other work:
@@ -489,12 +589,17 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.abort()
 
     def shutdown(self) -> None:
-        """Take no further request; close now if idle."""
+        """Take no further request after the current one; an idle connection may bring one
+        last request within `IDLE_LINGER` seconds, then closes."""
         self.output.closing = True
         if self._upgraded is not None:
             self._upgraded.shutdown()
         elif self._request is None:
-            self.close()
+            if self.closed or self.transport is None or self.transport.is_closing():
+                return
+            self._last_call = True
+            self.loop.call_later(IDLE_LINGER, self._linger_over)
+            self._start_last()  # a request already waiting in the buffer
         elif self._cancel_on_disconnect:
             self._cancel_request()
 
@@ -523,8 +628,8 @@ class HTTPProtocol(asyncio.Protocol):
         if not late:
             return
         if late == HANDLER_TIMEOUT:
-            logger.warning('%r took more than handler_timeout (%g s): cancelled',
-                           self._request, self.options.handler_timeout)
+            logger.warning('%r ran for %.3f s, more than its handler_timeout: cancelled',
+                           self._request, now - self._started)
             self.deadlines.handler_cancelled()
             self.cancel()
         elif late == BODY_TOO_SLOW:
@@ -539,9 +644,9 @@ class HTTPProtocol(asyncio.Protocol):
             self.pause_reading()
             body.set_exception(RequestTimeout('the request body arrives too slowly'))
         elif late == HEAD_TOO_SLOW:
-            self._reject(408, 'the request head arrives too slowly')  # slowloris
+            self._reject(408, 'the request head arrives too slowly', 'head_too_slow')  # slowloris
         elif late == HEAD_TIMEOUT:
-            self._reject(408, 'timed out reading the request head')
+            self._reject(408, 'timed out reading the request head', 'head_timeout')
         elif late == IDLE_TIMEOUT:
             self.close()
 
@@ -549,8 +654,3 @@ class HTTPProtocol(asyncio.Protocol):
 def _client(connection: Optional[Connection]) -> Any:
     return connection.client if connection is not None else None
 
-
-def _format_client(client: Any) -> str:
-    if isinstance(client, tuple):
-        return f'{client[0]}:{client[1]}'
-    return str(client or '-')

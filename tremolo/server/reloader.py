@@ -5,6 +5,10 @@ set, polls the modification times of the Python files the child could have impor
 ``*.py`` under the working directory and the program's directory), and restarts the child when
 one changes.
 
+The parent tells the child to stop through a `tremolo.server.link.Link`, never with a signal:
+Ctrl-C in a terminal reaches the child too (it is in the same process group), and the child
+must count that as one stop, not two. The child also stops when the parent is gone.
+
 Port 0 is resolved once, by the parent: it reserves a free port (a bound socket that does not
 listen, with ``SO_REUSEPORT``) and every child serves that port, so that a restart does not
 move the server to a new port.
@@ -22,8 +26,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
+from . import link as messages
+from .link import RELOADER_LINK_ENV, Link
 from .sockets import addresses, parse_address
 
 if TYPE_CHECKING:
@@ -116,20 +122,24 @@ def run_with_reloader(options: Optional[Options] = None, interval: float = 1.0) 
     if options is not None and hasattr(socket, 'SO_REUSEPORT'):
         reserved, ports = reserve_ports(options)
         environ[PORTS_ENV] = json.dumps(ports)
-    stopping = False
+    signals = 0
 
     def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        nonlocal signals
+        signals += 1
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stopping:
+        while not signals:
             before = snapshot(roots)
-            child = subprocess.Popen(child_command(), env=environ)
+            mine, theirs = Link.pair()
+            environ[RELOADER_LINK_ENV] = str(theirs.fileno())
+            os.set_inheritable(theirs.fileno(), True)
+            child = subprocess.Popen(child_command(), env=environ, pass_fds=[theirs.fileno()])
+            theirs.close()
             logger.info('reloader watching %s', ', '.join(map(str, roots)))
             changed = None
-            while not stopping and changed is None:
+            while not signals and changed is None:
                 # A child that exited by itself (an error at import?) is restarted at the next
                 # change, once the error is fixed.
                 time.sleep(interval)
@@ -137,22 +147,35 @@ def run_with_reloader(options: Optional[Options] = None, interval: float = 1.0) 
                 changed = next((p for p in after if after[p] != before.get(p)), None) or next(
                     (p for p in before if p not in after), None
                 )
-            _stop(child)
-            if changed is not None and not stopping:
+            _stop(child, mine, lambda: signals > 1,
+                  (options.graceful_shutdown_timeout if options is not None else 30.0) + 5)
+            if changed is not None and not signals:
                 logger.info('%s changed: restarting', changed)
     finally:
         for signum, handler in previous.items():
             # After a stop signal, a further one must not kill the process as it exits.
-            signal.signal(signum, signal.SIG_IGN if stopping else handler)
+            signal.signal(signum, signal.SIG_IGN if signals else handler)
         for sock in reserved:
             sock.close()
 
 
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+def _stop(child: subprocess.Popen[bytes], link: Link, now: Callable[[], bool],
+          timeout: float) -> None:
+    """Stop the child gracefully (at once when ``now()`` turns true), killing it if it
+    takes longer than ``timeout`` seconds."""
+    link.send(messages.STOP)
+    told_now = False
+    deadline = time.monotonic() + timeout
+    while child.poll() is None:
+        if now() and not told_now:
+            told_now = True
+            link.send(messages.STOP_NOW)
+        if time.monotonic() >= deadline:
             child.kill()
-            child.wait()
+            break
+        try:
+            child.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+    child.wait()
+    link.close()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ..telemetry import Figures, Telemetry
+from .logs import AccessLog
 
 if TYPE_CHECKING:
     from ..http.forwarded import TrustedProxies
@@ -19,6 +23,12 @@ access_logger = logging.getLogger('tremolo.access')
 ADMITTED = 0
 WAIT = 1  # over max_connections: held, unread, until a connection closes
 REFUSED = 2  # over max_connections_per_ip: its request is answered 503
+
+# What a connection is doing (``HTTPProtocol.activity``), for the server's figures.
+IDLE = 0
+ANSWERING = 1
+UPGRADED = 2
+STREAMING_EVENTS = 3
 
 
 class ServerState:
@@ -42,7 +52,35 @@ class ServerState:
         self.connections: set[Tracked] = set()
         name = options.server_name
         self.server_header = b'Server: %s\r\n' % name.encode('latin-1') if name else b''
+        telemetry = getattr(dispatcher, 'telemetry', None)
+        #: What the server tells about this worker (the dispatcher's, if it has one).
+        self.telemetry: Telemetry = (telemetry if isinstance(telemetry, Telemetry)
+                                     else Telemetry())
+        #: Told the end of every exchange: the telemetry's list itself, so that listeners
+        #: added later are called too (empty: the protocol does nothing more per request).
+        self.listeners = self.telemetry.listeners
         self.access_log = options.access_log and access_logger.isEnabledFor(logging.INFO)
+        if self.access_log:
+            self.listeners.insert(0, AccessLog(options))
+        self.telemetry.connect(self.figures)
+        #: Requests started, and those rejected by the server itself by (status, kind).
+        self.requests = 0
+        self.rejected: dict[tuple[int, str], int] = {}
+        #: Requests after which the worker asks to be replaced (0: never): max_requests,
+        #: plus a random part of max_requests_jitter.
+        self.recycle_at = 0
+        if options.max_requests:
+            self.recycle_at = options.max_requests + random.randint(
+                0, options.max_requests_jitter)
+        #: Called once when `recycle_at` requests have started (set by the worker).
+        self.on_recycle: Optional[Callable[[], None]] = None
+        #: The worker is being replaced (a reload, recycling): readiness answers 503.
+        self.draining = False
+        #: The paths answered by the server itself: ``{path: 'ready' or 'live'}``, or None.
+        self.health: Optional[dict[bytes, str]] = None
+        if options.readiness_path or options.liveness_path:
+            self.health = {path.encode(): kind for path, kind in (
+                (options.readiness_path, 'ready'), (options.liveness_path, 'live')) if path}
         #: The trusted proxies, compiled once; ``None`` when no peer is trusted (the common
         #: case costs one ``is None`` test per connection).
         self.trusted_proxies: Optional[TrustedProxies] = None
@@ -69,6 +107,33 @@ class ServerState:
         #: Called to stop and to resume accepting (no-ops without a listening server).
         self.pause_accepting: Optional[Callable[[], None]] = None
         self.resume_accepting: Optional[Callable[[], None]] = None
+
+    def recycle(self) -> None:
+        """``max_requests`` is reached: ask to be replaced (once)."""
+        self.recycle_at = 0
+        logger.info('served %d requests (max_requests): asking for a replacement',
+                    self.requests)
+        if self.on_recycle is not None:
+            self.on_recycle()
+
+    def count_rejected(self, status: int, kind: str) -> None:
+        """A request the server answered itself (malformed, too big, too slow, refused)."""
+        key = (status, kind)
+        self.rejected[key] = self.rejected.get(key, 0) + 1
+
+    def figures(self) -> Figures:
+        """The server's figures in this worker (see `tremolo.Telemetry`)."""
+        activities = [getattr(connection, 'activity', 0) for connection in self.connections]
+        figures = Figures()
+        figures.gauge('connections', len(activities))
+        figures.gauge('requests_in_flight', activities.count(ANSWERING)
+                      + activities.count(STREAMING_EVENTS))
+        figures.gauge('upgraded_connections', activities.count(UPGRADED))
+        figures.gauge('event_streams', activities.count(STREAMING_EVENTS))
+        figures.count('requests', self.requests)
+        for (status, kind), count in self.rejected.items():
+            figures.count('rejected', count, (('status', str(status)), ('kind', kind)))
+        return figures
 
     def run_in_background(self, coroutine: Any) -> None:
         """Run ``coroutine`` as a task that is kept referenced until it finishes."""

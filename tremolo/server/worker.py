@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from . import link as messages
+from .figures import FigureStore
 from .protocol import HTTPProtocol
 from .proxied import ProxyHeaderProtocol
 from .state import ServerState
@@ -21,12 +24,17 @@ from .state import ServerState
 if TYPE_CHECKING:
     from ..options import Options
     from ..types import Dispatcher, DispatcherFactory
+    from .link import Link
 
 logger = logging.getLogger('tremolo')
 
-#: The entry point of a worker process: ``target(sockets, started)`` serves on ``sockets`` and
-#: calls ``started()`` once it accepts connections.
-WorkerTarget = Callable[[list[socket.socket], Optional[Callable[[], None]]], None]
+#: The entry point of a worker process: ``target(sockets, link)`` serves on ``sockets``; with
+#: a `Link` to its supervisor (or to the reloader), it tells it once it accepts connections
+#: and takes its orders.
+WorkerTarget = Callable[[list[socket.socket], Optional['Link']], None]
+
+#: Seconds between two publications of a worker's figures (for the other workers' gathering).
+PUBLISH_INTERVAL = 1.0
 
 
 def event_loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -62,14 +70,18 @@ class Worker:
     """
 
     def __init__(self, make_dispatcher: DispatcherFactory, options: Options,
-                 sockets: list[socket.socket]) -> None:
+                 sockets: list[socket.socket], figures: Optional[FigureStore] = None) -> None:
         self.make_dispatcher = make_dispatcher
         self.options = options
         self.sockets = sockets
         self.dispatcher: Optional[Dispatcher] = None
         self.state: Optional[ServerState] = None
+        #: Where the workers of the server publish their figures (``None``: this worker is the
+        #: whole server).
+        self.figures = figures
         self._servers: list[asyncio.AbstractServer] = []
         self._stopping = False
+        self._publisher: Optional[asyncio.TimerHandle] = None
 
     async def start(self) -> None:
         """Make the dispatcher, run its startup and start accepting connections."""
@@ -80,6 +92,12 @@ class Worker:
         state.pause_accepting = self._pause_accepting
         state.resume_accepting = lambda: state.run_in_background(self._accept())
         state.start()
+        figures = self.figures
+        if figures is not None:
+            pid = os.getpid()
+            state.telemetry.connect(state.figures, lambda: figures.read(exclude=pid))
+            if state.telemetry.publishing:
+                self._publish()
         await self._accept()
         for sock in self.sockets:
             scheme = 'https' if self.options.ssl else 'http'
@@ -120,6 +138,13 @@ class Worker:
         if self._stopping or not state.accepting:  # paused or stopped meanwhile
             self._pause_accepting()
 
+    def _publish(self) -> None:
+        """Publish this worker's figures now, and again in `PUBLISH_INTERVAL` seconds."""
+        assert self.state is not None and self.figures is not None
+        self.figures.publish(os.getpid(), self.state.telemetry.collect())
+        if not self._stopping:
+            self._publisher = self.state.loop.call_later(PUBLISH_INTERVAL, self._publish)
+
     def _pause_accepting(self) -> None:
         servers, self._servers = self._servers, []
         for server in servers:
@@ -158,6 +183,9 @@ class Worker:
             await server.wait_closed()
         if self.dispatcher is not None:
             await self.dispatcher.shutdown()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            self._publish()  # the last figures: the supervisor keeps their counters
 
 
 def _host(name: Any) -> str:
@@ -178,41 +206,94 @@ def remember_signal(signum: int, frame: Any) -> None:
 
 async def run_worker_async(
     make_dispatcher: DispatcherFactory, options: Options, sockets: list[socket.socket],
-    started: Optional[Callable[[], None]] = None,
+    link: Optional[Link] = None,
 ) -> bool:
-    """Serve until SIGINT or SIGTERM, then stop gracefully; a second signal cuts the graceful
-    stop short (the requests still running are cancelled, the shutdown still runs).
+    """Serve until SIGINT or SIGTERM, or until ``link`` says to stop, then stop gracefully;
+    a second signal (or the order to stop now) cuts the graceful stop short: the requests
+    still running are cancelled, the shutdown still runs.
 
-    ``started`` is called once the worker accepts connections (the supervisor uses it to tell
-    a worker that failed at startup from one that crashed later). Returns whether a signal
-    stopped it.
+    Signals and orders are counted apart: a signal sent to the whole process group reaches
+    the worker both directly and as its supervisor's order, and that is one stop, not two.
+
+    With a ``link``, the worker tells it once it accepts connections (the supervisor tells a
+    worker that failed at startup from one that crashed later) and when ``max_requests`` is
+    reached, and stops gracefully if the other end goes away. Returns whether it was stopped
+    (rather than failing).
     """
     loop = asyncio.get_running_loop()
     stopping = loop.create_future()
     forced = loop.create_future()
+    signals = 0
+    worker: Optional[Worker] = None
 
-    def stop(signum: int) -> None:
-        name = signal.Signals(signum).name
+    def stop(reason: str, now: bool = False) -> None:
         if not stopping.done():
-            logger.info('received %s: stopping gracefully', name)
-            stopping.set_result(signum)
-        elif not forced.done():
-            logger.info('received %s again: stopping now', name)
-            forced.set_result(signum)
+            logger.info('%s: stopping gracefully', reason)
+            stopping.set_result(reason)
+            if not now:
+                return
+        if now and not forced.done():
+            logger.info('%s: stopping now', reason)
+            forced.set_result(reason)
 
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        name = signal.Signals(signum).name
+        stop(f'received {name}' if signals == 1 else f'received {name} again', signals > 1)
+
+    def on_hangup() -> None:
+        logger.warning('received SIGHUP: reloading needs a supervisor (the supervise option, '
+                       'or worker_num above 1); ignored')
+
+    def on_order() -> None:
+        assert link is not None
+        data = link.receive()
+        if data is None:
+            loop.remove_reader(link.fileno())
+            stop('the supervisor is gone')
+            return
+        state = worker.state if worker is not None else None
+        for order in (data[i:i + 1] for i in range(len(data))):
+            if order == messages.STOP:
+                stop('told to stop')
+            elif order == messages.STOP_NOW:
+                stop('told to stop now', now=True)
+            elif order in (messages.DRAIN, messages.UNDRAIN) and state is not None:
+                state.draining = order == messages.DRAIN
+
+    # A supervised worker ignores SIGHUP (its supervisor reloads); one without a supervisor
+    # says why it cannot.
+    hangup = link is None or link.slot is None
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop, signum)
+        loop.add_signal_handler(signum, on_signal, signum)
+    if hangup:
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    if link is not None:
+        loop.add_reader(link.fileno(), on_order)
     if _early_signal is not None:
-        stop(_early_signal)
-    worker = Worker(make_dispatcher, options, sockets)
+        on_signal(_early_signal)
+    figures = FigureStore(link.figures_dir) if link is not None and link.figures_dir else None
+    worker = Worker(make_dispatcher, options, sockets, figures)
     try:
         if not stopping.done():
             await worker.start()
-        if started is not None and not stopping.done():
-            started()
+        if link is not None and not stopping.done():
+            assert worker.state is not None
+
+            def recycle() -> None:
+                assert link is not None
+                link.send(messages.RECYCLE)
+
+            worker.state.on_recycle = recycle
+            link.send(messages.SERVING)
         await stopping
     finally:
         await worker.stop(forced)
+        if link is not None:
+            loop.remove_reader(link.fileno())
+        if hangup:
+            loop.remove_signal_handler(signal.SIGHUP)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
             if stopping.done():
@@ -224,13 +305,12 @@ async def run_worker_async(
 
 
 def run_worker(make_dispatcher: DispatcherFactory, options: Options,
-               sockets: list[socket.socket], started: Optional[Callable[[], None]] = None,
-               ) -> None:
+               sockets: list[socket.socket], link: Optional[Link] = None) -> None:
     """Run one worker's event loop to completion in this process (see `run_worker_async`)."""
     loop = event_loop_factory(options.loop)()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(run_worker_async(make_dispatcher, options, sockets, started))
+        loop.run_until_complete(run_worker_async(make_dispatcher, options, sockets, link))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

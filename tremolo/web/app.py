@@ -451,12 +451,17 @@ class Tremolo:
             raise TypeError(f'listen() takes a port or a path, not {address!r}')
         self.listeners.append(address)
 
-    def run(self, host: str = '127.0.0.1', port: int = 8000, **options: Any) -> None:
-        """Serve until interrupted (SIGINT/SIGTERM stop gracefully).
+    def run(self, host: str = '127.0.0.1', port: int = 8000, *,
+            loader: Optional[Callable[[], Tremolo]] = None, **options: Any) -> None:
+        """Serve until interrupted (SIGINT/SIGTERM stop gracefully; with a supervisor, SIGHUP
+        reloads).
 
         Args:
             host: Address to bind.
             port: Port to bind.
+            loader: Imports the application afresh and returns it: on SIGHUP, the new workers
+                serve what it returns (``python -m tremolo module:app`` passes one). Without
+                it, SIGHUP replaces the workers with the code already loaded.
             **options: Any `Options` field: ``debug``, ``worker_num``,
                 ``reload``, ``loop``, ``ssl``, ``access_log``, limits and timeouts...
 
@@ -470,8 +475,14 @@ class Tremolo:
         if settings.interface == 'asgi':
             raise TypeError("interface='asgi' serves an ASGI application; a Tremolo "
                             "application is served with interface 'tremolo' or 'auto'")
+
+        def reimport() -> Callable[[Any], Runtime]:
+            assert loader is not None
+            return loader().dispatcher_factory(settings)
+
         # Registration mistakes surface here, before any socket is opened.
-        serve(settings, self.dispatcher_factory(settings))
+        serve(settings, self.dispatcher_factory(settings),
+              reimport if loader is not None else None)
 
     def _check_open(self) -> None:
         if self._frozen:

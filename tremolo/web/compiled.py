@@ -34,7 +34,8 @@ class Endpoint:
         response_hooks: The ``on_response`` plans that apply, in order.
         errors: The error handlers that apply.
         json_type: Whether dict/list results set ``application/json``.
-        custom: Whether the route changes status, content type or body limits.
+        custom: Whether the route changes status, content type, body limits or handler
+            timeout.
         websocket: How WebSocket handshakes are met, when the handler takes ``websocket``.
     """
 
@@ -42,13 +43,14 @@ class Endpoint:
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'body_buffer_size', 'custom', 'body_limits', 'request_hooks',
         'response_hooks', 'errors', 'uses_providers', 'option_kwargs', 'direct', 'uses_sse',
-        'websocket',
+        'websocket', 'handler_timeout', 'own_timeout',
     )
 
     def __init__(
         self, plan: Plan, where: str, path: str, options: Mapping[str, Any],
         server_options: Options, request_hooks: tuple[Plan, ...],
         response_hooks: tuple[Plan, ...], errors: ErrorHandlers, explicit_type: bool,
+        explicit_timeout: bool = False,
     ) -> None:
         self.plan = plan
         self.where = where
@@ -82,6 +84,15 @@ class Endpoint:
         self.uses_sse = any(wants(each, 'sse') for each in (
             plan, *request_hooks, *response_hooks, *errors.by_status.values(),
             *errors.by_class.values()))
+        #: The route's handler_timeout: an event stream or a WebSocket lasts as long as it
+        #: must, unless the route sets a limit itself.
+        self.handler_timeout = options['handler_timeout']
+        if not explicit_timeout and (self.uses_sse or self.websocket is not None):
+            self.handler_timeout = 0.0
+        #: The route's limit differs from the server's (the server is told per request).
+        self.own_timeout = self.handler_timeout != server_options.handler_timeout
+        if self.own_timeout:
+            self.custom = True
         self.uses_providers = bool(plan.providers) or any(
             hook.providers for hook in request_hooks + response_hooks
         ) or any(handler.providers for handler in errors.by_status.values()) or any(
@@ -95,6 +106,8 @@ class Endpoint:
         if self.body_limits:
             request.max_body_size = self.max_body_size
             request.body_buffer_size = self.body_buffer_size
+        if self.own_timeout:
+            response.channel.set_handler_timeout(self.handler_timeout)
 
     def __repr__(self) -> str:
         return f'<Endpoint {self.where}>'
@@ -128,6 +141,8 @@ class CompiledApp:
                 chain(hooks.get('on_response', []), 'on_response', path),
                 errors, explicit_type='content_type' in record.plan.options
                 or 'content_type' in record.options,
+                explicit_timeout='handler_timeout' in record.plan.options
+                or 'handler_timeout' in record.options,
             )
             self.router.add(path, record.methods, endpoint, record.where)
         self.on_connect = ordered(hooks.get('on_connect', []), 'on_connect')

@@ -17,12 +17,17 @@ class Context:
 
     Attributes:
         connection: The connection the request arrived on.
+        route: The path pattern of the route that matched (``'/user/{id}'``), or ``None``
+            when no route did (the request is answered 404 or 405): what identifies an
+            endpoint, for middleware that keeps something per route (rate limits, metrics).
     """
 
-    __slots__ = ('connection', '_route_options', '_options', '__dict__')
+    __slots__ = ('connection', 'route', '_route_options', '_options', '__dict__')
 
-    def __init__(self, route_options: Mapping[str, Any], connection: Connection) -> None:
+    def __init__(self, route_options: Mapping[str, Any], connection: Connection,
+                 route: Optional[str] = None) -> None:
         self.connection = connection
+        self.route = route
         self._route_options = route_options
         self._options: Optional[dict[str, Any]] = None
 

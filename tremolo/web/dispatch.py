@@ -14,6 +14,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
+from ..telemetry import Telemetry
 from .context import Context, Globals
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
@@ -46,10 +47,15 @@ class Runtime:
         self.loop = loop
         self.debug = compiled.options.debug
         self.globals = Globals()
+        #: What the server tells about this worker (it finds it here: see `Dispatcher`).
+        self.telemetry = Telemetry()
         self.base: dict[str, Any] = {
             'app': self.app, 'globals': self.globals, 'loop': loop, 'logger': logger,
+            'telemetry': self.telemetry,
             'websocket': None,  # the handlers that take it get it per request
         }
+        #: What worker hooks and extension closers are given: the server's options too.
+        self.worker_values = {**self.base, 'options': compiled.options}
         self._connect = compiled.on_connect
         self._close = compiled.on_close
 
@@ -58,7 +64,7 @@ class Runtime:
     async def startup(self) -> None:
         """Run the ``on_worker_start`` hooks."""
         for plan in self.compiled.on_worker_start:
-            await self._call_simple(plan, self.base)
+            await self._call_simple(plan, self.worker_values)
 
     async def shutdown(self) -> None:
         """Run the ``on_worker_stop`` hooks, then close the extensions in reverse order.
@@ -67,12 +73,12 @@ class Runtime:
         """
         for plan in self.compiled.on_worker_stop:
             try:
-                await self._call_simple(plan, self.base)
+                await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('on_worker_stop hook %s failed', plan.name)
         for plan in self.compiled.extension_closers:
             try:
-                await self._call_simple(plan, self.base)
+                await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('closing extension %s failed', plan.name)
 
@@ -110,10 +116,12 @@ class Runtime:
             missing: Optional[HTTPException] = exc
         else:
             request.params = params
+            request.route = endpoint.path
             missing = None
             if endpoint.custom:
                 endpoint.customize(request, response)
-        context = Context(endpoint.options, request.connection)
+        context = Context(endpoint.options, request.connection,
+                          endpoint.path if missing is None else None)
         request.context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
         scope = Scope() if endpoint.uses_providers else None
@@ -130,7 +138,13 @@ class Runtime:
                     self._response_hooks, endpoint, values, params, scope
                 )
             for plan in endpoint.request_hooks:
-                result = await self.call(plan, values, params, scope, context)
+                quick = plan.quick
+                if quick is SYNC:
+                    result = plan.func(**plan.kwargs(values, params))
+                elif quick is ASYNC:
+                    result = await plan.func(**plan.kwargs(values, params))
+                else:
+                    result = await self.call(plan, values, params, scope, context)
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
                     await send_result(result, response, endpoint.json_type, plan.name, self.loop)
@@ -139,7 +153,7 @@ class Runtime:
                 raise missing
             customized = context.customized
             if customized:
-                _apply_options(context.options, request)
+                _apply_options(context.options, request, response, endpoint)
             if websocket_route is not None:  # after the hooks, which may refuse first
                 values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
@@ -184,7 +198,13 @@ class Runtime:
     ) -> None:
         context = values['context']
         for plan in endpoint.response_hooks:
-            result = await self.call(plan, values, params, scope, context)
+            quick = plan.quick
+            if quick is SYNC:
+                result = plan.func(**plan.kwargs(values, params))
+            elif quick is ASYNC:
+                result = await plan.func(**plan.kwargs(values, params))
+            else:
+                result = await self.call(plan, values, params, scope, context)
             if result is not None:
                 raise TypeError(
                     f'on_response hook {plan.name} returned {type(result).__name__}; it must '
@@ -316,7 +336,12 @@ class Runtime:
                 logger.exception('provider cleanup failed')
 
 
-def _apply_options(options: dict[str, Any], request: Request) -> None:
-    """Apply the body limits a request hook changed in ``context.options``."""
+def _apply_options(options: dict[str, Any], request: Request, response: Response,
+                   endpoint: Endpoint) -> None:
+    """Apply the body limits and the handler timeout a request hook changed in
+    ``context.options``."""
     request.max_body_size = options.get('max_body_size', request.max_body_size)
     request.body_buffer_size = options.get('body_buffer_size', request.body_buffer_size)
+    timeout = options.get('handler_timeout', endpoint.handler_timeout)
+    if timeout != endpoint.handler_timeout:
+        response.channel.set_handler_timeout(timeout)

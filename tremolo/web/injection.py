@@ -20,13 +20,15 @@ from ..exceptions import RegistrationError
 #: only to the functions that name it (see `wants`): creating it turns the response into an
 #: event stream.
 REQUEST_NAMES = ('request', 'response', 'context', 'app', 'globals', 'loop', 'logger',
-                 'websocket', 'sse')
+                 'telemetry', 'websocket', 'sse')
 #: Error handlers also receive the exception as ``exc``.
 ERROR_NAMES = REQUEST_NAMES + ('exc',)
 #: ``on_connect`` and ``on_close`` hooks.
 CONNECTION_NAMES = ('connection', 'app', 'globals', 'loop', 'logger')
-#: ``on_worker_start`` and ``on_worker_stop`` hooks.
-WORKER_NAMES = ('app', 'globals', 'loop', 'logger')
+#: ``on_worker_start`` and ``on_worker_stop`` hooks, and the ``close`` of extensions:
+#: ``options`` is the server's `tremolo.Options`, ``telemetry`` the worker's
+#: `tremolo.Telemetry`.
+WORKER_NAMES = ('app', 'globals', 'loop', 'logger', 'options', 'telemetry')
 
 ASYNC, ASYNC_GEN, SYNC, SYNC_GEN = 'async', 'async generator', 'sync', 'sync generator'
 
@@ -91,7 +93,7 @@ class Plan:
     """
 
     __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
-                 'var_keyword', 'inline')
+                 'var_keyword', 'inline', 'quick')
 
     def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
         self.func = func
@@ -105,6 +107,10 @@ class Plan:
         #: Sync functions run on the event loop rather than in the thread pool (hooks and
         #: providers, which are expected to be quick; handlers may block).
         self.inline = False
+        #: ``SYNC`` or ``ASYNC`` when the function takes server names and path parameters
+        #: only and runs on the event loop: it can be called straight from its `kwargs`
+        #: (middleware hooks, mostly); ``None`` otherwise.
+        self.quick: Optional[str] = None
 
     def kwargs(self, values: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments from server ``values`` and path ``params`` (no providers)."""
@@ -220,6 +226,8 @@ def compile_plan(
     plan.server = tuple(server)
     plan.params = tuple(params)
     plan.providers = tuple(found)
+    if not found and not plan.options and (mode == ASYNC or (mode == SYNC and inline)):
+        plan.quick = ASYNC if mode == ASYNC else SYNC
     return plan
 
 

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The middleware library's cost, side by side in one run (stdlib only, like run.py).
+
+Two comparisons, each made with wrk over loopback, the server pinned to one core and wrk to
+the other, the variants alternating round after round:
+
+- ``stack``: ``GET /`` on Tremolo bare, and with request ids, CORS, security headers, a
+  request-rate limiter and sessions (its handler reading an empty session) installed
+  (``apps/library_app.py``: ``bare`` and ``stacked``). Reported: requests per second and the
+  stack's cost as a share of the bare throughput (the target: 15% at most).
+- ``gzip``: ``GET /json``, 1 MiB of JSON streamed in 64 pieces and compressed at gzip level 6
+  on the way, by Tremolo's ``Compression`` and by Starlette's ``GZipMiddleware`` on uvicorn
+  (httptools, uvloop) (``apps/library_app.py:gzip``, ``apps/starlette_gzip_app.py``).
+  Reported: requests and MiB (uncompressed) per second, and the ratio to Tremolo.
+
+Before any load, each server's answer is checked (the same bytes once decoded, the headers
+the stack adds). The report is printed and written to ``results/library.md``.
+
+    make -C bench library                     # setup, then the full run (about 3 minutes)
+    python3 library.py --smoke                # one short round of each, to see that it runs
+    python3 library.py --only stack --rounds 5 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip as gziplib
+import http.client
+import statistics
+import sys
+import time
+
+from harness.load import run_wrk, wrk_missing
+from harness.machine import load_average
+from harness.procs import Server, free_port
+from harness.servers import APPS_DIR, BENCH_DIR, ENVS_DIR
+
+RESULTS = BENCH_DIR / 'results'
+COMMON = ['--host', '127.0.0.1', '--port', '{port}', '--no-access-log', '--log-level',
+          'warning', '--backlog', '4096', '--keepalive-timeout', '300']
+
+#: name -> (environment, argv after the interpreter, path, wrk script)
+VARIANTS = {
+    'tremolo-bare': ('tremolo', ['-m', 'tremolo', 'library_app:bare', *COMMON], '/',
+                     'report.lua'),
+    'tremolo-stack': ('tremolo', ['-m', 'tremolo', 'library_app:stacked', *COMMON], '/',
+                      'report.lua'),
+    'tremolo-gzip': ('tremolo', ['-m', 'tremolo', 'library_app:gzip', *COMMON], '/json',
+                     'gzip.lua'),
+    'starlette-gzip': ('uvicorn', [
+        '-m', 'uvicorn', 'starlette_gzip_app:app', '--http', 'httptools', '--loop', 'uvloop',
+        '--host', '127.0.0.1', '--port', '{port}', '--no-access-log', '--log-level',
+        'warning', '--backlog', '4096', '--timeout-keep-alive', '300'], '/json', 'gzip.lua'),
+}
+COMPARISONS = {'stack': ('tremolo-bare', 'tremolo-stack'),
+               'gzip': ('tremolo-gzip', 'starlette-gzip')}
+#: Uncompressed bytes of one /json answer (for MiB/s).
+JSON_SIZE = None
+
+
+def start(name: str, cpu: int | None) -> Server:
+    env, args, _, _ = VARIANTS[name]
+    python = ENVS_DIR / env / 'bin' / 'python'
+    if not python.exists():
+        raise SystemExit(f'{python} is missing: run `make -C bench library-setup` first')
+    port = free_port()
+    argv = [str(python), *(arg.format(port=port) for arg in args)]
+    if cpu is not None:
+        argv = ['taskset', '-c', str(cpu), *argv]
+    server = Server(name, argv, APPS_DIR, port, RESULTS / 'logs' / f'library-{name}.log')
+    server.wait_ready(30)
+    return server
+
+
+def fetch(port: int, path: str, gzip: bool) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+    connection.request('GET', path, headers={'Accept-Encoding': 'gzip'} if gzip else {})
+    response = connection.getresponse()
+    body = response.read()
+    headers = {name.lower(): value for name, value in response.getheaders()}
+    connection.close()
+    return response.status, headers, body
+
+
+def validate(name: str, server: Server) -> str | None:
+    """What is wrong with the server's answer, or None."""
+    _, _, path, script = VARIANTS[name]
+    status, headers, body = fetch(server.port, path, script == 'gzip.lua')
+    if status != 200:
+        return f'status {status}'
+    if path == '/':
+        if body != b'Hello, World!':
+            return f'body {body[:40]!r}'
+        stacked = ('x-request-id', 'x-content-type-options', 'ratelimit')
+        if name == 'tremolo-stack' and not all(header in headers for header in stacked):
+            return f'the stack did not answer: {sorted(headers)}'
+        return None
+    if headers.get('content-encoding') != 'gzip':
+        return f'not gzip: {headers.get("content-encoding")}'
+    sys.path.insert(0, str(APPS_DIR))
+    from library_data import JSON_PIECES
+
+    global JSON_SIZE
+    JSON_SIZE = sum(map(len, JSON_PIECES))
+    if gziplib.decompress(body) != b''.join(JSON_PIECES):
+        return 'the decoded body differs'
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--only', default='stack,gzip', help='comparisons: stack, gzip')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--duration', type=float, default=10.0, help='seconds per measurement')
+    parser.add_argument('--warmup', type=float, default=2.0)
+    parser.add_argument('--connections', type=int, default=64)
+    parser.add_argument('--server-cpu', type=int, default=1)
+    parser.add_argument('--client-cpu', type=int, default=0)
+    parser.add_argument('--no-pin', action='store_true', help='do not pin to CPUs')
+    parser.add_argument('--smoke', action='store_true',
+                        help='one round of 1 s measurements: checks that everything runs')
+    args = parser.parse_args()
+    if args.smoke:
+        # Few connections: 64 streams of 1 MiB compressed at once take longer than 1 s.
+        args.rounds, args.duration, args.warmup, args.connections = 1, 1.0, 0.5, 8
+    missing = wrk_missing()
+    if missing:
+        raise SystemExit(missing)
+    server_cpu = None if args.no_pin else args.server_cpu
+    client_cpu = None if args.no_pin else args.client_cpu
+    comparisons = [name.strip() for name in args.only.split(',') if name.strip()]
+    unknown = [name for name in comparisons if name not in COMPARISONS]
+    if unknown:
+        raise SystemExit(f'unknown comparison(s): {", ".join(unknown)}')
+    RESULTS.mkdir(exist_ok=True)
+    before = load_average()
+    lines = ['# Middleware library', '',
+             f'{args.rounds} round(s) of {args.duration:g} s, {args.connections} connections, '
+             f'load average {before} before the run.', '']
+    for comparison in comparisons:
+        names = COMPARISONS[comparison]
+        servers = {name: start(name, server_cpu) for name in names}
+        try:
+            for name, server in servers.items():
+                problem = validate(name, server)
+                if problem:
+                    raise SystemExit(f'{name} answers wrongly: {problem} '
+                                     f'(see {server.log_path})')
+            samples: dict[str, list[dict]] = {name: [] for name in names}
+            for round_number in range(args.rounds):
+                order = names if round_number % 2 == 0 else names[::-1]
+                for name in order:
+                    _, _, path, script = VARIANTS[name]
+                    port = servers[name].port
+                    if args.warmup:
+                        run_wrk(port, path, args.connections, args.warmup, script, client_cpu)
+                    samples[name].append(run_wrk(port, path, args.connections, args.duration,
+                                                 script, client_cpu))
+                    print(f'{comparison} round {round_number + 1}: {name} '
+                          f'{samples[name][-1]["rps"]:.0f} req/s', flush=True)
+        finally:
+            for server in servers.values():
+                server.stop()
+        lines.extend(report(comparison, names, samples))
+    lines.append(f'Load average after the run: {load_average()}.')
+    text = '\n'.join(lines) + '\n'
+    print(text)
+    (RESULTS / 'library.md').write_text(text)
+    return 0
+
+
+def report(comparison: str, names: tuple[str, ...], samples: dict[str, list[dict]]
+           ) -> list[str]:
+    rps = {name: statistics.median(s['rps'] for s in samples[name]) for name in names}
+    errors = {name: sum(s['errors'] for s in samples[name]) for name in names}
+    p99 = {name: statistics.median(s['p99_ms'] for s in samples[name]) for name in names}
+    base = names[0]
+    lines = [f'## {comparison}', '', '| server | req/s | p99 ms | errors | ratio to '
+             f'{base} |' + (' MiB/s (uncompressed) |' if comparison == 'gzip' else ''),
+             '|---|---|---|---|---|' + ('---|' if comparison == 'gzip' else '')]
+    for name in names:
+        ratio = f'{rps[name] / rps[base]:.2f}' if rps[base] else 'n/a'
+        row = f'| {name} | {rps[name]:.0f} | {p99[name]:.2f} | {errors[name]} | {ratio} |'
+        if comparison == 'gzip':
+            row += f' {rps[name] * (JSON_SIZE or 0) / 2**20:.1f} |'
+        lines.append(row)
+    if comparison == 'stack' and rps['tremolo-bare']:
+        cost = 1 - rps['tremolo-stack'] / rps['tremolo-bare']
+        lines += ['', f'The stack costs {cost:.1%} of the bare throughput (target: 15% at '
+                      f'most).']
+    lines.append('')
+    return lines
+
+
+if __name__ == '__main__':
+    started = time.monotonic()
+    status = main()
+    print(f'({time.monotonic() - started:.0f} s)')
+    sys.exit(status)

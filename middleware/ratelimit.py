@@ -1,0 +1,289 @@
+"""Request-rate limits: so many requests per client (or per key) per period, ``429`` above.
+
+```python
+from tremolo import Tremolo
+from tremolo.middleware.ratelimit import RateLimiter
+
+app = Tremolo()
+app.install(RateLimiter('100/minute'))
+
+@app.post('/login', rate_limit='5/minute')     # a route of its own, with its own count
+async def login(request): ...
+
+@app.get('/health', rate_limit=False)           # not limited
+async def health(): ...
+```
+
+Every request is counted against its *key*: the client's address by default (behind a trusted
+proxy, the forwarded one: `tremolo.Request.client`), the value of a header (an API key), or
+what a function of the request returns. A request over the quota is answered ``429 Too Many
+Requests`` with ``Retry-After`` (RFC 9110 §10.2.3); every response carries the IETF
+``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers), so that
+well-behaved clients can slow down before they are refused.
+
+These are limits on the number of requests; the speed of transfers is the bandwidth
+limiter's (`tremolo.middleware.bandwidth`). The counts live in a `RateLimitStore`
+(`tremolo.middleware.ratelimit_store`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional, Union
+
+from tremolo.middleware.ratelimit_store import (
+    ALGORITHMS,
+    MemoryRateLimitStore,
+    Rate,
+    RateLimitResult,
+    RateLimitStore,
+)
+
+from tremolo import (
+    ClientDisconnected,
+    Context,
+    Extension,
+    Options,
+    RegistrationError,
+    Request,
+    Response,
+    TooManyRequests,
+    Tremolo,
+)
+
+__all__ = ['RateLimiter']
+
+logger = logging.getLogger('tremolo.ratelimit')
+
+#: A key: ``'client'``, ``'header:Name'`` or a function of the request (``None``: not
+#: limited).
+KeyLike = Union[str, Callable[[Request], Optional[str]]]
+
+
+class RateLimiter(Extension):
+    """Limit the rate of requests per key.
+
+    Args:
+        rate: The quota of every route that sets none of its own: ``'100/minute'``,
+            ``'10/second'``, ``'5/10s'`` (see `Rate.parse`) or a `Rate`.
+        key: What is counted: ``'client'`` (the client's address), ``'header:X-API-Key'``
+            (that header's value; requests without it are counted by address), or a
+            function of the request returning a string, or ``None`` to let it through
+            unlimited.
+        algorithm: For the default store: ``'gcra'`` (a smooth rate with a burst of the
+            whole quota) or ``'sliding-window'`` (at most the quota in any period). A store
+            given as ``store`` counts with its own.
+        store: Where the counts are kept (default: a `MemoryRateLimitStore` of each worker;
+            ``redis.rate_limit_store()`` to share them between workers and hosts).
+        fail_open: When the store cannot be reached: ``False`` (default) counts in each
+            worker meanwhile (an in-process store), ``True`` lets requests through unlimited.
+        option: The route option that sets a route's own quota (a rate: a count of its own
+            per key) or exempts it (``False``).
+        headers: Send the ``RateLimit-Policy`` and ``RateLimit`` fields.
+        name: Names this limiter's counts in the store (two limiters sharing a store need
+            two names) and its policy in the headers.
+        priority: The priority of its hooks (see the table of the middleware library).
+        prefix: Only paths under this prefix are limited.
+
+    Raises:
+        ValueError: An invalid rate, key, algorithm or name, naming the argument.
+        TypeError: A store without an async ``hit`` method.
+    """
+
+    def __init__(
+        self, rate: Union[str, Rate] = '100/minute', *, key: KeyLike = 'client',
+        algorithm: str = 'gcra', store: Optional[RateLimitStore] = None,
+        fail_open: bool = False, option: str = 'rate_limit', headers: bool = True,
+        name: str = 'ratelimit',
+        priority: int = 60, prefix: Optional[str] = None,
+    ) -> None:
+        try:
+            self.rate = Rate.parse(rate)
+        except ValueError as exc:
+            raise ValueError(f'rate: {exc}') from None
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f'algorithm must be one of {", ".join(ALGORITHMS)}, not '
+                             f'{algorithm!r}')
+        self._header_key: Optional[bytes] = None
+        self._key_function: Optional[Callable[[Request], Optional[str]]] = None
+        if callable(key):
+            self._key_function = key
+        elif key == 'client':
+            pass
+        elif isinstance(key, str) and key.startswith('header:') and key[7:].strip():
+            self._header_key = key[7:].strip().lower().encode('latin-1')
+        else:
+            raise ValueError(f"key must be 'client', 'header:NAME' or a function of the "
+                             f"request, not {key!r}")
+        if store is None:
+            store = MemoryRateLimitStore(algorithm)
+        elif not callable(getattr(store, 'hit', None)):
+            raise TypeError(f'store: {store!r} has no hit(key, limit, period) method')
+        elif algorithm != 'gcra':
+            raise ValueError(f'algorithm: a store given counts with its own algorithm '
+                             f'(MemoryRateLimitStore({algorithm!r}) for this one)')
+        if not isinstance(name, str) or not name or any(c in name for c in '",;\\ '):
+            raise ValueError(f'name must be a word without quotes, commas or spaces, not '
+                             f'{name!r}')
+        self.key = key
+        self.algorithm = getattr(store, 'algorithm', algorithm)
+        self.store = store
+        self.fail_open = fail_open
+        #: Counts in this worker while the store cannot be reached (``fail_open=False``).
+        self._fallback: Optional[MemoryRateLimitStore] = None
+        self.option = option
+        self.headers = headers
+        self.name = name
+        self.priority = priority
+        self.prefix = prefix
+        # Route quotas by option value (checked when a worker starts, see check_routes).
+        self._quotas: dict[Any, Optional[_Quota]] = {None: self._quota(self.rate), False: None}
+        self._hit_now = getattr(store, 'hit_now', None)  # the memory store needs no await
+        #: Where a request's count is kept on its context, for the response hook.
+        self._attribute = f'rate_limit_{name}'
+
+    def setup(self, app: Tremolo) -> None:
+        app.on_worker_start(self.on_worker_start)
+        # A store that never waits is asked without a coroutine per request.
+        hook = self.on_request if self._hit_now is None else self.on_request_now
+        app.on_request(priority=self.priority, prefix=self.prefix)(hook)
+        if self.headers:
+            app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
+
+    def on_worker_start(self, app: Tremolo, options: Options) -> None:
+        """Check the quotas of every route (a bad one stops the server at startup, naming
+        the route) and warn when several workers count apart."""
+        self.check_routes(app)
+        if options.worker_num > 1 and isinstance(self.store, MemoryRateLimitStore):
+            logger.warning(
+                '%s: each of the %d workers counts its own requests (an in-process store): '
+                'a client may get up to %d times the quota; use a shared store to count '
+                'them together', self.name, options.worker_num, options.worker_num)
+
+    def check_routes(self, app: Tremolo, prefix: str = '') -> None:
+        """Parse the ``option`` of every route of ``app`` (and of its mounted applications).
+
+        Raises:
+            RegistrationError: A route's value is not a rate or ``False``, naming the route.
+        """
+        for record in app.routes:
+            for options in (record.plan.options, record.options):
+                if self.option not in options:
+                    continue
+                value = options[self.option]
+                try:
+                    self._route_rate(value)
+                except (ValueError, TypeError) as exc:
+                    raise RegistrationError(
+                        f'route {prefix + record.path!r}: option {self.option!r}: {exc}; '
+                        f'give a rate such as "10/minute", or False') from None
+        for sub_prefix, sub_app in app.mounts:
+            self.check_routes(sub_app, prefix + sub_prefix)
+
+    def _quota(self, rate: Rate) -> _Quota:
+        return _Quota(rate, f'"{self.name}";q={rate.limit};w={rate.period:g}')
+
+    def _route_rate(self, value: Any) -> Optional[_Quota]:
+        try:
+            return self._quotas[value]
+        except KeyError:
+            pass
+        except TypeError:
+            raise TypeError(f'{value!r} is not a rate') from None
+        if value is True:
+            raise ValueError('True is not a rate')
+        quota = self._quotas[value] = self._quota(Rate.parse(value))
+        return quota
+
+    def key_of(self, request: Request) -> Optional[str]:
+        """What ``request`` is counted by (``None``: not limited)."""
+        if self._key_function is not None:
+            return self._key_function(request)
+        if self._header_key is not None:
+            value = request.head.headers.get(self._header_key)
+            if value is not None:
+                return 'h:' + value.decode('latin-1')
+        client = request.client
+        return client[0] if isinstance(client, tuple) else 'unix'
+
+    def _key(self, request: Request, context: Context) -> Optional[tuple[_Quota, str]]:
+        """The request's quota and store key, or ``None`` when it is not limited."""
+        value = context.option(self.option)
+        quota = self._quotas[value] if value is None or value is False else (
+            self._route_rate(value))
+        if quota is None:
+            return None
+        client = self.key_of(request)
+        if client is None:
+            return None
+        # The default quota is shared by the routes that have none of their own; a route's
+        # own quota is counted for that route alone.
+        scope = '*' if value is None else context.route or '*'
+        return quota, f'{self.name}:{scope}:{client}'
+
+    async def on_request(self, request: Request, context: Context) -> None:
+        """Count the request; refuse it with 429 over the quota."""
+        found = self._key(request, context)
+        if found is None:
+            return
+        quota, key = found
+        rate = quota.rate
+        try:
+            result = await self.store.hit(key, rate.limit, rate.period)
+        except ConnectionError as exc:
+            if isinstance(exc, ClientDisconnected):
+                raise
+            if self.fail_open:
+                return
+            if self._fallback is None:
+                self._fallback = MemoryRateLimitStore(self.algorithm if self.algorithm in
+                                                      ALGORITHMS else 'gcra')
+            result = self._fallback.hit_now(key, rate.limit, rate.period)
+        self._decided(context, quota, result)
+
+    def on_request_now(self, request: Request, context: Context) -> None:
+        """`on_request`, with a store that answers without waiting."""
+        found = self._key(request, context)
+        if found is not None:
+            quota, key = found
+            assert self._hit_now is not None
+            self._decided(context, quota,
+                          self._hit_now(key, quota.rate.limit, quota.rate.period))
+
+    def _decided(self, context: Context, quota: _Quota, decision: RateLimitResult) -> None:
+        setattr(context, self._attribute, (quota, decision))
+        if not decision.allowed:
+            retry = max(1, int(decision.retry_after + 0.999))
+            headers = [('Retry-After', str(retry))]
+            if self.headers:
+                headers.extend(self._fields(quota, decision))
+            raise TooManyRequests(f'Too many requests: retry in {retry} s',
+                                  headers=headers)
+
+    def on_response(self, response: Response, context: Context) -> None:
+        """Tell the client where it stands."""
+        state = getattr(context, self._attribute, None)
+        if state is None or response.status == 429:
+            return  # not counted, or refused (the 429 carries the fields already)
+        add = response.headers.add
+        for name, value in self._fields(*state):
+            add(name, value)
+
+    def _fields(self, quota: _Quota, decision: RateLimitResult
+                ) -> tuple[tuple[str, str], ...]:
+        return (('RateLimit-Policy', quota.policy),
+                ('RateLimit', f'"{self.name}";r={decision.remaining};'
+                              f't={int(decision.reset_after + 0.999)}'))
+
+    def __repr__(self) -> str:
+        return f'<RateLimiter {self.name} {self.rate} {self.algorithm}>'
+
+
+class _Quota:
+    """A rate and its ``RateLimit-Policy`` value, worked out once."""
+
+    __slots__ = ('rate', 'policy')
+
+    def __init__(self, rate: Rate, policy: str) -> None:
+        self.rate = rate
+        self.policy = policy
