@@ -1234,7 +1234,7 @@ def test_asgi_fastapi_example_runs_with_workers(monkeypatch):
     pytest.importorskip('fastapi', reason='FastAPI is a CPython-only test extra')
     served = []
     monkeypatch.setattr(tremolo.server.serve, 'serve',
-                        lambda options, factory: served.append(options))
+                        lambda options, factory, reimport=None: served.append(options))
     runpy.run_path(str(EXAMPLES / 'asgi_fastapi.py'), run_name='__main__')
     assert served[0].worker_num == 4 and served[0].host == '0.0.0.0'
 
