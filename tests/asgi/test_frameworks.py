@@ -191,3 +191,25 @@ async def test_client_disconnect_mid_stream_stops_the_stream(server, session):
                 return
         await asyncio.sleep(0.025)
     raise AssertionError('the stream went on after the client left')
+
+
+@pytest.mark.parametrize('name', ['starlette', 'fastapi'])
+async def test_file_responses_use_pathsend_where_the_framework_does(name):
+    """Starlette's FileResponse (and so FastAPI's) sends the file by its path when the server
+    offers http.response.pathsend: Tremolo then sends it with sendfile."""
+    from tremolo.testing import TestClient
+
+    module = load(name)
+    sent: list = []
+
+    async def spy(scope, receive, send):
+        async def recording(message):
+            sent.append(message['type'])
+            await send(message)
+        await module.app(scope, receive, recording)
+
+    async with TestClient(spy) as client:
+        response = await client.get('/file')
+    assert response.body == FILE_DATA
+    assert [kind for kind in sent if kind.startswith('http.')] == [
+        'http.response.start', 'http.response.pathsend']
