@@ -16,12 +16,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip 'setuptools>=77' wheel
 
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+# The editable install is "strict": a tree of links to the sources (under build/), which type
+# checkers follow like any installed package (the default one hides tremolo.middleware and
+# tremolo.extensions behind an import hook). Edits show at once; a module added or removed
+# needs the tree made again, hence the folders (whose times change then) as prerequisites.
+EDITABLE := --config-settings editable_mode=strict
+PACKAGE_DIRS := tremolo $(filter-out %/__pycache__/,$(wildcard tremolo/*/)) middleware extensions
+
+$(VENV)/.run-installed: pyproject.toml $(PACKAGE_DIRS) | $(BIN)/python
+	$(PIP) install -e . $(EDITABLE)
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[test,docs]'
+$(VENV)/.test-installed: pyproject.toml $(PACKAGE_DIRS) | $(BIN)/python
+	$(PIP) install -e '.[test,docs]' $(EDITABLE)
 	touch $@ $(VENV)/.run-installed
 
 # PyPy itself: Debian's pypy3 when it is missing and we are root, else a clear error.
@@ -46,8 +53,8 @@ $(PYPY_BIN)/python:
 	$(PYPY_PIP) install --upgrade pip 'setuptools>=77' wheel
 
 # uvloop is left out on PyPy by its marker in the test extras.
-$(PYPY_VENV)/.test-installed: pyproject.toml | $(PYPY_BIN)/python
-	$(PYPY_PIP) install -e '.[test]'
+$(PYPY_VENV)/.test-installed: pyproject.toml $(PACKAGE_DIRS) | $(PYPY_BIN)/python
+	$(PYPY_PIP) install -e '.[test]' $(EDITABLE)
 	touch $@
 
 ## run: serve the demo application on http://127.0.0.1:8000

@@ -8,7 +8,7 @@ from tremolo.extensions.background import BackgroundTasks
 from tremolo import Tremolo
 
 logger = logging.getLogger('signup')
-sent = []  # what the "mail server" got (the tests read it)
+sent: list[str] = []  # what the "mail server" got (the tests read it)
 
 # --8<-- [start:install]
 app = Tremolo()

@@ -22,8 +22,10 @@ async def timing(context, loop):
 
 @app.on_response
 async def add_timing(response, context, loop):
+    # Response hooks run just before the head goes out, so this is the time to the first
+    # byte: for /countdown, which streams for 2.5 s, only until its first piece.
     elapsed_ms = (loop.time() - context.started) * 1000
-    response.set_header('Server-Timing', f'app;dur={elapsed_ms:.2f}')
+    response.set_header('Server-Timing', f'app;desc="to the first byte";dur={elapsed_ms:.2f}')
 
 
 @app.route('/')

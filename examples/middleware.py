@@ -34,7 +34,7 @@ async def start_timer(context, loop, logger):
 async def add_server_timing(response, context, loop, logger):
     logger.info('add_server_timing')
     started = getattr(context, 'started', None)  # None if an earlier hook short-circuited
-    if started is not None:
+    if started is not None:  # the time until the head is sent (not to the end of a stream)
         response.set_header('Server-Timing', f'app;dur={(loop.time() - started) * 1000:.3f}')
 # --8<-- [end:functions]
 

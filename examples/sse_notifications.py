@@ -21,7 +21,7 @@ class History:
     broadcast."""
 
     def __init__(self):
-        self.events = deque(maxlen=100)  # (id, message)
+        self.events: deque[tuple[str, str]] = deque(maxlen=100)  # (id, message)
 
     def missed(self, last_id):
         ids = [event_id for event_id, _ in self.events]

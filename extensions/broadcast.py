@@ -454,7 +454,8 @@ class RedisPubSub:
         redis.on_recovered(self._recovered)
 
     def _key(self, channel: str) -> str:
-        return self.redis.key('broadcast', channel)
+        key: str = self.redis.key('broadcast', channel)
+        return key
 
     async def start(self) -> None:
         if self.task is not None and self.pid == os.getpid():

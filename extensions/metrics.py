@@ -251,7 +251,7 @@ def _histogram_order(sample: tuple[tuple[tuple[str, str], ...], float]) -> tuple
     labels = dict(sample[0])
     bound = labels.pop('le', None)
     return (sorted(labels.items()),
-            math.inf if bound in (None, '+Inf') else float(bound))  # type: ignore[arg-type]
+            math.inf if bound in (None, '+Inf') else float(bound))
 
 
 def _labels(labels: tuple[tuple[str, str], ...]) -> str:

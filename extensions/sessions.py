@@ -185,7 +185,8 @@ class MemorySessionStore:
         if entry[0] <= time.monotonic():
             del self._sessions[session_id]
             return None
-        return json.loads(entry[1])  # a copy: the caller may change it
+        data: dict[str, Any] = json.loads(entry[1])  # a copy: the caller may change it
+        return data
 
     async def save(self, session_id: str, data: dict[str, Any],
                    ttl: Optional[float] = None) -> None:

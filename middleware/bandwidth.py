@@ -328,9 +328,9 @@ class BandwidthLimiter:
                 check_rate(value, rate_name)
         if not download_rate and not upload_rate:
             raise ValueError('BandwidthLimiter needs a download_rate or an upload_rate')
-        for value in (burst, upload_burst):
-            if value is not None:
-                check_burst(value)
+        for size in (burst, upload_burst):
+            if size is not None:
+                check_burst(size)
         if lease_size is not None and (isinstance(lease_size, bool)
                                        or not isinstance(lease_size, int) or lease_size < 1):
             raise ValueError(f'lease_size must be a number of bytes of at least 1, '
@@ -511,7 +511,8 @@ def _bandwidth_store(store: Any) -> BandwidthStore:
                                                                          None))):
         raise TypeError(f'store must be a bandwidth store (a tremolo.extensions.redis.Redis, '
                         f'or an object with lease() and set_rate()), not {store!r}')
-    return store
+    checked: BandwidthStore = store
+    return checked
 
 
 def route_limits(rate: float, upload_rate: float) -> Callable[[Response, Context], None]:

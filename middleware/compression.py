@@ -147,8 +147,9 @@ def _brotli_encoder(quality: int) -> Encoder:
     compressor = _brotli.Compressor(quality=quality)
 
     def encode(data: bytes, final: bool) -> bytes:
-        out = compressor.process(data) if data else b''
-        return out + (compressor.finish() if final else compressor.flush())
+        out: bytes = compressor.process(data) if data else b''
+        tail: bytes = compressor.finish() if final else compressor.flush()
+        return out + tail
 
     return encode
 
@@ -159,7 +160,8 @@ def _zstd_encoder(level: int) -> Encoder:
     frame = compressor.FLUSH_FRAME
 
     def encode(data: bytes, final: bool) -> bytes:
-        return compressor.compress(data, frame if final else block)
+        out: bytes = compressor.compress(data, frame if final else block)
+        return out
 
     return encode
 

@@ -31,7 +31,7 @@ __all__ = ['CORS', 'Origins']
 
 #: ``'*'``, origins (``'https://example.com'``), a compiled regex matched against the whole
 #: origin, or a function of the origin that answers whether it is allowed.
-Origins = Union[str, Iterable[str], re.Pattern, Callable[[str], bool]]
+Origins = Union[str, Iterable[str], re.Pattern[str], Callable[[str], bool]]
 
 _SAFE_METHODS = ('GET', 'HEAD', 'POST')
 # An origin as browsers serialize it (RFC 6454 §6.2): scheme "://" host [ ":" port ].

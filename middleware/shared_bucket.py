@@ -94,19 +94,23 @@ class SharedTokenBucket:
 
     @property
     def rate(self) -> float:
-        return _BUCKET.unpack_from(self.shared.memory, 0)[0]
+        value: float = _BUCKET.unpack_from(self.shared.memory, 0)[0]
+        return value
 
     @property
     def burst(self) -> float:
-        return _BUCKET.unpack_from(self.shared.memory, 0)[1]
+        value: float = _BUCKET.unpack_from(self.shared.memory, 0)[1]
+        return value
 
     @property
     def tokens(self) -> float:
-        return _BUCKET.unpack_from(self.shared.memory, 0)[2]
+        value: float = _BUCKET.unpack_from(self.shared.memory, 0)[2]
+        return value
 
     @property
     def updated(self) -> float:
-        return _BUCKET.unpack_from(self.shared.memory, 0)[3]
+        value: float = _BUCKET.unpack_from(self.shared.memory, 0)[3]
+        return value
 
     def reserve(self, size: int, now: float = 0.0) -> float:
         """Take ``size`` tokens; return the seconds to wait before sending (see
@@ -183,7 +187,8 @@ class SharedRates:
     @property
     def version(self) -> int:
         """A number that grows with every change (read without the lock: one aligned word)."""
-        return _RATES.unpack_from(self.shared.memory, 0)[0]
+        version: int = _RATES.unpack_from(self.shared.memory, 0)[0]
+        return version
 
     def read(self) -> tuple[int, float, float]:
         """``(version, download_rate, upload_rate)``, consistent."""
@@ -199,7 +204,7 @@ class SharedRates:
         shared = self.shared
         shared.lock()
         try:
-            version = _RATES.unpack_from(shared.memory, 0)[0] + 1
+            version: int = _RATES.unpack_from(shared.memory, 0)[0] + 1
             _RATES.pack_into(shared.memory, 0, version, float(download_rate),
                              float(upload_rate))
         finally:

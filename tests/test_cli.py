@@ -29,10 +29,11 @@ APP = 'tests.apps.basic:app'
 
 
 
-def run_cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: float = 20.0, cwd=REPO_ROOT,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m tremolo ARGS`` to completion (for commands that do not serve)."""
     return subprocess.run(
-        [PYTHON, '-m', 'tremolo', *args], cwd=REPO_ROOT, env=child_env(), text=True,
+        [PYTHON, '-m', 'tremolo', *args], cwd=cwd, env=env or child_env(), text=True,
         capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
     )
 
@@ -137,7 +138,7 @@ def test_missing_application_argument():
 def test_key_file_without_certificate():
     result = run_cli(APP, '--port', '0', '--ssl-keyfile', 'key.pem')
     assert result.returncode != 0
-    assert '--ssl-keyfile needs --ssl-certfile' in result.stderr
+    assert '--ssl-keyfile (TREMOLO_SSL_KEYFILE) needs --ssl-certfile' in result.stderr
 
 
 def test_error_inside_the_module_keeps_its_traceback(tmp_path):
@@ -197,3 +198,86 @@ async def test_reload_restarts_the_command_on_a_change(procs, tmp_path):
     server.send(signal.SIGTERM)
     assert await server.wait_exit() == 0
     assert not server.group_alive()
+
+
+# -- the application as a file ------------------------------------------------------------------
+
+FILE_APP = (
+    'from neighbour import GREETING\n'  # a module next to the file, as `python app.py` finds it
+    'from tremolo import Tremolo\n\n'
+    'app = Tremolo()\nweb = app\n\n\n'
+    "@app.route('/')\nasync def index():\n    return GREETING + ' ' + __name__\n"
+)
+
+
+@pytest.fixture
+def app_file(tmp_path):
+    folder = tmp_path / 'project' / 'site'
+    folder.mkdir(parents=True)
+    (folder / 'neighbour.py').write_text("GREETING = 'hello from a file'\n")
+    (folder / 'site_app.py').write_text(FILE_APP)
+    return folder / 'site_app.py'
+
+
+@pytest.mark.parametrize('spec', ['project/site/site_app.py', 'project/site/site_app.py:web',
+                                  'absolute'])
+async def test_the_application_may_be_a_file(procs, tmp_path, app_file, spec):
+    if spec == 'absolute':
+        spec = f'{app_file}:app'
+    server = procs.cli(spec, '--port', '0', cwd=tmp_path)
+    assert await fetch_text(await server.url('/')) == 'hello from a file site_app'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+@pytest.mark.parametrize(('spec', 'message'), [
+    ('project/site/missing.py', "cannot load the application 'project/site/missing.py': no "
+                                "file 'project/site/missing.py'"),
+    ('project/site/site_app.py:nope', "file 'project/site/site_app.py' has no attribute "
+                                      "'nope'"),
+    ('project/site/neighbour.py', "file 'project/site/neighbour.py' has no attribute 'app'"),
+])
+def test_a_bad_application_file_is_one_line(tmp_path, app_file, spec, message):
+    result = run_cli(spec, '--port', '0', cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f'error: {message}'
+
+
+# -- environment variables ----------------------------------------------------------------------
+
+async def test_options_from_environment_variables(procs):
+    # Variables fill what no flag says; a flag wins (the variable's host is not even local).
+    env = child_env(TREMOLO_SERVER_NAME='FromTheEnvironment', TREMOLO_LOOP='asyncio',
+                    TREMOLO_ACCESS_LOG='false', TREMOLO_HOST='203.0.113.7',
+                    TREMOLO_THREAD_POOL_SIZE='2', TREMOLO_PORT='0')
+    server = procs.cli(APP, '--host', '127.0.0.1', env=env)
+    [(host, _)] = await server.serving()
+    assert host == '127.0.0.1'
+    status, text, headers = await fetch(await server.url('/loop'))
+    assert status == 200 and text.startswith('asyncio.')
+    assert headers['Server'] == 'FromTheEnvironment'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    assert 'tremolo.access' not in server.stderr
+
+
+@pytest.mark.parametrize(('variables', 'message'), [
+    ({'TREMOLO_PORT': 'eighty'}, "TREMOLO_PORT: option 'port' must be an integer, not 'eighty'"),
+    ({'TREMOLO_WORKER_NUM': '0'}, "TREMOLO_WORKER_NUM: option 'worker_num' must be at least 1"),
+    ({'TREMOLO_DEBUG': 'maybe'}, "TREMOLO_DEBUG: option 'debug' must be true or false"),
+    ({'TREMOLO_LOOP': 'fast'}, "TREMOLO_LOOP: option 'loop' must be one of"),
+    ({'TREMOLO_MAX_BODY_SIZE': '1M'},
+     "TREMOLO_MAX_BODY_SIZE: option 'max_body_size' must be an integer, not '1M'"),
+    ({'TREMOLO_LISTEN': 'not:an:address'}, "cannot read the address 'not:an:address'"),
+], ids=lambda value: value if isinstance(value, str) else ' '.join(value))
+def test_a_bad_environment_variable_is_a_usage_error(variables, message):
+    result = run_cli(APP, '--port', '0', env=child_env(**variables))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_the_help_names_the_environment_variables():
+    result = run_cli('--help')
+    assert 'TREMOLO_PORT=8001' in ' '.join(result.stdout.split())
+    assert '--thread-pool-size' in result.stdout

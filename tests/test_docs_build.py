@@ -60,6 +60,14 @@ def includes() -> list[tuple[Path, str, str | None]]:
 
 # -- the site ----------------------------------------------------------------------------------
 
+def test_the_built_site_works_from_disk_and_the_readme_says_how_to_read_it():
+    # The offline plugin names each page's .html file in links (a folder URL opened from disk
+    # is a directory listing) and makes the search index a script rather than a fetch.
+    assert re.search(r'^plugins:\n  - search\n(?:  #.*\n)*  - offline$', MKDOCS, re.M)
+    readme = (ROOT / 'README.md').read_text()
+    assert 'make docs-serve' in readme and 'build/site/index.html' in readme
+
+
 def test_mkdocs_is_strict_and_reads_the_installed_package():
     assert re.search(r'^strict: true$', MKDOCS, re.M)
     assert 'paths: [build/docpkg]' in MKDOCS
@@ -124,16 +132,17 @@ def test_options_table_covers_every_option():
     assert set(rows) == {f.name for f in fields} | set(ROUTE_DEFAULTS)
     flags = {action.dest: action.option_strings for action in build_parser()._actions}
     for field in fields:
-        option, flag, default, route, description = rows[field.name]
+        option, flag, variable, default, route, description = rows[field.name]
         expected = ' / '.join(f'`{name}`' for name in flags.get(field.name, [])) or '—'
         assert flag == expected
+        assert variable == (f'`TREMOLO_{field.name.upper()}`' if flag != '—' else '—')
         assert route == ('yes' if field.metadata.get('route') else 'no')
         assert description == field.metadata['help'].replace('|', '\\|')
         value = field.default if field.default is not dataclasses.MISSING else (
             field.default_factory())  # type: ignore[misc]
         assert default.startswith(f'`{value!r}`')
     for name, value in ROUTE_DEFAULTS.items():
-        assert rows[name][2] == f'`{value!r}`' and rows[name][3] == 'yes (route only)'
+        assert rows[name][3] == f'`{value!r}`' and rows[name][4] == 'yes (route only)'
 
 
 def test_options_table_marker_is_replaced():
@@ -142,8 +151,8 @@ def test_options_table_marker_is_replaced():
     assert hook.OPTIONS_MARKER in page and hook.CLI_MARKER in page
     rendered = hook.on_page_markdown(page)
     assert hook.OPTIONS_MARKER not in rendered and hook.CLI_MARKER not in rendered
-    assert '| `worker_num` | `--worker-num` | `1` | no |' in rendered
-    assert '| `--ssl-certfile` |' in rendered
+    assert '| `worker_num` | `--worker-num` | `TREMOLO_WORKER_NUM` | `1` | no |' in rendered
+    assert '| `--ssl-certfile` | `TREMOLO_SSL_CERTFILE` |' in rendered
     assert '`10485760` (10 MiB)' in rendered
 
 

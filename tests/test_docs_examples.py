@@ -894,7 +894,12 @@ async def test_demo_answers_the_readme_urls():
         hello = await client.get('/hello')
         user = await client.get('/user/42?greeting=Hi')
         echo = await client.post('/echo', body='some data')
+        countdown = await client.get('/countdown')
     assert hello.text == 'Hello world!\n'
+    # The header says what it measures: the time to the first byte, not the 2.5 s stream.
+    timing = countdown.headers['server-timing']
+    assert timing.startswith('app;desc="to the first byte";dur=')
+    assert float(timing.rpartition('dur=')[2]) < 2500
     assert user.json() == {'id': 42, 'greeting': 'Hi'}
     assert echo.body == b'some data'
 
@@ -1033,6 +1038,20 @@ async def test_websocket_stream_example_hashes_and_reports():
 
 async def test_websocket_testing_example_passes():
     await example('websocket_testing').test_chat()
+
+
+async def test_typed_example():
+    async with TestClient(example('typed').app) as client:
+        shown = await client.get('/books/1', headers={'X-Reader': 'ada'})
+        missing = await client.get('/books/99')
+        words = await client.get('/books/2/words')
+        added = await client.post('/books', json={'title': 'The Dispossessed'})
+        again = await client.get(added.header('location'))
+    assert shown.json() == {'id': 1, 'title': 'Dune', 'reader': 'ada'}
+    assert (missing.status, missing.text) == (404, 'no book 99')
+    assert words.chunks == [b'Solaris\n'] and words.header('x-book') == '2'
+    assert added.status == 201 and added.json() == {'id': 3}
+    assert again.json() == {'id': 3, 'title': 'The Dispossessed', 'reader': 'anonymous'}
 
 
 # -- scaling out --------------------------------------------------------------------------------

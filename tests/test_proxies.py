@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import signal
+import ssl
 import struct
 import time
 
@@ -125,7 +126,7 @@ def test_trusted_proxies_option():
     with pytest.raises(ValueError, match='forwarded_headers'):
         Options(forwarded_headers='all')
     with pytest.raises(ValueError, match='proxy_protocol cannot be combined with ssl'):
-        Options(proxy_protocol=True, ssl=object())
+        Options(proxy_protocol=True, ssl=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
 
 
 def test_command_line_flags():

@@ -5,9 +5,11 @@ aiohttp as the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import signal
+import ssl
 import time
 
 import aiohttp
@@ -118,6 +120,45 @@ async def test_plain_http_on_a_tls_port_is_closed(app, server_context, client_co
         async with aiohttp.ClientSession() as session:
             async with session.get(server.url + '/who', ssl=client_context) as response:
                 assert (await response.json())['scheme'] == 'https'
+
+
+async def test_upload_aborted_by_the_client_is_not_a_server_error(app, server_context,
+                                                                   client_context, caplog):
+    # A client going away mid-upload (close_notify, then the connection closes) is at most a
+    # debug line: no error logged for the request, and no asyncio warning about eof_received.
+    caplog.set_level(logging.DEBUG)
+    ended: asyncio.Queue[str] = asyncio.Queue()
+
+    @app.route('/upload', methods=['POST'], max_body_size=64 * 1024 * 1024)
+    async def upload(request):
+        try:
+            async for _ in request.stream():
+                pass
+        except BaseException as exc:
+            ended.put_nowait(type(exc).__name__)
+            raise
+        return 'complete'
+
+    async with serve(app, ssl=server_context) as server:
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection(server.host, server.port,
+                                                           ssl=client_context)
+            writer.write(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n'
+                         + b'a' * 100_000)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.wait_closed()
+            assert await asyncio.wait_for(ended.get(), 10) == 'ClientDisconnected'
+        deadline = time.monotonic() + 10
+        while server.worker.state.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not server.worker.state.connections
+    noisy = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert noisy == []
+    assert any('went away' in record.getMessage() for record in caplog.records
+               if record.levelno == logging.DEBUG)
 
 
 # -- the command line ---------------------------------------------------------------------------

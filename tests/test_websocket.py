@@ -356,6 +356,38 @@ async def test_bad_frames_close_with_the_right_code(app, caplog, frames, code):
     assert not any(record.levelno >= logging.ERROR for record in caplog.records)
 
 
+@pytest.mark.parametrize('bad,code', [
+    pytest.param(encode_frame(0xB, b'', mask=b'abcd'), 1002, id='reserved control opcode'),
+    pytest.param(encode_frame(CONTINUATION, b'x', mask=b'abcd'), 1002,
+                 id='continuation with nothing to continue'),
+    pytest.param(encode_frame(TEXT, b'\xff', mask=b'abcd'), 1007, id='invalid UTF-8'),
+])
+async def test_messages_in_front_of_a_bad_frame_are_delivered_first(app, bad, code):
+    # Everything arrives in one read: the valid messages reach the handler, in order, and
+    # only then does the connection fail with the bad frame's code.
+    async with TestClient(app) as client:
+        ws = await client.websocket('/events')
+        ws.send_raw(encode_frame(TEXT, b'one', mask=b'abcd')
+                    + encode_frame(BINARY, b'tw', fin=False, mask=b'abcd')
+                    + encode_frame(CONTINUATION, b'o', mask=b'abcd') + bad)
+        close = await ws.wait_close()
+        assert close.code == code
+        await ws.connection.read_all()
+    assert client.runtime.globals.events == ['one', b'two', ('closed', code, close.reason, code)]
+
+
+async def test_a_close_frame_in_front_of_a_bad_frame_wins(app):
+    async with TestClient(app) as client:
+        ws = await client.websocket('/events')
+        ws.send_raw(encode_frame(TEXT, b'last', mask=b'abcd')
+                    + encode_frame(CLOSE, b'\x03\xe8bye', mask=b'abcd')
+                    + encode_frame(0xB, b'', mask=b'abcd'))
+        close = await ws.wait_close()
+        await ws.connection.read_all()
+    assert close.code == 1000
+    assert client.runtime.globals.events == ['last', ('closed', 1000, 'bye', 1000)]
+
+
 async def test_max_message_size_route_option(app):
     @app.route('/small')
     async def small(websocket, websocket_max_message_size=10):
@@ -539,3 +571,32 @@ async def test_frames_sent_with_the_handshake_are_kept(app):
         assert response.status == 101
         ws = TestWebSocket(connection, response, connection._received)
         assert [await ws.receive(), await ws.receive()] == ['early', 'bird']
+
+
+async def test_response_hooks_skip_the_101_and_run_for_a_refusal(app):
+    # The 101 holds the handshake's headers and what follows is not HTTP: the on_response
+    # hooks (documented in the middleware page) run for the refusals only.
+    seen = []
+
+    @app.on_request
+    async def before(request):
+        seen.append(('request', request.path))
+
+    @app.on_response
+    async def after(request, response):
+        seen.append(('response', request.path, response.status))
+        response.set_header('X-After', 'yes')
+
+    @app.route('/refused')
+    async def refused(websocket):
+        raise Forbidden()
+
+    async with TestClient(app) as client:
+        ws = await client.websocket('/either')
+        assert await ws.receive() == 'upgraded'
+        assert 'x-after' not in ws.response.headers
+        with pytest.raises(WebSocketRejected) as info:
+            await client.websocket('/refused')
+        assert info.value.response.header('x-after') == 'yes'
+    assert seen == [('request', '/either'), ('request', '/refused'),
+                    ('response', '/refused', 403)]

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os as _os
 from typing import TYPE_CHECKING, Any
 
 __version__ = '1.0.0.dev0'
+
+if not _os.path.isdir(_os.path.join(__path__[0], 'middleware')):
+    # This is the source folder of a checkout (an install maps middleware/ and extensions/
+    # into the package; pyproject.toml), imported because the checkout comes first on the
+    # path (`python -m tremolo` or pytest run from it). The installed view of the package (an
+    # editable install's link tree) then provides tremolo.middleware and tremolo.extensions.
+    from pkgutil import extend_path as _extend_path
+
+    __path__ = _extend_path(__path__, __name__)
 
 from .body_stream import StreamFilter
 from .connection import Connection
@@ -69,7 +79,8 @@ if TYPE_CHECKING:
     from .launch import run
     from .sse import EventStream
     from .uploads import Part
-    from .websocket import WebSocket, WebSocketClosed
+    from .websocket import WebSocket
+    from .websocket_io import WebSocketClosed
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,5 @@
 """``python -m tremolo module:app``: the command line, built from
-`Options`. The application is a Tremolo application or an ASGI 3 application (``--interface``
-forces the kind).
+`Options`.
 """
 
 from __future__ import annotations
@@ -9,17 +8,19 @@ import argparse
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import os
 import ssl
 import sys
 import sysconfig
-from typing import Any, Optional, Sequence
+from types import ModuleType
+from typing import Any, Mapping, Optional, Sequence
 
 from . import __version__
 from .asgi.detect import interface_of
 from .asgi.errors import LifespanFailure
 from .launch import run
-from .options import Options
+from .options import ENV_PREFIX, Options, option_kind, options_from_environ
 from .server.sockets import addresses
 
 
@@ -28,10 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='python -m tremolo',
         description='Serve a Tremolo application or an ASGI 3 application.',
+        epilog=f'Every option can also be set by an environment variable: {ENV_PREFIX} and its '
+        f'name in capitals ({ENV_PREFIX}PORT=8001, {ENV_PREFIX}WORKER_NUM=4, '
+        f'{ENV_PREFIX}SSL_CERTFILE=cert.pem); a flag wins over the variable.',
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument('app', help="the application, as 'module:attribute' (default "
-                        "attribute: app), e.g. 'hello:app'")
+    parser.add_argument('app', help="the application, as 'module:attribute' or "
+                        "'path/to/file.py:attribute' (default attribute: app), e.g. "
+                        "'hello:app' or 'hello.py'")
     parser.add_argument('--version', action='version', version=f'tremolo {__version__}')
     for field in dataclasses.fields(Options):
         meta = field.metadata
@@ -39,14 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         flag = '--' + field.name.replace('_', '-')
         help_text = f"{meta['help']} (default: {_default(field)})"
-        kind = field.type
+        kind = option_kind(field)
         if kind == 'bool':
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
         elif kind == 'list':
             parser.add_argument(flag, action='append', metavar=meta.get('metavar'),
                                 help=help_text)
         else:
-            convert = {'int': int, 'float': float}.get(str(kind), str)
+            convert = {'int': int, 'float': float}.get(kind, str)
             parser.add_argument(flag, type=convert, choices=meta.get('choices'),
                                 help=help_text)
     parser.add_argument('--ssl-certfile', help='certificate chain (PEM) to serve HTTPS')
@@ -64,13 +69,18 @@ def _default(field: dataclasses.Field[Any]) -> Any:
 
 
 def load_app(spec: str, interface: str = 'auto') -> Any:
-    """Import ``'module:attribute'`` (the working directory is importable): a Tremolo
-    application or an ASGI 3 application, as ``interface`` allows.
+    """Import ``'module:attribute'`` (the working directory is importable), or the file of
+    ``'path/to/app.py:attribute'`` (its directory is importable, as with ``python app.py``):
+    a Tremolo application or an ASGI 3 application, as ``interface`` allows.
 
     Raises:
         SystemExit: With a one-line message when the module cannot be found or has no such
             application. An error raised *inside* the module keeps its traceback.
     """
+    path, attribute = _file_spec(spec)
+    if path is not None:
+        return _application(spec, _import_file(spec, path), f'file {path!r}', attribute,
+                            interface)
     module_name, _, attribute = spec.partition(':')
     attribute = attribute or 'app'
     # A name importlib cannot take is a usage error too, not a traceback.
@@ -88,17 +98,56 @@ def load_app(spec: str, interface: str = 'auto') -> Any:
             raise
         raise SystemExit(f'error: cannot import module {module_name!r} for {spec!r} '
                          f'({exc}); the working directory {os.getcwd()!r} is importable') from None
+    return _application(spec, module, f'module {module_name!r}', attribute, interface)
+
+
+def _application(spec: str, module: ModuleType, source: str, attribute: str,
+                 interface: str) -> Any:
     try:
         app = getattr(module, attribute)
     except AttributeError:
-        raise SystemExit(f'error: module {module_name!r} has no attribute '
-                         f'{attribute!r}') from None
+        raise SystemExit(f'error: {source} has no attribute {attribute!r}') from None
     # Anything else (a handler, a module) is refused here, with its name.
     try:
         interface_of(app, interface)
     except TypeError as exc:
         raise SystemExit(f'error: {spec!r}: {exc}') from None
     return app
+
+
+def _file_spec(spec: str) -> tuple[Optional[str], str]:
+    """``('path/app.py', 'attribute')`` for a file spec, ``(None, '')`` for a module spec."""
+    path, sep, attribute = spec.rpartition(':')
+    if not sep or not attribute.isidentifier():
+        path, attribute = spec, ''  # no attribute (or a Windows drive's colon)
+    if path.endswith('.py') or os.sep in path or (os.altsep and os.altsep in path):
+        return path, attribute or 'app'
+    return None, ''
+
+
+def _import_file(spec: str, path: str) -> ModuleType:
+    """Run the file at ``path`` as a module named after it, the way ``python path`` would find
+    its neighbours (its directory first on ``sys.path``)."""
+    if not os.path.isfile(path):
+        raise SystemExit(f'error: cannot load the application {spec!r}: no file {path!r}')
+    name = os.path.splitext(os.path.basename(path))[0]
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise SystemExit(f'error: cannot load the application {spec!r}: {path!r} is not a '
+                         f'Python file')
+    module = importlib.util.module_from_spec(module_spec)
+    # Registered before it runs, like an imported module: its own code (dataclasses, pickling,
+    # `import hello` elsewhere) finds it under its name.
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
 
 def reload_app(spec: str, preloaded: frozenset[str], interface: str = 'auto') -> Any:
@@ -125,14 +174,25 @@ def reload_app(spec: str, preloaded: frozenset[str], interface: str = 'auto') ->
     return load_app(spec, interface)
 
 
-def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    values = {k: v for k, v in vars(args).items()
-              if k not in ('app', 'ssl_certfile', 'ssl_keyfile', 'ssl_keyfile_password')}
-    certfile = getattr(args, 'ssl_certfile', None)
-    keyfile = getattr(args, 'ssl_keyfile', None)
+def options_from_args(args: argparse.Namespace,
+                      environ: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """The options of parsed command-line ``args``, over those of the ``TREMOLO_<OPTION>``
+    variables of ``environ`` (default: ``os.environ``): a flag wins over a variable.
+
+    Raises:
+        ValueError: A variable whose value cannot be read, naming it.
+        SystemExit: A certificate that cannot be loaded, or TLS flags that do not go together.
+    """
+    flags = {k: v for k, v in vars(args).items()
+             if k not in ('app', 'ssl_certfile', 'ssl_keyfile', 'ssl_keyfile_password')}
+    if environ is None:
+        environ = os.environ
+    values = {**options_from_environ(environ), **flags}
+    certfile = getattr(args, 'ssl_certfile', None) or environ.get(ENV_PREFIX + 'SSL_CERTFILE')
+    keyfile = getattr(args, 'ssl_keyfile', None) or environ.get(ENV_PREFIX + 'SSL_KEYFILE')
     password = getattr(args, 'ssl_keyfile_password', None)
     if password is None:
-        password = os.environ.get('TREMOLO_SSL_KEYFILE_PASSWORD')
+        password = environ.get(ENV_PREFIX + 'SSL_KEYFILE_PASSWORD')
     if certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
@@ -142,18 +202,25 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f'error: cannot load the certificate {certfile!r}: {exc}') from None
         values['ssl'] = context
     elif keyfile:
-        raise SystemExit('error: --ssl-keyfile needs --ssl-certfile')
+        raise SystemExit(f'error: --ssl-keyfile ({ENV_PREFIX}SSL_KEYFILE) needs --ssl-certfile '
+                         f'({ENV_PREFIX}SSL_CERTFILE)')
     elif getattr(args, 'ssl_keyfile_password', None):
         raise SystemExit('error: --ssl-keyfile-password needs --ssl-certfile')
     return values
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of ``python -m tremolo`` and of the ``tremolo`` command."""
+def main(argv: Optional[Sequence[str]] = None,
+         environ: Optional[Mapping[str, str]] = None) -> None:
+    """Entry point of ``python -m tremolo`` and of the ``tremolo`` command.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+        environ: Where ``TREMOLO_<OPTION>`` variables are read (default: ``os.environ``).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    values = options_from_args(args)
     try:
+        values = options_from_args(args, environ)
         options = Options.from_kwargs(**values)
         # A bad --listen value is a usage error now, not a failure at bind time.
         addresses(options)

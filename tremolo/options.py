@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 if TYPE_CHECKING:  # ssl costs milliseconds to import; only HTTPS servers need it
     import ssl as _ssl
@@ -44,6 +44,12 @@ _KIND_NAMES = {'int': 'an integer', 'float': 'a number', 'bool': 'True or False'
                'str': 'a string', 'list': 'a list'}
 
 
+def option_kind(field: dataclasses.Field[Any]) -> str:
+    """The kind of an `Options` field for `check_option`: its annotation without parameters
+    (``'list[str]'`` is a ``'list'``)."""
+    return str(field.type).partition('[')[0]
+
+
 def check_option(name: str, value: Any, kind: str, rules: Mapping[str, Any]) -> None:
     """Check ``value`` for the option ``name`` of ``kind`` (``'int'``, ``'float'``,
     ``'bool'``, ``'str'``, ``'list'``, or another for no type check) against its ``rules``.
@@ -55,7 +61,8 @@ def check_option(name: str, value: Any, kind: str, rules: Mapping[str, Any]) -> 
     types = _KINDS.get(kind)
     if types is not None and (not isinstance(value, types)
                               or (isinstance(value, bool) and bool not in types)):
-        raise TypeError(f'option {name!r} must be {_KIND_NAMES[kind]}, not {value!r}')
+        raise TypeError(f'option {name!r} must be {_KIND_NAMES[kind]}, not {value!r} '
+                        f'({type(value).__name__})')
     choices = rules.get('choices')
     if choices is not None and value not in choices:
         raise ValueError(f'option {name!r} must be one of {", ".join(map(repr, choices))}, '
@@ -86,11 +93,14 @@ class Options:
 
     host: str = _opt('127.0.0.1', 'Address to bind.')
     port: int = _opt(8000, 'Port to bind (0 picks a free port).', minimum=0, maximum=65535)
-    listen: list = _opt(
+    listen: list[Union[int, str]] = _opt(
         [], 'Extra addresses: a port, host:port, or a UNIX socket path (repeatable).',
         metavar='ADDRESS',
     )
-    debug: bool = _opt(False, 'Debug mode: debug logging and tracebacks in 500 responses.')
+    debug: bool = _opt(
+        False, 'Debug mode: debug logging, tracebacks in 500 responses, and a warning naming '
+        'any handler or hook that blocks the event loop for more than 0.1 s.',
+    )
     worker_num: int = _opt(1, 'Number of worker processes (SO_REUSEPORT).', minimum=1)
     supervise: bool = _opt(
         False, 'Run even a single worker in a process of its own under a supervisor, which '
@@ -127,7 +137,11 @@ class Options:
         None, 'An ssl.SSLContext to serve HTTPS (CLI: --ssl-certfile/--ssl-keyfile).', cli=False,
     )
     backlog: int = _opt(1024, 'Listen backlog of each socket.', minimum=1)
-    trusted_proxies: list = _opt(
+    thread_pool_size: int = _opt(
+        5, 'Threads of each worker that run sync handlers (def, not async def): at most this '
+        'many run at once, the others wait for a free thread.', minimum=1,
+    )
+    trusted_proxies: list[str] = _opt(
         [], "Peers whose Forwarded / X-Forwarded-* fields are believed: IP addresses, networks "
         "(10.0.0.0/8), '*' (all), 'unix' (UNIX socket peers); repeatable or comma-separated.",
         metavar='ADDRESS',
@@ -302,7 +316,19 @@ class Options:
         if isinstance(self.trusted_proxies, str):
             self.trusted_proxies = [self.trusted_proxies]
         for f in dataclasses.fields(self):
-            check_option(f.name, getattr(self, f.name), str(f.type), f.metadata)
+            check_option(f.name, getattr(self, f.name), option_kind(f), f.metadata)
+        for address in self.listen:
+            if isinstance(address, bool) or not isinstance(address, (int, str)):
+                raise TypeError(f"option 'listen' holds ports (int) and addresses (str), not "
+                                f'{address!r} ({type(address).__name__})')
+        if self.ssl is not None:
+            import ssl
+
+            if not isinstance(self.ssl, ssl.SSLContext):
+                raise TypeError(
+                    f"option 'ssl' must be an ssl.SSLContext (see the deployment page), not "
+                    f'{self.ssl!r} ({type(self.ssl).__name__})'
+                )
         self.trusted_proxies = [entry.strip() for value in self.trusted_proxies
                                 for entry in str(value).split(',') if entry.strip()]
         if self.trusted_proxies or self.forwarded_headers != 'auto':
@@ -415,7 +441,75 @@ ROUTE_HELP: dict[str, str] = {name: spec['help'] for name, spec in ROUTE_ONLY.it
 #: The type and rules of every route option, by name: the `Options` fields marked ``route``
 #: and `ROUTE_ONLY`.
 ROUTE_RULES: dict[str, tuple[str, Mapping[str, Any]]] = {
-    **{f.name: (str(f.type), f.metadata) for f in dataclasses.fields(Options)
+    **{f.name: (option_kind(f), f.metadata) for f in dataclasses.fields(Options)
        if f.metadata.get('route')},
     **{name: (spec['kind'], spec) for name, spec in ROUTE_ONLY.items()},
 }
+
+
+#: The prefix of the environment variables the command line reads: ``TREMOLO_PORT=8000``.
+ENV_PREFIX = 'TREMOLO_'
+
+_TRUE = frozenset(('1', 'true', 'yes', 'on'))
+_FALSE = frozenset(('0', 'false', 'no', 'off'))
+
+
+def option_from_text(name: str, kind: str, text: str) -> Any:
+    """The value of option ``name`` of ``kind`` written as ``text`` (an environment
+    variable): ``'8000'`` → ``8000``, ``'true'`` → ``True``, ``'a, b'`` → ``['a', 'b']``.
+
+    Raises:
+        ValueError: Text that is not a value of that kind, naming the option and the kind.
+    """
+    if kind not in ('int', 'float', 'bool', 'list'):
+        return text  # a string, or a kind without a text form: the option's own check decides
+    if kind == 'list':
+        return [item.strip() for item in text.split(',') if item.strip()]
+    value = text.strip()
+    if kind == 'bool':
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+    else:
+        convert = int if kind == 'int' else float
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    expected = 'true or false (or yes/no, on/off, 1/0)' if kind == 'bool' else _KIND_NAMES[kind]
+    raise ValueError(f'option {name!r} must be {expected}, not {text!r}')
+
+
+def options_from_environ(environ: Mapping[str, str],
+                         names: Optional[Iterable[str]] = None) -> dict[str, Any]:
+    """The options set by ``TREMOLO_<OPTION>`` variables of ``environ`` (``TREMOLO_PORT``,
+    ``TREMOLO_WORKER_NUM``...), converted (see `option_from_text`) and checked against their
+    own rules (`check_option`; `Options` checks how they go together).
+
+    Args:
+        environ: The environment, usually ``os.environ``.
+        names: The options to look for (default: those with a command-line flag).
+
+    Raises:
+        ValueError: A value that cannot be converted or breaks its option's rules, naming
+            the variable.
+    """
+    fields = {f.name: f for f in dataclasses.fields(Options)}
+    if names is None:
+        names = [name for name, f in fields.items() if f.metadata.get('cli', True)]
+    values: dict[str, Any] = {}
+    for name in names:
+        variable = ENV_PREFIX + name.upper()
+        text = environ.get(variable)
+        if text is None:
+            continue
+        field = fields[name]
+        try:
+            kind = option_kind(field)
+            value = option_from_text(name, kind, text)
+            check_option(name, value, kind, field.metadata)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f'{variable}: {exc}') from None
+        values[name] = value
+    return values

@@ -5,7 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Optional,
+    TypeVar,
+    cast,
+)
 from urllib.parse import unquote
 
 from .body_stream import insert_filter
@@ -26,6 +36,8 @@ if TYPE_CHECKING:
 #: Option values for requests answered outside an application (no route, no context).
 _DEFAULTS = Options().route_defaults()
 
+
+_T = TypeVar('_T')
 
 class Request:
     """An HTTP request.
@@ -327,11 +339,13 @@ class Request:
         """
         return self._bridge(self._read_form(max_fields))
 
-    def _bridge(self, coroutine: Any) -> Any:
+    def _bridge(self, coroutine: Coroutine[Any, Any, _T]) -> Awaitable[_T]:
+        # In a sync handler, the value itself; typed as the awaitable that async code sees.
         stream = self._stream
         if stream is not None and threading.get_ident() != stream.thread:
             # A sync handler in the thread pool: let the event loop read, and wait for it.
-            return asyncio.run_coroutine_threadsafe(coroutine, stream.loop).result()
+            value = asyncio.run_coroutine_threadsafe(coroutine, stream.loop).result()
+            return cast('Awaitable[_T]', value)
         return coroutine
 
     async def _read_body(self) -> bytes:

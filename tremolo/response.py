@@ -686,13 +686,16 @@ class Response:
         # tells the client that the body is incomplete (RFC 9112 §6.3, §8).
         logger.warning('%s ended at byte %d while it was sent (the file changed): '
                        'connection aborted', getattr(file, 'name', file), position)
-        self._abort()
+        self.abort()
         raise ClientDisconnected('the file ended before its announced length')
 
-    def _abort(self) -> None:
-        self.finished = True
+    def abort(self) -> None:
+        """Cut the response short: what was written goes out, then the connection is closed at
+        once, so that the client sees an incomplete body fail rather than take it for whole
+        (RFC 9112 §8). For a failure after the head was sent, when no status can tell it."""
         self.channel.flush()  # what was written goes out: the client sees a short body
-        self.channel.abort()
+        self.channel.abort()  # which records the exchange as cut short
+        self.finished = True
 
     async def _write_pieces(self, data: bytes) -> None:
         piece = self._piece_size()
@@ -726,7 +729,7 @@ class Response:
             channel.write_chunk_soon(data)
         else:
             if self._length is not None and self.body_size > self._length:
-                self._abort()
+                self.abort()
                 raise RuntimeError(f'the body is longer than the {self._length} bytes its '
                                    'head announced: connection aborted')
             channel.write_soon(data)
@@ -774,7 +777,7 @@ class Response:
                 self.channel.write_soon(last if trailers else b'0\r\n\r\n')
         elif (self._length is not None and self.body_size != self._length
               and not self._head_only):
-            self._abort()
+            self.abort()
             raise RuntimeError(f'the body ended after {self.body_size} of the {self._length} '
                                'bytes its head announced: connection aborted')
         self.channel.response_finished(self)

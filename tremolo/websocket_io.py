@@ -20,6 +20,7 @@ from .http.websocket import (
     PONG,
     Close,
     Data,
+    Event,
     FrameReader,
     Ping,
     Pong,
@@ -230,8 +231,15 @@ class WebSocketIO:
         try:
             events = reader.feed(data)
         except ProtocolError as exc:
-            self._fail(exc.code, exc.reason)
+            # RFC 6455 §7.1.7 fails the connection at the bad frame, not before it: the
+            # messages that arrived whole in front of it are the handler's to receive.
+            self._handle(exc.events)
+            if self.state is not CLOSED:  # a close frame in front of it ended everything
+                self._fail(exc.code, exc.reason)
             return
+        self._handle(events)
+
+    def _handle(self, events: list[Event]) -> None:
         inbox = self._inbox
         for event in events:
             if type(event) is Data:

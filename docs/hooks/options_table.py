@@ -1,10 +1,11 @@
 """MkDocs hook: the configuration tables, generated from :class:`tremolo.options.Options`.
 
 A page holding the marker ``<!-- options-table -->`` gets one row per option (its name, its
-command-line flag as ``python -m tremolo`` builds it, its default, whether it is also a route
-option, and its help text), followed by the route-only options of ``ROUTE_DEFAULTS``. The
-marker ``<!-- cli-extra-flags -->`` becomes the table of the flags that set no single option
-(``--ssl-certfile``...). Nothing is written by hand, so the tables cannot drift from the code.
+command-line flag as ``python -m tremolo`` builds it, the environment variable the command line
+also reads, its default, whether it is also a route option, and its help text), followed by the
+route-only options of ``ROUTE_DEFAULTS``. The marker ``<!-- cli-extra-flags -->`` becomes the
+table of the flags that set no single option (``--ssl-certfile``...), with their variables.
+Nothing is written by hand, so the tables cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 from typing import Any
 
 from tremolo.cli import build_parser
-from tremolo.options import ROUTE_DEFAULTS, ROUTE_HELP, Options
+from tremolo.options import ENV_PREFIX, ROUTE_DEFAULTS, ROUTE_HELP, Options
 
 OPTIONS_MARKER = '<!-- options-table -->'
 CLI_MARKER = '<!-- cli-extra-flags -->'
@@ -52,7 +53,8 @@ def _flags_by_dest(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
 
 
 def option_rows() -> list[list[str]]:
-    """``[option, CLI flag, default, route option, description]`` for every option."""
+    """``[option, CLI flag, environment variable, default, route option, description]`` for
+    every option."""
     flags = _flags_by_dest(build_parser())
     rows = []
     for field in dataclasses.fields(Options):
@@ -65,26 +67,28 @@ def option_rows() -> list[list[str]]:
         rows.append([
             _code(field.name),
             ' / '.join(_code(name) for name in names) if names else '—',
+            _code(ENV_PREFIX + field.name.upper()) if names else '—',
             format_default(default, meta['help']),
             'yes' if meta.get('route') else 'no',
             _cell(meta['help']),
         ])
     for name, default in ROUTE_DEFAULTS.items():
         rows.append([
-            _code(name), '—', format_default(default), 'yes (route only)',
+            _code(name), '—', '—', format_default(default), 'yes (route only)',
             _cell(ROUTE_HELP[name]),
         ])
     return rows
 
 
 def cli_extra_rows() -> list[list[str]]:
-    """``[flag, description]`` for the command-line flags that are not one option."""
+    """``[flag, environment variable, description]`` for the command-line flags that are not
+    one option."""
     names = {field.name for field in dataclasses.fields(Options)}
     rows = []
     for action in build_parser()._actions:
         if action.option_strings and action.dest not in names | _NOT_OPTIONS:
             rows.append([' / '.join(_code(flag) for flag in action.option_strings),
-                         _cell(action.help or '')])
+                         _code(ENV_PREFIX + action.dest.upper()), _cell(action.help or '')])
     return rows
 
 
@@ -96,12 +100,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def options_table() -> str:
     return markdown_table(
-        ['Option', 'CLI flag', 'Default', 'Route option', 'Description'], option_rows()
+        ['Option', 'CLI flag', 'Environment variable', 'Default', 'Route option', 'Description'],
+        option_rows(),
     )
 
 
 def cli_extra_table() -> str:
-    return markdown_table(['CLI flag', 'Description'], cli_extra_rows())
+    return markdown_table(['CLI flag', 'Environment variable', 'Description'], cli_extra_rows())
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:

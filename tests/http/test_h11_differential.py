@@ -176,9 +176,11 @@ KNOWN_DIFFERENCES: list[tuple[str, Callable[[Case], bool]]] = [
              and c.ours._replace(request=c.ours.request[:2] + c.ours.request[3:])
              == c.theirs._replace(request=c.theirs.request[:2] + c.theirs.request[3:])))),
     # RFC 9112 §3.2: origin-form, absolute-form (http/https, RFC 9110 §4.2: no userinfo, a
-    # non-empty host), asterisk-form for OPTIONS only; h11 accepts any run of VCHARs.
+    # non-empty host), asterisk-form for OPTIONS only, none with a fragment; h11 accepts any
+    # run of VCHARs.
     ('request-target form', lambda c: c.we_reject(
-        'malformed request target', 'asterisk-form', 'userinfo', 'empty host in the request')
+        'malformed request target', 'asterisk-form', 'userinfo', 'empty host in the request',
+        'fragment in the request target')
      or (c.we_reject('invalid Host', 'invalid IPv6') and c.theirs.request is not None
          and c.theirs.request[1][:1] not in (b'/', b'*'))),
     # RFC 9112 §3.2: 400 for an invalid Host value (RFC 3986 §3.2.2 syntax); h11 does not
@@ -253,7 +255,7 @@ HOST = (st.one_of(REG_NAME, st.sampled_from([b'a.test', b'127.0.0.1', b'[::1]', 
 PORT = (st.sampled_from([b'', b':8080', b':', b':0080']), st.sampled_from([b':x', b'::1']))
 TARGET_ODD = st.one_of(
     st.sampled_from([b'*', b'a.test:443', b'a/b', b'/a b', b'/\x00', b'/|^`{}"<>[]\\',
-                     b'http:///x', b'http://:80/', b'http://a#f']),
+                     b'http:///x', b'http://:80/', b'http://a#f', b'/a#f', b'/?q#']),
     st.tuples(st.sampled_from([b'ftp://', b'http://user@']), REG_NAME).map(b''.join),
 )
 VERSION = (st.sampled_from([b'HTTP/1.1', b'HTTP/1.1', b'HTTP/1.0']),

@@ -418,6 +418,12 @@ INVALID = [
     ('two-spaces', b'GET  / HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('trailing-space', b'GET / HTTP/1.1 \r\nHost: a\r\n\r\n', 400),
     ('tab-separator', b'GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    # RFC 9112 §3.2: no form of request-target carries a fragment
+    ('fragment', b'GET /page#top HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('fragment-after-query', b'GET /page?a=1#top HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('fragment-only', b'GET /# HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ('fragment-http10', b'GET /a#b HTTP/1.0\r\n\r\n', 400),
+    ('fragment-absolute-form', b'GET http://a.test/p#f HTTP/1.1\r\nHost: a.test\r\n\r\n', 400),
     ('no-version', b'GET /\r\nHost: a\r\n\r\n', 400),
     ('space-in-target', b'GET /a b HTTP/1.1\r\nHost: a\r\n\r\n', 400),
     ('control-in-target', b'GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n', 400),
@@ -705,3 +711,9 @@ def test_field_errors_say_which_rule(line, message):
 def test_forbidden_trailers_are_dropped_not_combined():
     # A repeated Host in a trailer section is dropped with the rest, not a 400.
     assert parse_trailers(b'Host: a\r\nHost: b\r\nX: 1\r\nContent-Length: 9\r\n') == {b'x': b'1'}
+
+
+def test_fragment_is_named_in_the_error(head_error):
+    # Answered 400 rather than routed by the path before the '#' (a 404 then hid the mistake).
+    error = head_error(b'GET /page#top HTTP/1.1\r\nHost: a\r\n\r\n')
+    assert (error.status, error.message) == (400, 'fragment in the request target')

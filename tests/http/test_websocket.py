@@ -215,6 +215,27 @@ def test_protocol_errors(reader, mode, data):
     assert feed_error(reader, data, mode).code == 1002
 
 
+@pytest.mark.parametrize('bad', [
+    pytest.param(frame(0xB, b'x'), id='reserved control opcode'),
+    pytest.param(frame(CONTINUATION, b'x'), id='continuation with nothing to continue'),
+    pytest.param(frame(TEXT, b'\xff'), id='invalid UTF-8'),
+])
+def test_events_in_front_of_a_protocol_error_are_kept(reader, bad):
+    # The frames before the bad one are valid: the error carries them, so that they can be
+    # delivered before the connection fails (RFC 6455 §7.1.7 fails it at the bad frame).
+    good = frame(TEXT, b'first') + frame(PING, b'p') + frame(BINARY, b'sec', fin=False)
+    with pytest.raises(ProtocolError) as info:
+        reader.feed(good + frame(CONTINUATION, b'ond') + bad)
+    assert summary(info.value.events) == [('text', 'first'), ('ping', b'p'),
+                                          ('binary', b'second')]
+
+
+def test_a_protocol_error_alone_carries_no_events(reader):
+    with pytest.raises(ProtocolError) as info:
+        reader.feed(frame(0xB, b'x'))
+    assert info.value.events == []
+
+
 def test_masked_frame_refused_by_a_client(mode):
     reader = FrameReader(1 << 20, require_mask=False)
     assert feed_error(reader, frame(TEXT, b'hi'), mode).code == 1002

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -93,6 +94,7 @@ async def test_leading_empty_lines_are_ignored(echo_app):
     (b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\nHost: t\r\n\r\n', 414),
     (b'GET / HTTP/1.1\r\nHost: t\r\nX: ' + b'a' * 20000 + b'\r\n\r\n', 431),
     (b'GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n', 417),
+    (b'GET /#fragment HTTP/1.1\r\nHost: t\r\n\r\n', 400),  # RFC 9112 §3.2
 ])
 async def test_malformed_requests_get_their_status_and_a_close(echo_app, raw, status):
     async with TestClient(echo_app) as client:
@@ -146,6 +148,36 @@ async def test_half_closed_client_still_gets_its_answers(echo_app):
         data = await connection.read_all()
     assert data.count(b'HTTP/1.1 200 OK') == 2
     assert data.endswith(b'GET /')
+
+
+@pytest.mark.parametrize('how', ['close', 'half-close'])
+async def test_client_leaving_mid_body_is_not_a_server_error(echo_app, caplog, how):
+    # Whether the connection is gone before the handler notices (a closed socket; TLS, where
+    # the end of input closes the transport) or still open (a half-close), the handler's read
+    # fails with ClientDisconnected and nothing is logged above debug.
+    caplog.set_level(logging.DEBUG, 'tremolo')
+    ended: asyncio.Queue[str] = asyncio.Queue()
+
+    @echo_app.post('/upload')
+    async def upload(request):
+        try:
+            await request.body()
+        except BaseException as exc:
+            ended.put_nowait(type(exc).__name__)
+            raise
+
+    async with TestClient(echo_app) as client:
+        connection = client.connect()
+        connection.send(b'POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc')
+        await asyncio.sleep(0.01)
+        if how == 'close':
+            await connection.close()
+        else:
+            connection.send_eof()
+        assert await asyncio.wait_for(ended.get(), 5) == 'ClientDisconnected'
+        assert (await client.get('/')).text == 'GET /'  # the protocol finished the exchange
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any('the client went away' in r.getMessage() for r in caplog.records)
 
 
 async def test_slow_client_makes_the_handler_wait(app):

@@ -230,15 +230,29 @@ async def test_listen_on_extra_ports_and_a_unix_socket(procs, tmp_path, worker_n
     assert not os.path.exists(sock)  # the socket file is removed when the server stops
 
 
-async def test_busy_port_fails_at_startup(procs):
+@pytest.mark.parametrize('workers', [1, 2])
+async def test_busy_port_is_one_line_and_status_1(procs, workers):
     with socket.socket() as taken:
         taken.bind(('127.0.0.1', 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = run_basic(procs, port=port)
-        assert await server.wait_exit() != 0
-    assert 'Address already in use' in server.stderr
-    assert 'serving on' not in server.stderr
+        server = run_basic(procs, port=port, worker_num=workers)
+        assert await server.wait_exit() == 1
+    lines = server.stderr.strip().splitlines()
+    assert len(lines) == 1, server.stderr
+    assert lines[0].endswith(f'ERROR tremolo: cannot listen on 127.0.0.1:{port}: address '
+                             f'already in use (is another server listening there?)')
+
+
+async def test_busy_extra_address_is_named(procs):
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        extra = taken.getsockname()[1]
+        server = run_basic(procs, listen=[extra])
+        assert await server.wait_exit() == 1
+    assert f'cannot listen on 127.0.0.1:{extra}: address already in use' in server.stderr
+    assert 'Traceback' not in server.stderr and 'serving on' not in server.stderr
 
 
 async def test_live_unix_socket_is_not_taken_over(procs, tmp_path):
@@ -246,8 +260,10 @@ async def test_live_unix_socket_is_not_taken_over(procs, tmp_path):
     first = run_basic(procs, listen=[sock])
     await first.serving(count=2)
     second = run_basic(procs, listen=[sock])
-    assert await second.wait_exit() != 0
-    assert 'already listening on the UNIX socket' in second.stderr
+    assert await second.wait_exit() == 1
+    assert (f'cannot listen on unix:{sock}: a server is already listening on this UNIX socket'
+            in second.stderr)
+    assert 'Traceback' not in second.stderr
     assert await fetch_text('http://localhost/pid', unix=sock) == str(first.pid)
     await stops_cleanly(first)
 
@@ -452,7 +468,7 @@ app.run('127.0.0.1', {port}, worker_num={workers})
 async def test_registration_mistake_fails_before_binding(procs, tmp_path, source, expected,
                                                          workers):
     # The port is taken: had the server bound it before checking the application, the error
-    # would be 'Address already in use'.
+    # would be 'cannot listen on ...: address already in use'.
     with socket.socket() as taken:
         taken.bind(('127.0.0.1', 0))
         taken.listen()
@@ -465,6 +481,6 @@ async def test_registration_mistake_fails_before_binding(procs, tmp_path, source
     assert 'RegistrationError' in err
     for text in expected:
         assert text in err
-    assert 'Address already in use' not in err
+    assert 'cannot listen' not in err and 'already in use' not in err
     assert 'serving on' not in err and 'started' not in err
     assert not server.group_alive()

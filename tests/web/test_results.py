@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -151,6 +152,41 @@ async def test_sync_function_runs_in_a_thread(app):
     async with TestClient(app) as client:
         response = await client.get('/')
     assert response.text == 'True /'
+
+
+@pytest.mark.parametrize('size', [1, 3])
+async def test_thread_pool_size_bounds_the_sync_handlers_running_at_once(app, size):
+    import threading
+
+    lock = threading.Lock()
+    running = peak = 0
+    names = set()
+
+    def enter():
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+            names.add(threading.current_thread().name)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+
+    @app.route('/')
+    def index():
+        enter()
+        return 'done'
+
+    @app.route('/stream')
+    def stream():
+        enter()
+        yield b'done'
+
+    async with TestClient(app, thread_pool_size=size) as client:
+        responses = await asyncio.gather(*(client.get(path) for path in ['/', '/stream'] * 4))
+    assert [response.text for response in responses] == ['done'] * 8
+    assert peak == size  # the others waited for a free thread
+    assert len(names) == size and all(name.startswith('tremolo') for name in names)
 
 
 async def test_sync_generator_streams(app):

@@ -214,6 +214,79 @@ def test_duplicate_route_names_the_handlers(app):
             return ''
 
 
+def _handler(name: str):
+    async def handler():
+        return name
+
+    handler.__qualname__ = name
+    return handler
+
+
+@pytest.mark.parametrize(('earlier', 'later', 'methods'), [
+    ('/a/{id}', '/a/{id:int}', 'GET'),
+    ('/a/{id}', '/a/{id:uuid}', 'GET'),
+    ('/a/{x:float}', '/a/{y:int}', 'GET'),
+    ('/a/{x}', '/a/{y}', 'GET'),  # two names, one pattern
+    ('/{kind}/{id:int}', '/users/{id:int}', 'GET'),
+    ('/files/{rest:path}', '/files/{name}/meta', 'GET'),
+    ('/files/{rest:path}', '/files/{a}/{b:path}', 'GET'),
+    ('/a/{id:int}/{tail}', '/a/{n:int}/7', 'GET'),
+])
+def test_a_route_an_earlier_one_hides_is_refused_naming_both(app, earlier, later, methods):
+    app.add_route(earlier, _handler('broad'))
+    with pytest.raises(RegistrationError) as info:
+        app.add_route(later, _handler('narrow'))
+    assert str(info.value) == (
+        f"handler narrow for route {later!r} can never be reached for {methods}: handler "
+        f"broad for route {earlier!r} matches every path it matches and is tried first; "
+        f"register the more specific route first")
+
+
+@pytest.mark.parametrize(('first', 'second', 'first_methods', 'second_methods'), [
+    ('/a/{id:int}', '/a/{id}', None, None),  # the specific one first: both reachable
+    ('/a/{id}', '/a/{id:int}', ['GET'], ['POST']),  # other methods
+    ('/a/{id:int}', '/a/{y:float}', None, None),  # 1.5 reaches the second
+    ('/a/{id}', '/a/{id}/more', None, None),
+    ('/a/{id}', '/a/5', None, None),  # static paths are looked up first
+    ('/a/{id}', '/b/{id}', None, None),
+    ('^/a/(?P<id>.*)$', '/a/{id}', None, None),  # regexes are not compared
+    ('/files/{rest:path}', '/files', None, None),
+])
+async def test_routes_that_stay_reachable_are_accepted(app, first, second, first_methods,
+                                                       second_methods):
+    app.add_route(first, _handler('first'), first_methods)
+    app.add_route(second, _handler('second'), second_methods)
+    app.compile()
+
+
+def test_get_hides_a_later_head(app):
+    app.add_route('/a/{id}', _handler('broad'), ['GET'])
+    with pytest.raises(RegistrationError, match=r"reached for HEAD: handler broad"):
+        app.add_route('/a/{id:int}', _handler('narrow'), ['HEAD'])
+
+
+def test_a_method_added_to_an_earlier_path_can_hide_a_later_route(app):
+    # The router tries patterns in the order their paths were first registered.
+    app.add_route('/a/{id}', _handler('broad_get'), ['GET'])
+    app.add_route('/a/{id:int}', _handler('narrow'), ['POST'])
+    with pytest.raises(RegistrationError) as info:
+        app.add_route('/a/{id}', _handler('broad_post'), ['POST'])
+    assert str(info.value).startswith(
+        "handler narrow for route '/a/{id:int}' can never be reached for POST: handler "
+        "broad_post for route '/a/{id}'")
+
+
+def test_a_mounted_route_hidden_by_the_parent_is_found_at_compile(app):
+    app.add_route('/api/{name}', _handler('catch_all'))
+    api = Tremolo()
+    api.add_route('/{id:int}', _handler('item'))
+    app.mount('/api', api)
+    with pytest.raises(RegistrationError, match=(
+            r"handler item for route '/\{id:int\}' can never be reached for GET: handler "
+            r"catch_all for route '/api/\{name\}'")):
+        app.compile()
+
+
 def test_registration_after_start_is_an_error(app):
     sub = Tremolo()
     app.mount('/sub', sub)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 _DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
@@ -93,7 +93,7 @@ class DateCache:
 
     __slots__ = ('_second', '_value', '_header', '_clock')
 
-    def __init__(self, clock=time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._second = -1
         self._value = b''

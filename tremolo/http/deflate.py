@@ -91,7 +91,7 @@ class Deflater:
         Every piece ends with a sync flush so that the peer can decompress it on arrival; the
         flush marker is removed from the final piece only (RFC 7692 §7.2.1).
         """
-        out = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+        out: bytes = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         if last:
             if out.endswith(_TAIL):
                 out = out[:-4]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl
 
 _T = TypeVar('_T')
@@ -43,8 +43,9 @@ class Headers(Mapping[str, str]):
     @overload
     def get(self, name: str, default: str | _T) -> str | _T: ...
 
-    def get(self, name, default=None):
-        value = self._raw.get(_key(name))
+    def get(self, name: str, default: Any = None) -> Any:
+        key = _key(name)
+        value = None if key is None else self._raw.get(key)
         return default if value is None else value.decode('latin-1')
 
     def __contains__(self, name: object) -> bool:

@@ -30,7 +30,9 @@ _METHOD = re.compile(rb'[%s]+' % _TCHAR)
 _TARGET = re.compile(rb'[\x21-\x7e]+')
 # RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT, HTTP-name case-sensitive.
 _VERSION = re.compile(rb'HTTP/([0-9])\.([0-9])')
-_ORIGIN_FORM_LINE = re.compile(rb'([%s]+) (/[\x21-\x7e]*) HTTP/1\.([0-9])' % _TCHAR)
+# RFC 9112 §3.2: a request-target carries no fragment (a client strips it, RFC 9110 §7.1), so
+# the fast path stops at '#' (0x23) and the long way answers 400 for it.
+_ORIGIN_FORM_LINE = re.compile(rb'([%s]+) (/[\x21\x22\x24-\x7e]*) HTTP/1\.([0-9])' % _TCHAR)
 _METHOD_NAMES = {
     name.encode(): name
     for name in ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE')
@@ -223,6 +225,10 @@ def parse_request_line(line: bytes, max_length: int = 8190) -> RequestHead:
         raise NotImplementedByServer('CONNECT is not supported')
     if _TARGET.fullmatch(target) is None:
         raise BadRequest('malformed request target')
+    if b'#' in target:
+        # RFC 9112 §3.2: no form of request-target has a fragment; answering the path before
+        # the '#' would serve a resource the client never named.
+        raise BadRequest('fragment in the request target')
     head = RequestHead(method.decode('ascii'), target, version_str, {})
     if target[0] != 47:  # '/': not origin-form
         if target == b'*':

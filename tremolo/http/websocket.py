@@ -43,12 +43,18 @@ _Utf8Decoder = codecs.getincrementaldecoder('utf-8')
 
 
 class ProtocolError(Exception):
-    """The peer broke the protocol: the connection must be closed with `code` (§7.1.7)."""
+    """The peer broke the protocol: the connection must be closed with `code` (§7.1.7).
+
+    Attributes:
+        events: What the same `FrameReader.feed` call completed before the fault (the frames
+            in front of a bad one are valid and are delivered before the connection fails).
+    """
 
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.events: list[Event] = []
 
 
 class Data:
@@ -220,9 +226,18 @@ class FrameReader:
         """Parse ``data`` (following what was fed before); return the events it completes.
 
         Raises:
-            ProtocolError: The peer broke the protocol; nothing more may be fed.
+            ProtocolError: The peer broke the protocol; nothing more may be fed. Its
+                ``events`` are those completed before the fault.
         """
         events: list[Event] = []
+        try:
+            self._parse(data, events)
+        except ProtocolError as exc:
+            exc.events = events
+            raise
+        return events
+
+    def _parse(self, data: bytes, events: list[Event]) -> None:
         if self._buffer:
             data = self._buffer + data
             self._buffer = b''
@@ -257,7 +272,6 @@ class FrameReader:
                 self._buffer = data[pos:]
                 break
             pos += used
-        return events
 
     def _head(self, data: bytes, pos: int, end: int) -> int:
         """Read a frame head at ``pos``; return its length, or 0 while it is incomplete."""

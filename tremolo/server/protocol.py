@@ -183,6 +183,13 @@ class HTTPProtocol(asyncio.Protocol):
         self._next_request()
 
     def eof_received(self) -> Optional[bool]:
+        keep_open = self._input_ended()
+        # Over TLS, asyncio closes the transport after the client's close_notify whatever the
+        # protocol answers, and warns when asked to keep it open: answer what will happen.
+        return keep_open and self.transport.get_extra_info('sslcontext') is None
+
+    def _input_ended(self) -> bool:
+        """The client ended its input; whether the connection should stay open to answer."""
         self._eof = True
         if self._upgraded is not None:
             self._upgraded.feed_eof()
@@ -389,9 +396,15 @@ class HTTPProtocol(asyncio.Protocol):
                 if self._response is response:
                     self._finish(response)
                 return
+            # The response may stay unfinished: nobody is left to answer when the client went
+            # away (ClientDisconnected on a closed connection).
             self._handler_failed(response, exc)
-        if self._response is response:
-            self._finish(response)
+        else:
+            if self._response is not response:
+                return  # detached: the connection went on without this handler
+            if not response.finished and self._upgraded is None:
+                self._handler_failed(response, RuntimeError('the response was not finished'))
+        self._finish(response)
 
     def _finish(self, response: Response) -> None:
         """The exchange is over: keep the connection for the next request, or close it."""
@@ -399,8 +412,6 @@ class HTTPProtocol(asyncio.Protocol):
         if self._upgraded is not None:
             self.close()
             return
-        if not response.finished:
-            self._handler_failed(response, RuntimeError('the response was not finished'))
         self._request = self._response = self._task = None
         body = self._body
         self._body = None
@@ -423,14 +434,16 @@ class HTTPProtocol(asyncio.Protocol):
             self.deadlines.idle(self.loop.time())
 
     def _handler_failed(self, response: Response, exc: BaseException) -> None:
-        if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
+        if isinstance(exc, ClientDisconnected):
+            # Not a server error: the client left (an aborted upload or download).
+            logger.debug('%r: the client went away (%s)', response.request, exc)
+        elif not isinstance(exc, asyncio.CancelledError):
             logger.error('unhandled error answering %r', response.request, exc_info=exc)
         if response.headers_sent:
-            # Too late for an error status: cut the body short so the client sees it fail.
-            response.finished = True
+            # Too late for an error status: cut the body short so the client sees it fail
+            # (recorded as cut short by `abort`, unless the response was aborted already).
             self.output.flush()
             self.abort()
-            self._cut_short(response)
         elif self._cancel_on_disconnect and isinstance(exc, asyncio.CancelledError):
             # Cancelled because the client left or the server stops (`cancel_on_disconnect`).
             response.finished = True
@@ -582,7 +595,12 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
-        """Close at once, discarding unsent data."""
+        """Close at once, discarding unsent data. A response whose head went out and which is
+        not finished is recorded as cut short (once: it is finished then)."""
+        response = self._response
+        if response is not None and response.headers_sent and not response.finished:
+            response.finished = True
+            self._cut_short(response)
         self.output.discard()
         self.output.closing = True
         if not self.closed and self.transport is not None:

@@ -10,18 +10,21 @@ callable, so that nothing in the server layer knows which application it serves.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 from typing import TYPE_CHECKING, Callable, Optional
 
 from .link import RELOADER_LINK_ENV, reloader_link
 from .logs import configure_logging
-from .sockets import addresses, bind, unlink_unix_socket
+from .sockets import BindError, addresses, bind, unlink_unix_socket
 from .worker import WorkerTarget, event_loop_factory, run_worker
 
 if TYPE_CHECKING:
     from ..options import Options
     from ..types import DispatcherFactory
+
+logger = logging.getLogger('tremolo')
 
 
 def serve(options: Options, make_dispatcher: DispatcherFactory,
@@ -38,10 +41,21 @@ def serve(options: Options, make_dispatcher: DispatcherFactory,
 
     Raises:
         RuntimeError: The event loop asked for cannot be made, or a worker failed to start.
-        OSError: An address cannot be bound.
+        SystemExit: An address cannot be listened on (a busy port): status 1, after one
+            error line naming the address.
         ValueError: The logging configuration file cannot be applied.
     """
     configure_logging(options)
+    try:
+        _serve(options, make_dispatcher, reimport)
+    except BindError as exc:
+        # A usage error, like a busy port: one line, not a traceback from deep in the stack.
+        logger.error('%s', exc.strerror)
+        raise SystemExit(1) from None
+
+
+def _serve(options: Options, make_dispatcher: DispatcherFactory,
+           reimport: Optional[Callable[[], DispatcherFactory]]) -> None:
     reuse_port = False
     parent = None
     if options.reload:

@@ -39,30 +39,63 @@ def addresses(options: Options) -> list[Address]:
     return result
 
 
+class BindError(OSError):
+    """An address cannot be listened on; the message names it (``cannot listen on
+    127.0.0.1:8000: address already in use``)."""
+
+
+def describe(address: Address) -> str:
+    """``127.0.0.1:8000``, ``[::1]:8000`` or ``unix:/run/app.sock``, for messages."""
+    if isinstance(address, str):
+        return f'unix:{address}'
+    host, port = address
+    return f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
+
+
 def bind(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
-    """A listening socket for ``address`` (TCP with ``SO_REUSEPORT``, or a UNIX socket)."""
+    """A listening socket for ``address`` (TCP with ``SO_REUSEPORT``, or a UNIX socket).
+
+    Raises:
+        BindError: The address is taken, not local, or not allowed.
+    """
+    try:
+        return _bind(address, backlog, reuse_port)
+    except BindError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = 'address already in use (is another server listening there?)'
+        raise BindError(exc.errno, f'cannot listen on {describe(address)}: {reason}') from None
+
+
+def _bind(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
     if isinstance(address, str):
         try:
             if stat.S_ISSOCK(os.stat(address).st_mode):
                 # Only a stale file from an earlier run may be replaced: the socket of a
                 # server that still listens there keeps its address.
                 if _unix_socket_listening(address):
-                    raise OSError(errno.EADDRINUSE,
-                                  f'a server is already listening on the UNIX socket {address}')
+                    raise BindError(errno.EADDRINUSE, f'cannot listen on {describe(address)}: '
+                                    f'a server is already listening on this UNIX socket')
                 os.unlink(address)  # a stale socket file from an earlier run
         except FileNotFoundError:
             pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(address)
-        os.chmod(address, 0o666)
+        try:
+            sock.bind(address)
+            os.chmod(address, 0o666)
+        except OSError:
+            sock.close()
+            raise
     else:
         host, port = address
         family = socket.AF_INET6 if ':' in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port and hasattr(socket, 'SO_REUSEPORT'):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, 'SO_REUSEPORT'):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
         except OSError:
             sock.close()

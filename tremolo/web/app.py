@@ -25,7 +25,7 @@ from .injection import (
     Providers,
     compile_plan,
 )
-from .routing import ANY_METHOD, PathPattern
+from .routing import ANY_METHOD, PathPattern, shadow_error, shadowed
 from .views import is_view, view_handlers
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -36,10 +36,12 @@ _HTTP_METHOD_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ-_')
 class RouteRecord:
     """A registered route: path, methods, handler plan and explicit options."""
 
-    __slots__ = ('path', 'methods', 'plan', 'options', 'name', 'where', 'params')
+    __slots__ = ('path', 'methods', 'plan', 'options', 'name', 'where', 'params', 'pattern')
 
     def __init__(self, path: str, methods: tuple[str, ...], plan: Plan, options: dict[str, Any],
-                 name: Optional[str], where: str, params: tuple[str, ...]) -> None:
+                 name: Optional[str], where: str, params: tuple[str, ...],
+                 pattern: Optional[PathPattern] = None) -> None:
+        self.pattern = pattern or PathPattern(path)
         self.path = path
         self.methods = methods
         self.plan = plan
@@ -167,8 +169,9 @@ class Tremolo:
             _check_route_options(plan.options, f'{plan.name} ({where})')
             where = f'handler {plan.name} for route {path!r}'
             self._check_duplicate(path, method_group, where)
+            self._check_reachable(pattern, method_group, where)
             record = RouteRecord(path, tuple(method_group), plan, dict(options), name, where,
-                                 pattern.params)
+                                 pattern.params, pattern)
             self.routes.append(record)
             if name is not None:
                 if name in self._names and self._names[name].path != path:
@@ -184,6 +187,24 @@ class Tremolo:
                         f'duplicate route: {", ".join(sorted(common))} {path} is already '
                         f'served by {record.plan.name} ({where})'
                     )
+
+    def _check_reachable(self, pattern: PathPattern, methods: list[str], where: str) -> None:
+        """Refuse a route that an earlier pattern makes unreachable, or that makes a later one
+        unreachable (the router tries patterns in the order their paths were first
+        registered). Mounted applications are checked when the application is compiled."""
+        first: dict[str, int] = {}
+        for index, record in enumerate(self.routes):
+            first.setdefault(record.path, index)
+        position = first.get(pattern.path, len(self.routes))
+        for record in self.routes:
+            if first[record.path] < position:
+                common = shadowed(record.pattern, record.methods, pattern, methods)
+                if common:
+                    raise shadow_error(common, record.where, where)
+            else:
+                common = shadowed(pattern, methods, record.pattern, record.methods)
+                if common:
+                    raise shadow_error(common, where, record.where)
 
     def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route registered with ``name``, with ``params`` filled in.
@@ -295,11 +316,23 @@ class Tremolo:
         priority order): set headers, cookies, status, or add filters to the body."""
         return self._hook('on_response', func, priority, prefix)
 
+    @overload
+    def on_connect(self, func: F) -> F: ...
+
+    @overload
+    def on_connect(self, *, priority: int = ...) -> Callable[[F], F]: ...
+
     def on_connect(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
     ) -> Any:
         """Run the decorated function when a client connects (before its first request)."""
         return self._hook('on_connect', func, priority, None)
+
+    @overload
+    def on_close(self, func: F) -> F: ...
+
+    @overload
+    def on_close(self, *, priority: int = ...) -> Callable[[F], F]: ...
 
     def on_close(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
@@ -307,11 +340,23 @@ class Tremolo:
         """Run the decorated function when a connection closes."""
         return self._hook('on_close', func, priority, None)
 
+    @overload
+    def on_worker_start(self, func: F) -> F: ...
+
+    @overload
+    def on_worker_start(self, *, priority: int = ...) -> Callable[[F], F]: ...
+
     def on_worker_start(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
     ) -> Any:
         """Run the decorated function in each worker before it accepts connections."""
         return self._hook('on_worker_start', func, priority, None)
+
+    @overload
+    def on_worker_stop(self, func: F) -> F: ...
+
+    @overload
+    def on_worker_stop(self, *, priority: int = ...) -> Callable[[F], F]: ...
 
     def on_worker_stop(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY
@@ -342,6 +387,12 @@ class Tremolo:
                                  providers=self.providers)
 
     # -- providers, errors, extensions ----------------------------------------------------------
+
+    @overload
+    def provide(self, key: Union[str, type], factory: F) -> F: ...
+
+    @overload
+    def provide(self, key: Union[str, type]) -> Callable[[F], F]: ...
 
     def provide(self, key: Union[str, type], factory: Optional[F] = None) -> Any:
         """Inject the result of ``factory`` into parameters named ``key`` (or annotated with

@@ -72,8 +72,10 @@ class Endpoint:
             name: options[name] for name, default in plan.options.items()
             if name in options and options[name] is not default
         }
-        #: The handler can be awaited with the server names alone (the common case).
-        self.direct = plan.mode == 'async' and not plan.providers and not self.option_kwargs
+        #: The handler can be awaited with the server names alone (the common case); in debug
+        #: mode every call goes through `Runtime.call`, which times it.
+        self.direct = (plan.mode == 'async' and not plan.providers and not self.option_kwargs
+                       and not server_options.debug)
         self.websocket: Optional[WebSocketRoute] = (
             _websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
         )

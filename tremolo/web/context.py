@@ -53,6 +53,13 @@ class Context:
         then applies the body limits and passes the options to the handler from there."""
         return self._options is not None
 
+    if TYPE_CHECKING:
+        # The attributes of the application's own (``context.user = ...``): any name, any
+        # value, for type checkers too.
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
     def __repr__(self) -> str:
         attrs = ', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())
         return f'Context({attrs})'

@@ -11,10 +11,12 @@ import contextvars
 import functools
 import logging
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
 from ..telemetry import Telemetry
+from .blocking import BlockingWatch
 from .context import Context, Globals
 from .injection import ASYNC, ASYNC_GEN, SYNC, SYNC_GEN, Plan
 from .results import send_result
@@ -46,6 +48,8 @@ class Runtime:
         self.app = compiled.app
         self.loop = loop
         self.debug = compiled.options.debug
+        #: Debug mode reports the functions that block the event loop.
+        self.watch = BlockingWatch() if self.debug else None
         self.globals = Globals()
         #: What the server tells about this worker (it finds it here: see `Dispatcher`).
         self.telemetry = Telemetry()
@@ -58,6 +62,9 @@ class Runtime:
         self.worker_values = {**self.base, 'options': compiled.options}
         self._connect = compiled.on_connect
         self._close = compiled.on_close
+        #: Where sync handlers run (its threads start when first needed).
+        self.executor = ThreadPoolExecutor(compiled.options.thread_pool_size,
+                                           thread_name_prefix='tremolo')
 
     # -- worker lifecycle -----------------------------------------------------------------------
 
@@ -81,6 +88,8 @@ class Runtime:
                 await self._call_simple(plan, self.worker_values)
             except Exception:
                 logger.exception('closing extension %s failed', plan.name)
+        # The requests are over; a sync handler still running (stuck) is not waited for.
+        self.executor.shutdown(wait=False)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -132,23 +141,31 @@ class Runtime:
             from ..sse import EventStream  # only routes that stream events load it
 
             sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
+        # The hook running, if any, so that an error names it rather than the handler; the
+        # on_response hooks run from inside the response's sending, and say so in `failed`.
+        hook: Optional[Plan] = None
+        failed: Optional[list[Plan]] = None
         try:
             if endpoint.response_hooks:
+                failed = []
                 response.before_send = functools.partial(
-                    self._response_hooks, endpoint, values, params, scope
+                    self._response_hooks, endpoint, values, params, scope, failed
                 )
-            for plan in endpoint.request_hooks:
-                quick = plan.quick
+            for hook in endpoint.request_hooks:
+                # Called straight when it can be; in debug mode through `call`, which times it.
+                quick = hook.quick if self.watch is None else None
                 if quick is SYNC:
-                    result = plan.func(**plan.kwargs(values, params))
+                    result = hook.func(**hook.kwargs(values, params))
                 elif quick is ASYNC:
-                    result = await plan.func(**plan.kwargs(values, params))
+                    result = await hook.func(**hook.kwargs(values, params))
                 else:
-                    result = await self.call(plan, values, params, scope, context)
+                    result = await self.call(hook, values, params, scope, context)
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
-                    await send_result(result, response, endpoint.json_type, plan.name, self.loop)
+                    await send_result(result, response, endpoint.json_type, hook.name,
+                                      self.loop, self.executor)
                     return
+            hook = None
             if missing is not None:
                 raise missing
             customized = context.customized
@@ -172,7 +189,7 @@ class Runtime:
                 await websocket_route.finish(websocket)
             else:
                 await send_result(result, response, endpoint.json_type, endpoint.where,
-                                  self.loop)
+                                  self.loop, self.executor)
         except ClientDisconnected:
             if websocket is None or not websocket.accepted:
                 raise
@@ -185,7 +202,14 @@ class Runtime:
                 assert websocket_route is not None
                 await websocket_route.failed(websocket, exc)
                 return
-            await self.handle_error(exc, request, response, endpoint, values, params, scope)
+            if failed:
+                where = _hook_name('on_response', failed[0])
+            elif hook is not None:
+                where = _hook_name('on_request', hook)
+            else:
+                where = endpoint.where
+            await self.handle_error(exc, request, response, endpoint, values, params, scope,
+                                    where)
         finally:
             if sse is not None:
                 sse.stop()
@@ -194,51 +218,64 @@ class Runtime:
 
     async def _response_hooks(
         self, endpoint: Endpoint, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope],
+        scope: Optional[Scope], failed: list[Plan],
     ) -> None:
         context = values['context']
         for plan in endpoint.response_hooks:
-            quick = plan.quick
-            if quick is SYNC:
-                result = plan.func(**plan.kwargs(values, params))
-            elif quick is ASYNC:
-                result = await plan.func(**plan.kwargs(values, params))
-            else:
-                result = await self.call(plan, values, params, scope, context)
-            if result is not None:
-                raise TypeError(
-                    f'on_response hook {plan.name} returned {type(result).__name__}; it must '
-                    f'return None (add a filter to the response to change the body)'
-                )
+            quick = plan.quick if self.watch is None else None
+            try:
+                if quick is SYNC:
+                    result = plan.func(**plan.kwargs(values, params))
+                elif quick is ASYNC:
+                    result = await plan.func(**plan.kwargs(values, params))
+                else:
+                    result = await self.call(plan, values, params, scope, context)
+                if result is not None:
+                    raise TypeError(
+                        f'on_response hook {plan.name} returned {type(result).__name__}; it '
+                        f'must return None (add a filter to the response to change the body)'
+                    )
+            except Exception:
+                failed.append(plan)
+                raise
 
     async def handle_error(
         self, exc: Exception, request: Request, response: Response, endpoint: Endpoint,
         values: dict[str, Any], params: dict[str, Any], scope: Optional[Scope],
+        where: Optional[str] = None,
     ) -> None:
-        """Answer with the error handler for ``exc``, or the default error response."""
+        """Answer with the error handler for ``exc``, or the default error response.
+
+        ``where`` names what raised (the handler of ``endpoint`` by default).
+        """
         plan = endpoint.errors.find(exc)
         if not isinstance(exc, HTTPException):
             # An exception with a handler registered for its class is an expected outcome.
             level = logging.DEBUG if plan is not None and plan is endpoint.errors.find_class(
                 exc) else logging.ERROR
-            logger.log(level, 'error in %s answering %s %s', endpoint.where, request.method,
-                       request.path, exc_info=exc)
+            logger.log(level, 'error in %s answering %s %s', where or endpoint.where,
+                       request.method, request.path, exc_info=exc)
         if response.headers_sent:
-            raise exc  # the head is out: the protocol cuts the response short
+            # The head is out: no status can tell the client, only a body cut short. Logged
+            # once, here (the server would log an error it is handed again).
+            response.abort()
+            return
         http_exc = exc if isinstance(exc, HTTPException) else InternalServerError()
         response.reset(http_exc.status, http_exc.headers)
         if plan is not None:
             try:
                 error_values = {**values, 'exc': exc}
                 result = await self.call(plan, error_values, params, scope, values['context'])
-                await send_result(result, response, endpoint.json_type, plan.name, self.loop)
+                await send_result(result, response, endpoint.json_type, plan.name, self.loop,
+                                  self.executor)
                 return
             except ClientDisconnected:
                 raise
             except Exception as handler_exc:
                 logger.error('error handler %s failed', plan.name, exc_info=handler_exc)
                 if response.headers_sent:
-                    raise
+                    response.abort()
+                    return
                 http_exc = InternalServerError()
                 response.reset(http_exc.status)
         if isinstance(exc, HTTPException) or not self.debug:
@@ -253,7 +290,8 @@ class Runtime:
             # An on_response hook failed while sending the error: send it bare.
             logger.error('error sending the error response', exc_info=hook_exc)
             if response.headers_sent:
-                raise
+                response.abort()
+                return
             response.reset(500)
             response.send_whole(b'Internal Server Error')
 
@@ -277,18 +315,31 @@ class Runtime:
                 if name in options:
                     kwargs[name] = options[name]
         mode = plan.mode
+        watch = self.watch
         if mode is ASYNC:
-            return await plan.func(**kwargs)
+            if watch is None:
+                return await plan.func(**kwargs)
+            return await watch.run(plan.func(**kwargs), _function_name(plan))
         if mode is SYNC:
             if plan.inline:
-                return plan.func(**kwargs)
+                if watch is None:
+                    return plan.func(**kwargs)
+                return watch.call(plan.func, _function_name(plan), **kwargs)
             call = functools.partial(contextvars.copy_context().run, plan.func, **kwargs)
-            return await self.loop.run_in_executor(None, call)
+            return await self.loop.run_in_executor(self.executor, call)
         # ASYNC_GEN or SYNC_GEN: creating the generator runs none of its code.
+        if watch is not None and mode is ASYNC_GEN:
+            return watch.stream(plan.func(**kwargs), _function_name(plan))
         return plan.func(**kwargs)
 
     async def _call_simple(self, plan: Plan, values: dict[str, Any]) -> Any:
         kwargs = plan.kwargs(values, {})
+        watch = self.watch
+        if watch is not None:
+            name = _function_name(plan)
+            if plan.mode is ASYNC:
+                return await watch.run(plan.func(**kwargs), name)
+            return watch.call(plan.func, name, **kwargs)
         result = plan.func(**kwargs)
         if plan.mode is ASYNC:
             result = await result
@@ -334,6 +385,17 @@ class Runtime:
                 logger.error('provider %r yielded more than once', generator)
             except Exception:
                 logger.exception('provider cleanup failed')
+
+
+def _hook_name(kind: str, plan: Plan) -> str:
+    """``on_request hook check_token (myapp.auth)``: the hook, and the module it comes from."""
+    return f'{kind} hook {_function_name(plan)}'
+
+
+def _function_name(plan: Plan) -> str:
+    """``check_token (myapp.auth)``: the function, and the module it comes from."""
+    module = getattr(plan.func, '__module__', None)
+    return f'{plan.name} ({module})' if module else plan.name
 
 
 def _apply_options(options: dict[str, Any], request: Request, response: Response,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+from concurrent.futures import Executor
 from typing import Any, Optional
 
 from ..response import Response
@@ -34,7 +35,7 @@ _DONE = object()
 
 async def send_result(
     result: Any, response: Response, json_content_type: bool, where: str,
-    loop: Optional[asyncio.AbstractEventLoop] = None,
+    loop: Optional[asyncio.AbstractEventLoop] = None, executor: Optional[Executor] = None,
 ) -> None:
     """Send ``result`` as the response (see the module table).
 
@@ -45,6 +46,7 @@ async def send_result(
             not set one).
         where: Names the handler, for error messages.
         loop: The event loop, for sync generators.
+        executor: Where sync generators run (the loop's default executor if ``None``).
 
     Raises:
         TypeError: A result of no supported type.
@@ -69,7 +71,7 @@ async def send_result(
         await stream_async(result, response)
         return
     elif inspect.isgenerator(result):
-        await stream_sync(result, response, loop or asyncio.get_running_loop())
+        await stream_sync(result, response, loop or asyncio.get_running_loop(), executor)
         return
     elif isinstance(result, (bytes, bytearray, memoryview)):
         body = bytes(result)
@@ -90,12 +92,12 @@ async def send_result(
         await response.send(body)
 
 
-def _encode_pair(result: tuple, response: Response, where: str) -> bytes:
+def _encode_pair(result: tuple[Any, ...], response: Response, where: str) -> bytes:
     if len(result) != 2 or not isinstance(result[0], str) or not isinstance(result[1], str):
         raise TypeError(f'{where} returned a tuple; only (str, encoding) is supported')
     text, encoding = result
     try:
-        body = text.encode(encoding)
+        body: bytes = text.encode(encoding)
     except LookupError as exc:
         raise TypeError(f'{where} returned an unknown encoding {encoding!r}') from exc
     content_type = response.content_type
@@ -143,11 +145,12 @@ async def stream_async(generator: Any, response: Response) -> None:
     await response.end()
 
 
-async def stream_sync(generator: Any, response: Response, loop: asyncio.AbstractEventLoop) -> None:
-    """Send each item of a sync generator, each one produced in the default thread pool."""
+async def stream_sync(generator: Any, response: Response, loop: asyncio.AbstractEventLoop,
+                      executor: Optional[Executor] = None) -> None:
+    """Send each item of a sync generator, each one produced in ``executor`` (a thread pool)."""
     try:
         while True:
-            item = await loop.run_in_executor(None, next, generator, _DONE)
+            item = await loop.run_in_executor(executor, next, generator, _DONE)
             if item is _DONE:
                 break
             data = _chunk(item)
@@ -156,5 +159,5 @@ async def stream_sync(generator: Any, response: Response, loop: asyncio.Abstract
                 if response.omits_body:
                     break
     finally:
-        await loop.run_in_executor(None, generator.close)
+        await loop.run_in_executor(executor, generator.close)
     await response.end()

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Callable, Generic, Optional, TypeVar
+from collections.abc import Iterable
+from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from ..exceptions import MethodNotAllowed, NotFound, RegistrationError
 
@@ -46,11 +47,14 @@ class PathPattern:
         params: Parameter names in order.
     """
 
-    __slots__ = ('path', 'static', 'params', 'regex', 'converters')
+    __slots__ = ('path', 'static', 'params', 'regex', 'converters', 'segments')
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.converters: dict[str, Callable[[str], Any]] = {}
+        #: Each ``/``-separated segment: its text, or ``(converter,)`` for a segment that is
+        #: one parameter; ``None`` for a regex (see `covers`).
+        self.segments: Optional[tuple[Segment, ...]] = None
         if path.startswith('^'):
             try:
                 self.regex: Optional[re.Pattern[str]] = re.compile(path)
@@ -90,6 +94,24 @@ class PathPattern:
         else:
             pattern.append(re.escape(path[last:]))
             self.regex = re.compile(''.join(pattern) + r'\Z')
+        self.segments = tuple(_segment(text) for text in path.split('/')[1:])
+
+    def covers(self, other: PathPattern) -> bool:
+        """Whether every path that ``other`` matches is matched by this pattern too (so that,
+        tried first, this one leaves ``other`` unreachable).
+
+        Decided segment by segment, for parameters that fill whole segments; a regex route or
+        a segment mixing text and parameters is never claimed to cover anything.
+        """
+        mine, theirs = self.segments, other.segments
+        if mine is None or theirs is None:
+            return False
+        if mine and mine[-1] == _PATH and len(theirs) >= len(mine):
+            # A final {rest:path} takes whatever follows (RFC 3986 segments included).
+            mine, theirs = mine[:-1], theirs[:len(mine) - 1]
+        elif len(mine) != len(theirs):
+            return False
+        return all(_covers(a, b) for a, b in zip(mine, theirs))
 
     def match(self, path: str) -> Optional[dict[str, Any]]:
         """The converted parameters if ``path`` matches, else ``None``."""
@@ -112,15 +134,71 @@ class PathPattern:
         return PathPattern(prefix + self.path)
 
 
+#: A segment of a route path: its text, a one-parameter segment as ``(converter,)``, or
+#: ``None`` for a segment that mixes text and parameters.
+Segment = Union[str, tuple[str], None]
+_PATH = ('path',)
+_ONE_PARAMETER = re.compile(r'{[A-Za-z_][A-Za-z_0-9]*(?::([A-Za-z_]+))?}')
+
+
+def _segment(text: str) -> Segment:
+    if '{' not in text:
+        return text
+    match = _ONE_PARAMETER.fullmatch(text)
+    return (match.group(1) or 'str',) if match else None
+
+
+#: Converters whose matches include all of another's (besides their own).
+_WIDER = {'str': frozenset(CONVERTERS) - {'path'}, 'float': frozenset(('float', 'int')),
+          'int': frozenset(('int',)), 'uuid': frozenset(('uuid',)), 'path': frozenset(CONVERTERS)}
+
+
+def _covers(a: Segment, b: Segment) -> bool:
+    """Whether segment ``a`` matches every value that segment ``b`` matches."""
+    if a is None or b is None:
+        return False  # a segment mixing text and parameters: nothing is claimed
+    if isinstance(a, str):
+        return a == b
+    if isinstance(b, str):
+        # A literal segment: does the converter's pattern take it?
+        return re.fullmatch(CONVERTERS[a[0]][0], b) is not None
+    return b[0] in _WIDER[a[0]]
+
+
+def shadowed(earlier: PathPattern, earlier_methods: Iterable[str], later: PathPattern,
+             later_methods: Iterable[str]) -> list[str]:
+    """The methods of ``later`` that can never be reached because ``earlier``, tried first,
+    matches every path it matches and answers them (``GET`` answers ``HEAD`` too)."""
+    if later.static or earlier.static or earlier.path == later.path:
+        return []  # static paths are looked up before any pattern; one path is one entry
+    answered = set(earlier_methods)
+    if 'GET' in answered:
+        answered.add('HEAD')
+    common = sorted(answered.intersection(later_methods))
+    if common and earlier.covers(later):
+        return common
+    return []
+
+
+def shadow_error(methods: list[str], earlier: str, later: str) -> RegistrationError:
+    """The error for a route that `shadowed` found unreachable, naming both routes."""
+    return RegistrationError(
+        f'{later} can never be reached for {", ".join(methods)}: {earlier} matches every '
+        f'path it matches and is tried first; register the more specific route first'
+    )
+
+
 class RouteEntry(Generic[T]):
     """Everything registered for one path: an endpoint per method."""
 
-    __slots__ = ('pattern', 'endpoints', 'allow')
+    __slots__ = ('pattern', 'endpoints', 'allow', 'wheres')
 
     def __init__(self, pattern: PathPattern) -> None:
         self.pattern = pattern
         self.endpoints: dict[str, T] = {}
         self.allow: tuple[str, ...] = ()
+        #: What serves each method, for messages.
+        self.wheres: dict[str, str] = {}
 
     def add(self, method: str, endpoint: T, where: str) -> None:
         if method in self.endpoints:
@@ -128,6 +206,7 @@ class RouteEntry(Generic[T]):
                 f'duplicate route: {method} {self.pattern.path} is already registered ({where})'
             )
         self.endpoints[method] = endpoint
+        self.wheres[method] = where
         methods = set(self.endpoints)
         if 'GET' in methods:
             methods.add('HEAD')  # RFC 9110 §9.3.2: HEAD is GET without the content
@@ -143,6 +222,11 @@ class RouteEntry(Generic[T]):
         return endpoint
 
 
+def _answering(entry: RouteEntry[T], method: str) -> str:
+    """The method whose endpoint answers ``method`` on ``entry`` (``GET`` answers ``HEAD``)."""
+    return method if method in entry.endpoints else 'GET'
+
+
 class Router(Generic[T]):
     """Finds the endpoint for a method and a path."""
 
@@ -152,6 +236,13 @@ class Router(Generic[T]):
         self._entries: dict[str, RouteEntry[T]] = {}
 
     def add(self, path: str, methods: tuple[str, ...], endpoint: T, where: str) -> None:
+        """Route ``methods`` of ``path`` to ``endpoint``.
+
+        Raises:
+            RegistrationError: A method already routed for ``path``, or a route made
+                unreachable (see `shadowed`): this one by an earlier pattern, or a later one
+                by this.
+        """
         entry = self._entries.get(path)
         if entry is None:
             pattern = PathPattern(path)
@@ -162,6 +253,25 @@ class Router(Generic[T]):
                 self.dynamic.append(entry)
         for method in methods:
             entry.add(method, endpoint, where)
+        if not entry.pattern.static:
+            self._check_reachable(entry, methods, where)
+
+    def _check_reachable(self, entry: RouteEntry[T], methods: tuple[str, ...],
+                         where: str) -> None:
+        before = True
+        for other in self.dynamic:
+            if other is entry:
+                before = False
+                continue
+            if before:
+                common = shadowed(other.pattern, other.endpoints, entry.pattern, methods)
+                if common:
+                    raise shadow_error(common, other.wheres[_answering(other, common[0])],
+                                       where)
+            else:
+                common = shadowed(entry.pattern, methods, other.pattern, other.endpoints)
+                if common:
+                    raise shadow_error(common, where, other.wheres[common[0]])
 
     def entries(self) -> list[RouteEntry[T]]:
         return list(self._entries.values())
