@@ -153,7 +153,8 @@ class HTTPCycle:
         if not response.headers_sent:
             response.keep_alive = False
             response.reset(exc.status, exc.headers)
-            response.send_whole(exc.message.encode())
+            message = exc.message
+            response.send_whole(message.encode() if isinstance(message, str) else message)
             self._done()
 
     def _complete(self) -> None:
