@@ -692,7 +692,12 @@ class Response:
     def abort(self) -> None:
         """Cut the response short: what was written goes out, then the connection is closed at
         once, so that the client sees an incomplete body fail rather than take it for whole
-        (RFC 9112 §8). For a failure after the head was sent, when no status can tell it."""
+        (RFC 9112 §8). For a failure after the head was sent, when no status can tell it.
+
+        A response already finished (sent whole, or cut short before) is left alone: its
+        connection may be serving the next request already (`WriteChannel.detach`)."""
+        if self.finished:
+            return
         self.channel.flush()  # what was written goes out: the client sees a short body
         self.channel.abort()  # which records the exchange as cut short
         self.finished = True
@@ -771,7 +776,6 @@ class Response:
             # The last chunk, with the trailer section (RFC 9112 §7.1.2); checked before the
             # response counts as finished.
             last = b'0\r\n%s\r\n' % _trailer_lines(trailers)
-        self.finished = True
         if self._chunked:
             if not self._head_only:
                 self.channel.write_soon(last if trailers else b'0\r\n\r\n')
@@ -780,6 +784,7 @@ class Response:
             self.abort()
             raise RuntimeError(f'the body ended after {self.body_size} of the {self._length} '
                                'bytes its head announced: connection aborted')
+        self.finished = True
         self.channel.response_finished(self)
 
     async def _run_before_send(self) -> None:
