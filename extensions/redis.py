@@ -25,8 +25,9 @@ same primitives (`Redis.run` and the atomic scripts):
 - `tremolo.extensions.broadcast.Broadcast` uses its pub/sub.
 
 **Outages.** Every operation has a timeout (``timeout``, one second by default): a call that
-gets no answer in time is not sent again, so no operation waits longer (a connection found
-dead at once, as after a restart of Redis, is replaced and the call sent again once). The
+gets no answer in time is not sent again (a connection found dead at once, as after a restart
+of Redis, is replaced and the call sent again once), and the calls a request waits on (its
+request-rate count, its session) get ``timeout`` in all, connecting included. The
 first failure marks Redis as down and logs one warning; from then on operations fail at once,
 without waiting for the network, and a background check pings Redis every ``retry_interval``
 seconds until it answers, which is logged once too. What a piece does meanwhile is its own
@@ -62,6 +63,9 @@ SCHEMES = ('redis', 'rediss', 'unix')
 
 #: Before any other worker hook: the pool is open when the application's hooks run.
 _START_PRIORITY = -(2 ** 30)
+
+#: ``asyncio.timeout`` (Python 3.11+): a deadline without a task of its own.
+_timeout: Any = getattr(asyncio, 'timeout', None)
 
 
 class StoreUnavailable(ConnectionError):
@@ -232,7 +236,7 @@ class Redis(Extension):
         return script
 
     async def run(self, operation: Callable[[Any], Awaitable[T]], *,
-                  refusal_is_outage: bool = False) -> T:
+                  refusal_is_outage: bool = False, bounded: bool = False) -> T:
         """``await operation(client)``, watching for outages.
 
         Args:
@@ -241,6 +245,9 @@ class Redis(Extension):
                 (a replica that is read-only during a failover, a server out of memory), for
                 the pieces that then apply their outage policy; Redis is not marked down for
                 it.
+            bounded: The whole operation, connecting included, gets ``timeout`` seconds, or
+                Redis is taken for down (for the calls a request waits on; a blocking read of
+                one's own, which waits longer by design, is not bounded).
 
         Raises:
             StoreUnavailable: Redis is down (known already: raised at once), or this operation
@@ -250,10 +257,18 @@ class Redis(Extension):
                                                            asyncio.get_running_loop()):
             raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable')
         try:
-            return await operation(self.client)
+            if not bounded:
+                return await operation(self.client)
+            # The client's own timeouts bound each read and each connection, but not their
+            # sum: a new connection whose handshake times out is retried by some versions.
+            if _timeout is not None:
+                async with _timeout(self.timeout):
+                    return await operation(self.client)
+            return await asyncio.wait_for(operation(self.client), self.timeout)
         except self._connection_errors as exc:
             self._mark_down(exc)
-            raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable: {exc}') from exc
+            raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable: '
+                                   f'{self._reason(exc)}') from exc
         except self._module.exceptions.ResponseError as exc:
             if not refusal_is_outage:
                 raise
@@ -264,6 +279,13 @@ class Redis(Extension):
         worker)."""
         self._recovered.append(callback)
 
+    def _reason(self, exc: BaseException) -> str:
+        if str(exc):
+            return str(exc)
+        if isinstance(exc, asyncio.TimeoutError):
+            return f'no answer within {self.timeout:g} s'
+        return type(exc).__name__
+
     def _mark_down(self, exc: BaseException) -> None:
         if self._down_since is not None:
             return
@@ -271,7 +293,7 @@ class Redis(Extension):
         self._down_since = loop.time()
         logger.warning('Redis at %s is unreachable (%s): shared limits apply their outage '
                        'policy; checking again every %g s', redact(self.url),
-                       exc or type(exc).__name__, self.retry_interval)
+                       self._reason(exc), self.retry_interval)
         self._probe = loop.create_task(self._check_until_back())
 
     async def _check_until_back(self) -> None:
@@ -508,7 +530,7 @@ class RedisRateLimitStore:
         allowed, remaining, retry_after, reset_after = await self.redis.run(
             lambda client: script(keys=[full_key], args=[limit, period, cost],
                                   client=client),
-            refusal_is_outage=True)
+            refusal_is_outage=True, bounded=True)
         return RateLimitResult(bool(allowed), int(remaining), float(retry_after),
                                float(reset_after))
 
@@ -542,7 +564,8 @@ class RedisSessionStore:
             StoreUnavailable: Redis cannot be reached.
         """
         key = self.redis.key('session', session_id)
-        raw = await self.redis.run(lambda client: client.get(key), refusal_is_outage=True)
+        raw = await self.redis.run(lambda client: client.get(key), refusal_is_outage=True,
+                                   bounded=True)
         if raw is None:
             return None
         try:
@@ -563,7 +586,7 @@ class RedisSessionStore:
         payload = json.dumps(data, separators=(',', ':'))
         milliseconds = max(1, int((ttl or self.ttl) * 1000))
         await self.redis.run(lambda client: client.set(key, payload, px=milliseconds),
-                             refusal_is_outage=True)
+                             refusal_is_outage=True, bounded=True)
 
     async def delete(self, session_id: str) -> None:
         """Forget a session.
@@ -572,7 +595,8 @@ class RedisSessionStore:
             StoreUnavailable: Redis cannot be reached.
         """
         key = self.redis.key('session', session_id)
-        await self.redis.run(lambda client: client.delete(key), refusal_is_outage=True)
+        await self.redis.run(lambda client: client.delete(key), refusal_is_outage=True,
+                             bounded=True)
 
     def __repr__(self) -> str:
         return f'<RedisSessionStore ttl={self.ttl:g} in {self.redis!r}>'
