@@ -105,6 +105,32 @@ async def test_redis_lost_and_back(redis_server, caplog, fail_open, during):
     assert len(warnings) == 2, warnings  # one line per outage, one when it is over
 
 
+async def test_redis_down_at_start_with_fail_open(redis_server, caplog):
+    """``Redis(fail_open=True)`` serves without Redis from the start: the limiter counts in
+    the worker until Redis answers, then in Redis."""
+    redis_server.stop()
+    app = Tremolo()
+    redis = app.install(Redis(redis_server.url, timeout=0.5, retry_interval=0.2, fail_open=True))
+    app.install(RateLimiter('2/minute', store=redis.rate_limit_store()))
+
+    @app.route('/')
+    async def index():
+        return 'ok'
+
+    with caplog.at_level(logging.WARNING, 'tremolo'):
+        async with TestClient(app) as client:
+            assert [(await client.get('/')).status for _ in range(3)] == [200, 200, 429]
+            redis_server.start()
+            for _ in range(100):
+                if redis.available:
+                    break
+                await asyncio.sleep(0.05)
+            assert [(await client.get('/')).status for _ in range(3)] == [200, 200, 429]
+    assert b'tremolo:ratelimit:gcra:' in redis_server.command('KEYS', '*')
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and 'is unreachable' in warnings[0], warnings
+
+
 async def test_a_frozen_redis_holds_no_request(redis_server):
     """Redis that accepts but never answers: the requests in flight wait ``timeout`` (0.5 s),
     the next ones not at all; with Redis awake, its counts are used again."""
