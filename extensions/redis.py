@@ -143,6 +143,7 @@ class Redis(Extension):
         self._owner: Optional[tuple[int, asyncio.AbstractEventLoop]] = None
         self._scripts: dict[str, Any] = {}
         self._down_since: Optional[float] = None
+        self._closed = False
         self._probe: Optional[asyncio.Task[None]] = None
         self._recovered: list[Callable[[], None]] = []
         self._connection_errors: tuple[type[BaseException], ...] = (
@@ -168,6 +169,7 @@ class Redis(Extension):
         Raises:
             RuntimeError: Redis cannot be reached, naming the URL (unless ``fail_open``).
         """
+        self._closed = False
         client = self.client
         try:
             await client.ping()
@@ -185,6 +187,7 @@ class Redis(Extension):
             self._probe = None
         client, self._client = self._client, None
         self._owner = None
+        self._closed = True  # what still runs (a lease given back) must not open a new pool
         self._scripts.clear()
         if client is not None:
             try:
@@ -253,6 +256,9 @@ class Redis(Extension):
             StoreUnavailable: Redis is down (known already: raised at once), or this operation
                 found it so.
         """
+        if self._closed:
+            raise StoreUnavailable(f'Redis at {redact(self.url)}: the worker has closed its '
+                                   'pool')
         if self._down_since is not None and self._owner == (os.getpid(),
                                                            asyncio.get_running_loop()):
             raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable')
