@@ -1082,6 +1082,31 @@ async def test_scaling_example_shares_budgets_rates_and_messages_through_redis(
         await listener.close()
 
 
+async def test_shared_stores_example_gives_one_quota_and_one_session_to_two_hosts(
+        redis_server, monkeypatch):  # noqa: F811 - the fixture
+    monkeypatch.setenv('REDIS_URL', redis_server.url)
+    monkeypatch.setenv('SECRET_KEY', 'one key for every host')
+    # Two hosts: the same program twice, sharing one Redis.
+    hosts = [module_from(source('shared_stores'), f'shared_stores_{n}').app for n in (1, 2)]
+    async with TestClient(hosts[0]) as one, TestClient(hosts[1]) as other:
+        wrong = {'user': 'ada', 'password': 'no'}
+        tries = [await (one, other)[n % 2].post('/login', form=wrong) for n in range(6)]
+        assert [t.status for t in tries] == [403] * 5 + [429]  # 5 a minute, on both hosts
+        redis_server.command('FLUSHALL')  # a minute later
+        login = await one.post('/login', form={'user': 'ada', 'password': 'secret'})
+        cookie = login.header('set-cookie').split(';')[0]
+        me = await other.get('/me', headers={'Cookie': cookie})
+        api = [await (one, other)[n % 2].get('/api/orders', headers={'X-API-Key': 'k1'})
+               for n in range(2)]
+    assert login.text == 'logged in' and me.json() == {'user': 'ada'}
+    fields = [a.header_list for a in api]
+    assert [[v for k, v in f if k == 'RateLimit' and v.startswith('"api"')][0].split(';')[1]
+            for f in fields] == ['r=999', 'r=998']  # one count for the key on both hosts
+    assert ('RateLimit-Policy', '"api";q=1000;w=3600') in fields[0]
+    keys = redis_server.command('KEYS', '*').decode()
+    assert 'tremolo:ratelimit:window:api:*:h:k1' in keys and 'tremolo:session:' in keys
+
+
 # -- the middleware library ----------------------------------------------------------------------
 
 async def test_library_stack_example_installs_everything_in_order():
