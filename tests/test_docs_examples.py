@@ -1243,3 +1243,70 @@ async def test_background_tasks_example(caplog):
     # Leaving the client stopped the worker, which waited for the tasks.
     assert module.sent == ['ada@example.com']
     assert any(r.getMessage() == 'audit: signup ada@example.com' for r in caplog.records)
+# -- ASGI applications ---------------------------------------------------------------------------
+
+async def test_asgi_raw_example_in_process_and_from_the_command_line(procs):
+    async with TestClient(example('asgi_raw').app) as client:
+        assert (await client.get('/')).text == 'Hello, world!'
+        assert (await client.get('/Tremolo')).text == 'Hello, Tremolo!'
+    server = procs.cli('examples.asgi_raw:app', '--port', '0', '--no-access-log')
+    assert await fetch_text(await server.url('/you')) == 'Hello, you!'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+async def test_asgi_raw_example_runs_as_a_script(procs, tmp_path):
+    script = tmp_path / 'asgi_raw.py'
+    script.write_text(substituted('asgi_raw', ("port=8000", "port=0")))
+    server = procs.script(script, cwd=tmp_path)
+    assert await fetch_text(await server.url('/')) == 'Hello, world!'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+async def test_asgi_fastapi_example():
+    pytest.importorskip('fastapi', reason='FastAPI is a CPython-only test extra')
+    async with TestClient(example('asgi_fastapi').app) as client:
+        response = await client.get('/items/5?q=x')
+        assert response.json() == {'item_id': 5, 'q': 'x'}
+        websocket = await client.websocket('/echo')
+        await websocket.send('ping')
+        assert await websocket.receive() == 'ping'
+
+
+def test_asgi_fastapi_example_runs_with_workers(monkeypatch):
+    pytest.importorskip('fastapi', reason='FastAPI is a CPython-only test extra')
+    served = []
+    monkeypatch.setattr(tremolo.server.serve, 'serve',
+                        lambda options, factory, reimport=None: served.append(options))
+    runpy.run_path(str(EXAMPLES / 'asgi_fastapi.py'), run_name='__main__')
+    assert served[0].worker_num == 4 and served[0].host == '0.0.0.0'
+
+
+async def test_asgi_starlette_example():
+    pytest.importorskip('starlette', reason='Starlette is a CPython-only test extra')
+    async with TestClient(example('asgi_starlette').app) as client:
+        assert (await client.get('/')).text == '0 visits before this one'
+        response = await client.get('/conf')
+        assert response.body == (EXAMPLES / 'nginx.conf').read_bytes()
+
+
+async def test_asgi_mount_example():
+    pytest.importorskip('starlette', reason='Starlette is a CPython-only test extra')
+    async with TestClient(example('asgi_mount').app) as client:
+        assert (await client.get('/')).text == 'the new application'
+        refused = await client.get('/legacy/users')
+        assert (refused.status, refused.text) == (401, 'a token is needed')
+        answer = await client.get('/legacy/users', headers={'Authorization': 'Bearer secret'})
+        assert answer.json() == {'path': '/legacy/users', 'root_path': '/legacy'}
+
+
+async def test_asgi_extensions_example():
+    async with TestClient(example('asgi_extensions').app, lifespan='off') as client:
+        page = await client.get('/page')
+        assert page.interim == [103] and page.status == 200
+        assert (await client.get('/file')).body == (EXAMPLES / 'nginx.conf').read_bytes()
+        checked = await client.get('/checked')
+    body = b'first piece, second piece'
+    assert checked.body == body
+    assert checked.trailers == {b'x-sha256': hashlib.sha256(body).hexdigest().encode()}
