@@ -144,6 +144,9 @@ class Redis(Extension):
         self._scripts: dict[str, Any] = {}
         self._down_since: Optional[float] = None
         self._closed = False
+        #: Calls under way, and what `close` waits on while some remain.
+        self._in_flight = 0
+        self._drained: Optional[asyncio.Event] = None
         self._probe: Optional[asyncio.Task[None]] = None
         self._recovered: list[Callable[[], None]] = []
         self._connection_errors: tuple[type[BaseException], ...] = (
@@ -185,9 +188,18 @@ class Redis(Extension):
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None
+        self._closed = True  # what still runs (a lease given back) must not open a new pool
+        if self._in_flight:
+            # A call under way may be opening a connection: closing the pool now would leave
+            # that connection open once it is made. Such calls end within `timeout`.
+            drained = self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(drained.wait(), self.timeout)
+            except asyncio.TimeoutError:
+                pass
+            self._drained = None
         client, self._client = self._client, None
         self._owner = None
-        self._closed = True  # what still runs (a lease given back) must not open a new pool
         self._scripts.clear()
         if client is not None:
             try:
@@ -262,6 +274,7 @@ class Redis(Extension):
         if self._down_since is not None and self._owner == (os.getpid(),
                                                            asyncio.get_running_loop()):
             raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable')
+        self._in_flight += 1
         try:
             if not bounded:
                 return await operation(self.client)
@@ -279,6 +292,10 @@ class Redis(Extension):
             if not refusal_is_outage:
                 raise
             raise StoreUnavailable(f'Redis at {redact(self.url)} refused: {exc}') from exc
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._drained is not None:
+                self._drained.set()
 
     def on_recovered(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` each time Redis answers again after an outage (in this
