@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""CPU time per request, in process: the benchmark app (apps/tremolo_app.py) driven through the
-real parser, protocol, middleware and handlers over the test client's in-memory transport.
+"""CPU time per request, in process: a benchmark app (apps/tremolo_app.py by default; the raw
+ASGI app or the Starlette app with ``--app``) driven through the real parser, protocol,
+middleware and handlers over the test client's in-memory transport.
 
 No socket, no kernel, no load generator: what is left is the server's own work, measured as
 the CPU time of this process (the best of several runs), which makes small differences
@@ -8,6 +9,7 @@ between two versions visible where loopback throughput is too noisy to tell. Use
 changes to the hot path, next to the side-by-side run (`make -C bench compare`):
 
     python3 inprocess.py                       # with whichever tremolo is importable
+    python3 inprocess.py --app asgi            # the raw ASGI app through the ASGI mode
     make -C bench compare-inprocess BASE=REV   # this tree against the commit REV
 
 Prints one JSON object: microseconds of CPU per request, by scenario.
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib
 import json
 import sys
 import time
@@ -27,11 +30,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / 'apps'))
 
-from tremolo_app import app  # noqa: E402
-
 from tremolo.testing import TestClient  # noqa: E402
 
 BODY = b'x' * (1024 * 1024)
+#: The applications that can be measured: ``--app NAME`` (module ``apps/NAME_app.py``).
+APPS = ('tremolo', 'asgi', 'starlette')
+
 REQUESTS = {
     'hello': b'GET / HTTP/1.1\r\nHost: bench\r\n\r\n',
     'json': b'GET /json HTTP/1.1\r\nHost: bench\r\n\r\n',
@@ -43,7 +47,7 @@ REQUESTS = {
 COUNTS = {'hello': 4000, 'json': 4000, 'user': 4000, 'stream': 200, 'upload': 200}
 
 
-async def measure(name: str, count: int, runs: int) -> float:
+async def measure(app: object, name: str, count: int, runs: int) -> float:
     return await measure_app(app, REQUESTS[name], count, runs, max_body_size=2 * len(BODY))
 
 
@@ -105,11 +109,14 @@ async def main() -> None:
     parser.add_argument('--scenarios', default=','.join(REQUESTS),
                         help='comma-separated: ' + ', '.join(REQUESTS))
     parser.add_argument('--scale', type=float, default=1.0, help='multiply the request counts')
+    parser.add_argument('--app', choices=APPS, default='tremolo',
+                        help='the application: tremolo (native), asgi (raw ASGI) or starlette')
     args = parser.parse_args()
+    app = importlib.import_module(f'{args.app}_app').app
     results = {}
     for name in args.scenarios.split(','):
         count = max(1, int(COUNTS[name] * args.scale))
-        results[name] = round(await measure(name, count, args.runs), 2)
+        results[name] = round(await measure(app, name, count, args.runs), 2)
     print(json.dumps(results))
 
 

@@ -563,7 +563,11 @@ class RedisPubSub:
 
 async def _subscribed(keys: list[str], client: Any) -> Any:
     pubsub = client.pubsub()
-    await pubsub.subscribe(*keys)
+    try:
+        await pubsub.subscribe(*keys)
+    except BaseException:  # failed or cancelled: nobody else can close its connection
+        await asyncio.shield(pubsub.aclose())
+        raise
     return pubsub
 
 

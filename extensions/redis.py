@@ -18,16 +18,23 @@ The pieces that take ``store=`` ask it for an adapter of their own, each a few l
 same primitives (`Redis.run` and the atomic scripts):
 
 - `Redis.bandwidth_store`: leases of bandwidth tokens (`tremolo.middleware.bandwidth`);
-- `Redis.rate_limit_store`: an atomic check-and-count per request (GCRA), one round trip;
-- `Redis.session_store`: session data with a time to live;
+- `Redis.rate_limit_store`: an atomic check-and-count per request (GCRA or the sliding
+  window), one round trip (`tremolo.middleware.ratelimit.RateLimiter`);
+- `Redis.session_store`: session data with a time to live
+  (`tremolo.extensions.sessions.Sessions`);
 - `tremolo.extensions.broadcast.Broadcast` uses its pub/sub.
 
-**Outages.** Every operation has a timeout (``timeout``, one second by default). The first
-failure marks Redis as down and logs one warning; from then on operations fail at once,
+**Outages.** Every operation has a timeout (``timeout``, one second by default): a call that
+gets no answer in time is not sent again (a connection found dead at once, as after a restart
+of Redis, is replaced and the call sent again once), and the calls a request waits on (its
+request-rate count, its session) get ``timeout`` in all, connecting included. The
+first failure marks Redis as down and logs one warning; from then on operations fail at once,
 without waiting for the network, and a background check pings Redis every ``retry_interval``
 seconds until it answers, which is logged once too. What a piece does meanwhile is its own
-policy (a bandwidth budget keeps each worker within the budget, or lifts it with
-``fail_open=True``; broadcast subscribers resume when Redis is back).
+policy, applied without more log lines: a bandwidth budget keeps each worker within the
+budget, or lifts it with ``fail_open=True``; a request-rate limit counts in each worker, or
+lets requests through with ``fail_open=True``; sessions answer ``503``; broadcast subscribers
+resume when Redis is back.
 """
 
 from __future__ import annotations
@@ -36,14 +43,16 @@ import asyncio
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable, NamedTuple, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Optional, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+from tremolo.middleware.ratelimit_store import ALGORITHMS, RateLimitResult
 
 from tremolo import Extension, Tremolo
 
 __all__ = [
-    'RateLimitResult', 'Redis', 'RedisBandwidthStore', 'RedisRateLimitStore',
-    'RedisSessionStore', 'StoreUnavailable',
+    'Redis', 'RedisBandwidthStore', 'RedisRateLimitStore', 'RedisSessionStore',
+    'StoreUnavailable',
 ]
 
 logger = logging.getLogger('tremolo.redis')
@@ -54,6 +63,9 @@ SCHEMES = ('redis', 'rediss', 'unix')
 
 #: Before any other worker hook: the pool is open when the application's hooks run.
 _START_PRIORITY = -(2 ** 30)
+
+#: ``asyncio.timeout`` (Python 3.11+): a deadline without a task of its own.
+_timeout: Any = getattr(asyncio, 'timeout', None)
 
 
 class StoreUnavailable(ConnectionError):
@@ -131,6 +143,10 @@ class Redis(Extension):
         self._owner: Optional[tuple[int, asyncio.AbstractEventLoop]] = None
         self._scripts: dict[str, Any] = {}
         self._down_since: Optional[float] = None
+        self._closed = False
+        #: Calls under way, and what `close` waits on while some remain.
+        self._in_flight = 0
+        self._drained: Optional[asyncio.Event] = None
         self._probe: Optional[asyncio.Task[None]] = None
         self._recovered: list[Callable[[], None]] = []
         self._connection_errors: tuple[type[BaseException], ...] = (
@@ -156,6 +172,7 @@ class Redis(Extension):
         Raises:
             RuntimeError: Redis cannot be reached, naming the URL (unless ``fail_open``).
         """
+        self._closed = False
         client = self.client
         try:
             await client.ping()
@@ -171,6 +188,16 @@ class Redis(Extension):
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None
+        self._closed = True  # what still runs (a lease given back) must not open a new pool
+        if self._in_flight:
+            # A call under way may be opening a connection: closing the pool now would leave
+            # that connection open once it is made. Such calls end within `timeout`.
+            drained = self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(drained.wait(), self.timeout)
+            except asyncio.TimeoutError:
+                pass
+            self._drained = None
         client, self._client = self._client, None
         self._owner = None
         self._scripts.clear()
@@ -189,8 +216,12 @@ class Redis(Extension):
         loop = asyncio.get_running_loop()
         owner = (os.getpid(), loop)
         if self._client is None or self._owner != owner:
+            # One retry, for a pooled connection found dead (Redis restarted): a fresh one
+            # answers at once. A call that timed out is not sent again, so that `timeout`
+            # bounds every call.
             retry = self._module.asyncio.retry.Retry(
-                self._module.backoff.NoBackoff(), 1)  # one retry: a pooled connection that died
+                self._module.backoff.NoBackoff(), 1,
+                supported_errors=(self._module.exceptions.ConnectionError,))
             self._client = self._module.asyncio.from_url(
                 self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
                 retry=retry, **self.client_options,
@@ -219,26 +250,64 @@ class Redis(Extension):
             script = self._scripts[name] = client.register_script(source)
         return script
 
-    async def run(self, operation: Callable[[Any], Awaitable[T]]) -> T:
+    async def run(self, operation: Callable[[Any], Awaitable[T]], *,
+                  refusal_is_outage: bool = False, bounded: bool = False) -> T:
         """``await operation(client)``, watching for outages.
+
+        Args:
+            operation: Called with the client.
+            refusal_is_outage: Also raise `StoreUnavailable` when Redis answers with an error
+                (a replica that is read-only during a failover, a server out of memory), for
+                the pieces that then apply their outage policy; Redis is not marked down for
+                it.
+            bounded: The whole operation, connecting included, gets ``timeout`` seconds, or
+                Redis is taken for down (for the calls a request waits on; a blocking read of
+                one's own, which waits longer by design, is not bounded).
 
         Raises:
             StoreUnavailable: Redis is down (known already: raised at once), or this operation
                 found it so.
         """
+        if self._closed:
+            raise StoreUnavailable(f'Redis at {redact(self.url)}: the worker has closed its '
+                                   'pool')
         if self._down_since is not None and self._owner == (os.getpid(),
                                                            asyncio.get_running_loop()):
             raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable')
+        self._in_flight += 1
         try:
-            return await operation(self.client)
+            if not bounded:
+                return await operation(self.client)
+            # The client's own timeouts bound each read and each connection, but not their
+            # sum: a new connection whose handshake times out is retried by some versions.
+            if _timeout is not None:
+                async with _timeout(self.timeout):
+                    return await operation(self.client)
+            return await asyncio.wait_for(operation(self.client), self.timeout)
         except self._connection_errors as exc:
             self._mark_down(exc)
-            raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable: {exc}') from exc
+            raise StoreUnavailable(f'Redis at {redact(self.url)} is unreachable: '
+                                   f'{self._reason(exc)}') from exc
+        except self._module.exceptions.ResponseError as exc:
+            if not refusal_is_outage:
+                raise
+            raise StoreUnavailable(f'Redis at {redact(self.url)} refused: {exc}') from exc
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._drained is not None:
+                self._drained.set()
 
     def on_recovered(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` each time Redis answers again after an outage (in this
         worker)."""
         self._recovered.append(callback)
+
+    def _reason(self, exc: BaseException) -> str:
+        if str(exc):
+            return str(exc)
+        if isinstance(exc, asyncio.TimeoutError):
+            return f'no answer within {self.timeout:g} s'
+        return type(exc).__name__
 
     def _mark_down(self, exc: BaseException) -> None:
         if self._down_since is not None:
@@ -247,7 +316,7 @@ class Redis(Extension):
         self._down_since = loop.time()
         logger.warning('Redis at %s is unreachable (%s): shared limits apply their outage '
                        'policy; checking again every %g s', redact(self.url),
-                       exc or type(exc).__name__, self.retry_interval)
+                       self._reason(exc), self.retry_interval)
         self._probe = loop.create_task(self._check_until_back())
 
     async def _check_until_back(self) -> None:
@@ -274,9 +343,14 @@ class Redis(Extension):
         (`tremolo.middleware.leases.BandwidthStore`)."""
         return RedisBandwidthStore(self)
 
-    def rate_limit_store(self) -> RedisRateLimitStore:
-        """The store of request-rate limits."""
-        return RedisRateLimitStore(self)
+    def rate_limit_store(self, algorithm: str = 'gcra') -> RedisRateLimitStore:
+        """The store of request-rate limits (`tremolo.middleware.ratelimit.RateLimiter`),
+        counting with ``algorithm``: ``'gcra'`` or ``'sliding-window'``.
+
+        Raises:
+            ValueError: An unknown algorithm.
+        """
+        return RedisRateLimitStore(self, algorithm)
 
     def session_store(self, ttl: float = 14 * 24 * 3600) -> RedisSessionStore:
         """The store of server-side sessions, kept ``ttl`` seconds after their last save."""
@@ -363,8 +437,11 @@ class RedisBandwidthStore:
 
 # -- request-rate limits ----------------------------------------------------------------------
 
-#: The generic cell rate algorithm: one key per client holds the theoretical arrival time of
-#: its next request; a request is allowed when it comes no earlier than ``period`` before it.
+#: The generic cell rate algorithm (`tremolo.middleware.ratelimit_store.gcra`, the same
+#: arithmetic in the same order): one key per client holds the theoretical arrival time of its
+#: next request; a request is allowed when it comes no earlier than ``period`` before it. On the
+#: clock of the Redis server, so that hosts with different clocks share one time line; times
+#: are written with 17 significant digits, so that a state read back is the state written.
 #: KEYS: the client's key. ARGV: limit (requests per period), period (seconds), cost.
 GCRA_SCRIPT = """
 local limit = tonumber(ARGV[1])
@@ -373,59 +450,115 @@ local cost = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local interval = period / limit
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local tat = tonumber(redis.call('GET', KEYS[1])) or 0
 if tat < now then tat = now end
 local new_tat = tat + cost * interval
 local allow_at = new_tat - period
-if now < allow_at then
-  return {0, string.format('%.6f', allow_at - now), 0, string.format('%.6f', tat - now)}
+if now < allow_at - 1e-9 then
+  return {0, 0, string.format('%.6f', allow_at - now), string.format('%.6f', tat - now)}
 end
-redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX',
+redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX',
            math.max(1, math.ceil((new_tat - now) * 1000)))
-local remaining = math.floor((period - (new_tat - now)) / interval + 1e-9)
-return {1, '0', remaining, string.format('%.6f', new_tat - now)}
+local remaining = math.max(0, math.floor((period - (new_tat - now)) / interval + 1e-9))
+return {1, remaining, '0', string.format('%.6f', new_tat - now)}
 """
 
+#: The sliding window (`tremolo.middleware.ratelimit_store.sliding_window`, the same
+#: arithmetic in the same order): a hash per client holds the start of its current fixed
+#: window and the counts of that window and the one before; the key expires when neither
+#: counts any more.
+#: KEYS: the client's key. ARGV: limit (requests per period), period (seconds), cost.
+SLIDING_WINDOW_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'start', 'previous', 'current')
+local start = tonumber(state[1]) or 0
+local previous = tonumber(state[2]) or 0
+local current = tonumber(state[3]) or 0
+local begin = math.floor(now / window) * window
+if begin ~= start then
+  if math.floor((begin - start) / window + 0.5) == 1 then previous = current else previous = 0 end
+  current = 0
+  start = begin
+end
+local elapsed = now - start
+local weight = (window - elapsed) / window
+local used = previous * weight + current
+if used + cost > limit + 1e-9 then
+  local retry
+  if current + cost > limit then
+    retry = window - elapsed + window * math.max(0, 1 - (limit - cost) / math.max(current, 1))
+  else
+    retry = window * (1 - (limit - cost - current) / previous) - elapsed
+  end
+  local reset = window - elapsed
+  if current > 0 then reset = reset + window end
+  return {0, 0, string.format('%.6f', math.max(retry, 0)), string.format('%.6f', reset)}
+end
+current = current + cost
+redis.call('HSET', KEYS[1], 'start', string.format('%.17g', start),
+           'previous', string.format('%.17g', previous),
+           'current', string.format('%.17g', current))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((start + 2 * window - now) * 1000)))
+local remaining = math.max(0, math.floor(limit - (previous * weight + current) + 1e-9))
+return {1, remaining, '0', string.format('%.6f', window - elapsed + window)}
+"""
 
-class RateLimitResult(NamedTuple):
-    """The answer to one request under a rate limit.
-
-    Attributes:
-        allowed: Whether the request may go on (it was counted).
-        remaining: Requests still allowed at once after this one.
-        retry_after: Seconds before a refused request would be allowed (0 when allowed).
-        reset_after: Seconds until the limit is entirely available again.
-    """
-
-    allowed: bool
-    remaining: int
-    retry_after: float
-    reset_after: float
+_SCRIPTS = {'gcra': GCRA_SCRIPT, 'sliding-window': SLIDING_WINDOW_SCRIPT}
 
 
 class RedisRateLimitStore:
-    """Request-rate limits in Redis: an atomic check-and-count per request (`GCRA_SCRIPT`),
-    one round trip. Keys: ``{prefix}ratelimit:{key}``, expiring when the limit is whole again.
+    """Request-rate limits in Redis (a `tremolo.middleware.ratelimit_store.RateLimitStore`):
+    an atomic check-and-count per request, one round trip, with `GCRA_SCRIPT` or
+    `SLIDING_WINDOW_SCRIPT`.
+
+    Keys: ``{prefix}ratelimit:gcra:{key}`` or ``{prefix}ratelimit:window:{key}`` (one per
+    algorithm, so that a limiter can change its algorithm while the other's keys expire),
+    expiring when they no longer limit anything.
+
+    Args:
+        redis: The store.
+        algorithm: ``'gcra'`` or ``'sliding-window'``.
+
+    Raises:
+        ValueError: An unknown algorithm.
     """
 
-    __slots__ = ('redis',)
+    __slots__ = ('redis', 'algorithm', '_script_name', '_source', '_namespace')
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, algorithm: str = 'gcra') -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f'algorithm must be one of {", ".join(ALGORITHMS)}, not '
+                             f'{algorithm!r}')
         self.redis = redis
+        self.algorithm = algorithm
+        self._script_name = f'ratelimit:{algorithm}'
+        self._source = _SCRIPTS[algorithm]
+        self._namespace = 'gcra' if algorithm == 'gcra' else 'window'
 
     async def hit(self, key: str, limit: int, period: float, cost: int = 1) -> RateLimitResult:
         """Count a request of ``cost`` under ``limit`` requests per ``period`` seconds for
-        ``key``, unless it is over the limit.
+        ``key``, unless it is over the limit (see
+        `tremolo.middleware.ratelimit_store.RateLimitStore.hit`).
 
         Raises:
-            StoreUnavailable: Redis cannot be reached (the limiter applies its policy).
+            StoreUnavailable: Redis cannot be reached, or refuses to write (the limiter
+                applies its ``fail_open`` policy).
         """
-        script = self.redis.script('gcra', GCRA_SCRIPT)
-        full_key = self.redis.key('ratelimit', key)
-        allowed, retry_after, remaining, reset_after = await self.redis.run(
-            lambda client: script(keys=[full_key], args=[limit, period, cost], client=client))
+        script = self.redis.script(self._script_name, self._source)
+        full_key = self.redis.key('ratelimit', self._namespace, key)
+        allowed, remaining, retry_after, reset_after = await self.redis.run(
+            lambda client: script(keys=[full_key], args=[limit, period, cost],
+                                  client=client),
+            refusal_is_outage=True, bounded=True)
         return RateLimitResult(bool(allowed), int(remaining), float(retry_after),
                                float(reset_after))
+
+    def __repr__(self) -> str:
+        return f'<RedisRateLimitStore {self.algorithm} in {self.redis!r}>'
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -454,10 +587,14 @@ class RedisSessionStore:
             StoreUnavailable: Redis cannot be reached.
         """
         key = self.redis.key('session', session_id)
-        raw = await self.redis.run(lambda client: client.get(key))
+        raw = await self.redis.run(lambda client: client.get(key), refusal_is_outage=True,
+                                   bounded=True)
         if raw is None:
             return None
-        data = json.loads(raw)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None  # not written by this store: no session
         return data if isinstance(data, dict) else None
 
     async def save(self, session_id: str, data: dict[str, Any],
@@ -471,7 +608,8 @@ class RedisSessionStore:
         key = self.redis.key('session', session_id)
         payload = json.dumps(data, separators=(',', ':'))
         milliseconds = max(1, int((ttl or self.ttl) * 1000))
-        await self.redis.run(lambda client: client.set(key, payload, px=milliseconds))
+        await self.redis.run(lambda client: client.set(key, payload, px=milliseconds),
+                             refusal_is_outage=True, bounded=True)
 
     async def delete(self, session_id: str) -> None:
         """Forget a session.
@@ -480,4 +618,8 @@ class RedisSessionStore:
             StoreUnavailable: Redis cannot be reached.
         """
         key = self.redis.key('session', session_id)
-        await self.redis.run(lambda client: client.delete(key))
+        await self.redis.run(lambda client: client.delete(key), refusal_is_outage=True,
+                             bounded=True)
+
+    def __repr__(self) -> str:
+        return f'<RedisSessionStore ttl={self.ttl:g} in {self.redis!r}>'

@@ -68,7 +68,9 @@ class SessionStore(Protocol):
 
     Each method is one atomic operation on one session. The data is a dict of JSON values:
     a store keeps a copy (serialized: later changes to the dict do not reach it). A store that
-    cannot be reached raises `ConnectionError` (the request is then answered 503).
+    cannot be reached raises `ConnectionError`, at once or after a bounded wait (the request
+    is then answered 503); it reports its outages itself (the Redis store logs one warning
+    when Redis is lost, one when it answers again), so that no line is logged per request.
     """
 
     async def load(self, session_id: str) -> Optional[dict[str, Any]]:
@@ -538,6 +540,6 @@ class Sessions(Extension):
 
 
 def _unavailable(exc: ConnectionError) -> ServiceUnavailable:
-    """What a store that cannot be reached becomes: 503."""
-    logger.warning('the session store cannot be reached: %s', exc)
+    """What a store that cannot be reached becomes: 503 (the store logs its outage)."""
+    logger.debug('the session store cannot be reached: %s', exc)
     return ServiceUnavailable('sessions are unavailable: retry later')

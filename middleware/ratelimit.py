@@ -73,13 +73,17 @@ class RateLimiter(Extension):
             (that header's value; requests without it are counted by address), or a
             function of the request returning a string, or ``None`` to let it through
             unlimited.
-        algorithm: For the default store: ``'gcra'`` (a smooth rate with a burst of the
-            whole quota) or ``'sliding-window'`` (at most the quota in any period). A store
-            given as ``store`` counts with its own.
+        algorithm: ``'gcra'`` (the default: a smooth rate with a burst of the whole quota)
+            or ``'sliding-window'`` (at most the quota in any period), for the default store.
+            A store given as ``store`` counts with its own (``MemoryRateLimitStore(
+            'sliding-window')``, ``redis.rate_limit_store('sliding-window')``): an
+            ``algorithm`` given with it must be the same.
         store: Where the counts are kept (default: a `MemoryRateLimitStore` of each worker;
             ``redis.rate_limit_store()`` to share them between workers and hosts).
         fail_open: When the store cannot be reached: ``False`` (default) counts in each
-            worker meanwhile (an in-process store), ``True`` lets requests through unlimited.
+            worker meanwhile (an in-process store with the same algorithm, dropped once the
+            store answers again), ``True`` lets requests through unlimited. Either way a
+            request waits no longer than the store's own timeout.
         option: The route option that sets a route's own quota (a rate: a count of its own
             per key) or exempts it (``False``).
         headers: Send the ``RateLimit-Policy`` and ``RateLimit`` fields.
@@ -89,13 +93,14 @@ class RateLimiter(Extension):
         prefix: Only paths under this prefix are limited.
 
     Raises:
-        ValueError: An invalid rate, key, algorithm or name, naming the argument.
+        ValueError: An invalid rate, key, algorithm or name, naming the argument; an
+            algorithm that is not the one of the store given.
         TypeError: A store without an async ``hit`` method.
     """
 
     def __init__(
         self, rate: Union[str, Rate] = '100/minute', *, key: KeyLike = 'client',
-        algorithm: str = 'gcra', store: Optional[RateLimitStore] = None,
+        algorithm: Optional[str] = None, store: Optional[RateLimitStore] = None,
         fail_open: bool = False, option: str = 'rate_limit', headers: bool = True,
         name: str = 'ratelimit',
         priority: int = 60, prefix: Optional[str] = None,
@@ -104,7 +109,7 @@ class RateLimiter(Extension):
             self.rate = Rate.parse(rate)
         except ValueError as exc:
             raise ValueError(f'rate: {exc}') from None
-        if algorithm not in ALGORITHMS:
+        if algorithm is not None and algorithm not in ALGORITHMS:
             raise ValueError(f'algorithm must be one of {", ".join(ALGORITHMS)}, not '
                              f'{algorithm!r}')
         self._header_key: Optional[bytes] = None
@@ -119,17 +124,21 @@ class RateLimiter(Extension):
             raise ValueError(f"key must be 'client', 'header:NAME' or a function of the "
                              f"request, not {key!r}")
         if store is None:
-            store = MemoryRateLimitStore(algorithm)
+            store = MemoryRateLimitStore(algorithm or 'gcra')
         elif not callable(getattr(store, 'hit', None)):
             raise TypeError(f'store: {store!r} has no hit(key, limit, period) method')
-        elif algorithm != 'gcra':
-            raise ValueError(f'algorithm: a store given counts with its own algorithm '
-                             f'(MemoryRateLimitStore({algorithm!r}) for this one)')
+        else:
+            counts_with = getattr(store, 'algorithm', 'gcra')
+            if algorithm is not None and algorithm != counts_with:
+                raise ValueError(
+                    f'algorithm: the store {store!r} counts with {counts_with!r}; ask the '
+                    f'store for {algorithm!r} (MemoryRateLimitStore({algorithm!r}), '
+                    f'redis.rate_limit_store({algorithm!r}))')
         if not isinstance(name, str) or not name or any(c in name for c in '",;\\ '):
             raise ValueError(f'name must be a word without quotes, commas or spaces, not '
                              f'{name!r}')
         self.key = key
-        self.algorithm = getattr(store, 'algorithm', algorithm)
+        self.algorithm: str = getattr(store, 'algorithm', algorithm or 'gcra')
         self.store = store
         self.fail_open = fail_open
         #: Counts in this worker while the store cannot be reached (``fail_open=False``).
@@ -268,6 +277,7 @@ class RateLimiter(Extension):
         try:
             result = await self.store.hit(key, rate.limit, rate.period)
         except ConnectionError as exc:
+            # The store reports its outages itself: no log line per request here.
             if isinstance(exc, ClientDisconnected):
                 raise
             if self.fail_open:
@@ -276,6 +286,9 @@ class RateLimiter(Extension):
                 self._fallback = MemoryRateLimitStore(self.algorithm if self.algorithm in
                                                       ALGORITHMS else 'gcra')
             result = self._fallback.hit_now(key, rate.limit, rate.period)
+        else:
+            if self._fallback is not None:
+                self._fallback = None  # the store answers again: the counts are its own
         self._decided(response, context, quota, result)
 
     def on_request_now(self, request: Request, response: Response, context: Context) -> None:

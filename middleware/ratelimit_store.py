@@ -7,21 +7,22 @@ question, atomically: *may one more request of this key go now, and if so count 
 sharing a store can never both take the last request of a quota. The algorithms are defined
 here as pure functions of a state and a time, so that every store computes the same answers:
 
-- **GCRA** (the generic cell rate algorithm, ITU-T I.371), what every store implements: the
+- **GCRA** (the generic cell rate algorithm, ITU-T I.371), the default of every store: the
   state is one time, the *theoretical arrival time* of the next request. A quota of ``limit``
   requests per ``period`` lets ``limit`` requests through at once, then one every
   ``period / limit`` seconds: a smooth rate with a burst, and no edge where two windows'
   worth pass within a moment.
-- **Sliding window** (approximated from two fixed windows), offered by the in-process store:
-  the count of the current window plus the previous window's weighted by how much of it still
-  overlaps the last ``period`` seconds. At most ``limit`` requests in any window of ``period``
-  seconds, give or take the approximation's error, which is small when requests are spread
-  out.
+- **Sliding window** (approximated from two fixed windows), offered by the in-process store
+  and the Redis store: the count of the current window plus the previous window's weighted
+  by how much of it still overlaps the last ``period`` seconds. At most ``limit`` requests
+  in any window of ``period`` seconds, give or take the approximation's error, which is
+  small when requests are spread out.
 
 `MemoryRateLimitStore` holds the states in a dict of this process. With several worker
 processes, each has its own: a client is limited by each worker it reaches (see the rate
 limiting page); a store shared by every worker and host (Redis:
-``tremolo.extensions.redis.Redis.rate_limit_store``) plugs in with the same interface.
+``tremolo.extensions.redis.Redis.rate_limit_store``) plugs in with the same interface, and
+computes the same answers (its scripts are these functions, on the Redis server's clock).
 """
 
 from __future__ import annotations
@@ -122,9 +123,12 @@ class RateLimitStore(Protocol):
     """Where request-rate limits keep their counts.
 
     One method, atomic: implementations (in this process, or shared through Redis) count a
-    request and decide on it in one step, with GCRA unless they say otherwise, on their own
-    clock (a shared store reads one clock for every host). A store that cannot be reached
-    raises `ConnectionError` (the limiter then applies its ``fail_open`` policy).
+    request and decide on it in one step, on their own clock (a shared store reads one clock
+    for every host). They count with GCRA unless their ``algorithm`` attribute names another
+    of `ALGORITHMS`. A store that cannot be reached raises `ConnectionError` at once, or
+    after a bounded wait (the limiter then applies its ``fail_open`` policy); it reports its
+    outages itself (the Redis store logs one warning when Redis is lost, one when it answers
+    again), so that the limiter adds no line per request.
     """
 
     async def hit(self, key: str, limit: int, period: float, cost: int = 1
@@ -184,7 +188,9 @@ def sliding_window(state: tuple[float, int, int], now: float, rate: Rate, cost: 
     start, previous, current = state
     begin = math.floor(now / window) * window
     if begin != start:
-        previous = current if begin - start == window else 0
+        # The window that just ended counts on (rounded: (k + 1) * w - k * w is not always w
+        # in floating point).
+        previous = current if round((begin - start) / window) == 1 else 0
         current = 0
         start = begin
     elapsed = now - start

@@ -1121,6 +1121,31 @@ async def test_scaling_example_shares_budgets_rates_and_messages_through_redis(
         await listener.close()
 
 
+async def test_shared_stores_example_gives_one_quota_and_one_session_to_two_hosts(
+        redis_server, monkeypatch):  # noqa: F811 - the fixture
+    monkeypatch.setenv('REDIS_URL', redis_server.url)
+    monkeypatch.setenv('SECRET_KEY', 'one key for every host')
+    # Two hosts: the same program twice, sharing one Redis.
+    hosts = [module_from(source('shared_stores'), f'shared_stores_{n}').app for n in (1, 2)]
+    async with TestClient(hosts[0]) as one, TestClient(hosts[1]) as other:
+        wrong = {'user': 'ada', 'password': 'no'}
+        tries = [await (one, other)[n % 2].post('/login', form=wrong) for n in range(6)]
+        assert [t.status for t in tries] == [403] * 5 + [429]  # 5 a minute, on both hosts
+        redis_server.command('FLUSHALL')  # a minute later
+        login = await one.post('/login', form={'user': 'ada', 'password': 'secret'})
+        cookie = login.header('set-cookie').split(';')[0]
+        me = await other.get('/me', headers={'Cookie': cookie})
+        api = [await (one, other)[n % 2].get('/api/orders', headers={'X-API-Key': 'k1'})
+               for n in range(2)]
+    assert login.text == 'logged in' and me.json() == {'user': 'ada'}
+    fields = [a.header_list for a in api]
+    assert [[v for k, v in f if k == 'RateLimit' and v.startswith('"api"')][0].split(';')[1]
+            for f in fields] == ['r=999', 'r=998']  # one count for the key on both hosts
+    assert ('RateLimit-Policy', '"api";q=1000;w=3600') in fields[0]
+    keys = redis_server.command('KEYS', '*').decode()
+    assert 'tremolo:ratelimit:window:api:*:h:k1' in keys and 'tremolo:session:' in keys
+
+
 # -- the middleware library ----------------------------------------------------------------------
 
 async def test_library_stack_example_installs_everything_in_order():
@@ -1257,3 +1282,70 @@ async def test_background_tasks_example(caplog):
     # Leaving the client stopped the worker, which waited for the tasks.
     assert module.sent == ['ada@example.com']
     assert any(r.getMessage() == 'audit: signup ada@example.com' for r in caplog.records)
+# -- ASGI applications ---------------------------------------------------------------------------
+
+async def test_asgi_raw_example_in_process_and_from_the_command_line(procs):
+    async with TestClient(example('asgi_raw').app) as client:
+        assert (await client.get('/')).text == 'Hello, world!'
+        assert (await client.get('/Tremolo')).text == 'Hello, Tremolo!'
+    server = procs.cli('examples.asgi_raw:app', '--port', '0', '--no-access-log')
+    assert await fetch_text(await server.url('/you')) == 'Hello, you!'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+async def test_asgi_raw_example_runs_as_a_script(procs, tmp_path):
+    script = tmp_path / 'asgi_raw.py'
+    script.write_text(substituted('asgi_raw', ("port=8000", "port=0")))
+    server = procs.script(script, cwd=tmp_path)
+    assert await fetch_text(await server.url('/')) == 'Hello, world!'
+    server.send(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+
+
+async def test_asgi_fastapi_example():
+    pytest.importorskip('fastapi', reason='FastAPI is a CPython-only test extra')
+    async with TestClient(example('asgi_fastapi').app) as client:
+        response = await client.get('/items/5?q=x')
+        assert response.json() == {'item_id': 5, 'q': 'x'}
+        websocket = await client.websocket('/echo')
+        await websocket.send('ping')
+        assert await websocket.receive() == 'ping'
+
+
+def test_asgi_fastapi_example_runs_with_workers(monkeypatch):
+    pytest.importorskip('fastapi', reason='FastAPI is a CPython-only test extra')
+    served = []
+    monkeypatch.setattr(tremolo.server.serve, 'serve',
+                        lambda options, factory, reimport=None: served.append(options))
+    runpy.run_path(str(EXAMPLES / 'asgi_fastapi.py'), run_name='__main__')
+    assert served[0].worker_num == 4 and served[0].host == '0.0.0.0'
+
+
+async def test_asgi_starlette_example():
+    pytest.importorskip('starlette', reason='Starlette is a CPython-only test extra')
+    async with TestClient(example('asgi_starlette').app) as client:
+        assert (await client.get('/')).text == '0 visits before this one'
+        response = await client.get('/conf')
+        assert response.body == (EXAMPLES / 'nginx.conf').read_bytes()
+
+
+async def test_asgi_mount_example():
+    pytest.importorskip('starlette', reason='Starlette is a CPython-only test extra')
+    async with TestClient(example('asgi_mount').app) as client:
+        assert (await client.get('/')).text == 'the new application'
+        refused = await client.get('/legacy/users')
+        assert (refused.status, refused.text) == (401, 'a token is needed')
+        answer = await client.get('/legacy/users', headers={'Authorization': 'Bearer secret'})
+        assert answer.json() == {'path': '/legacy/users', 'root_path': '/legacy'}
+
+
+async def test_asgi_extensions_example():
+    async with TestClient(example('asgi_extensions').app, lifespan='off') as client:
+        page = await client.get('/page')
+        assert page.interim == [103] and page.status == 200
+        assert (await client.get('/file')).body == (EXAMPLES / 'nginx.conf').read_bytes()
+        checked = await client.get('/checked')
+    body = b'first piece, second piece'
+    assert checked.body == body
+    assert checked.trailers == {b'x-sha256': hashlib.sha256(body).hexdigest().encode()}

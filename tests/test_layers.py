@@ -5,6 +5,8 @@
   even inside a function: it is handed a dispatcher factory and a worker entry point.
 - The objects handlers use (``tremolo/*.py``) import neither the server nor the framework.
 - The framework reaches the server at one documented edge: ``Tremolo.run``.
+- The ASGI mode (``tremolo/asgi/``) is a dispatcher: it never imports the server nor the
+  framework; the framework may use it (to mount an ASGI application).
 - No module imports another in a cycle at import time.
 - No module touches another module's private (``_x``) names.
 - Middleware and extensions use only public names.
@@ -24,7 +26,7 @@ import tremolo
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / 'tremolo'
 #: The modules at the top of the package that stand above every layer.
-EDGES = ('__init__', '__main__', 'cli')
+EDGES = ('__init__', '__main__', 'cli', 'launch')
 
 
 def module_name(path: Path) -> str:
@@ -109,7 +111,7 @@ def layer_files(layer: str) -> list[Path]:
 
 
 def test_the_layers_are_folders():
-    for folder in ('http', 'server', 'web', 'testing'):
+    for folder in ('http', 'server', 'web', 'asgi', 'testing'):
         assert (PACKAGE / folder / '__init__.py').is_file()
     assert {path.stem for path in layer_files('server')} >= {
         'protocol', 'output', 'deadlines', 'state', 'proxied', 'eager', 'sockets', 'worker',
@@ -117,6 +119,8 @@ def test_the_layers_are_folders():
     assert {path.stem for path in layer_files('web')} >= {
         'app', 'compiled', 'dispatch', 'hooks', 'injection', 'routing', 'views', 'errors',
         'results', 'context', 'extension'}
+    assert {path.stem for path in layer_files('asgi')} >= {
+        'dispatcher', 'scope', 'http', 'websocket', 'lifespan', 'mount', 'detect'}
 
 
 @pytest.mark.parametrize('path', layer_files('http'), ids=lambda p: p.name)
@@ -133,6 +137,26 @@ def test_the_server_never_imports_the_framework(path):
     # Nor the package itself or the command line, which import the framework.
     for name in tremolo_imports(path):
         assert layer_of(name) in ('server', 'http', 'objects'), f'{path.name}: {name}'
+
+
+@pytest.mark.parametrize('path', layer_files('asgi'), ids=lambda p: p.name)
+def test_the_asgi_mode_imports_neither_server_nor_framework(path):
+    for name in tremolo_imports(path):
+        if name.startswith('tremolo.middleware.bandwidth'):
+            continue  # the documented convenience: download_rate and upload_rate install it
+        assert layer_of(name) in ('asgi', 'objects', 'http', 'edge'), f'{path.name}: {name}'
+        assert layer_of(name) != 'edge' or name in ('tremolo', 'tremolo.options',
+                                                    'tremolo.types'), f'{path.name}: {name}'
+
+
+def test_only_the_framework_and_the_edges_use_the_asgi_mode():
+    users = set()
+    for path in python_files(PACKAGE):
+        layer = layer_of(module_name(path))
+        if layer != 'asgi' and any(layer_of(name) == 'asgi' for name in tremolo_imports(path)):
+            users.add((layer, path.name))
+    assert {layer for layer, _ in users} <= {'web', 'edge'}
+    assert ('web', 'app.py') in users and ('edge', 'launch.py') in users
 
 
 @pytest.mark.parametrize('path', layer_files('objects'), ids=lambda p: p.name)

@@ -1,149 +1,163 @@
-"""Response.before_head: callbacks run just before the head, after the on_response hooks,
-whatever sends the head (a result, a stream, a file, an error), awaited when they return an
-awaitable; not for a 101, not once the head is out."""
+"""What `tremolo.Response` offers besides the whole and streamed bodies (which tests/web cover):
+interim responses, trailers, headers given already encoded, no Content-Type; and what a
+handler may wait for on its connection (`WriteChannel.when_lost`)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import pytest
 
 from tremolo import Tremolo
-from tremolo.testing import TestClient, serve
+from tremolo.testing import TestClient
 
 
-def make_app(order: list[str]) -> Tremolo:
+@pytest.fixture
+def app():
     app = Tremolo()
 
-    @app.on_response(priority=10)
-    def outer(response):
-        order.append('outer hook')
+    @app.route('/hints')
+    async def hints(response, **server):
+        response.send_interim(103, [('Link', '</a.css>; rel=preload; as=style')])
+        return 'page'
 
-    @app.on_response(priority=90)
-    def inner(request, response):
-        order.append('inner hook')
-        if request.path == '/from-hook':
-            response.before_head(lambda: order.append('callback of a hook'))
+    @app.route('/checksum')
+    async def checksum(response, **server):
+        await response.write(b'part one, ')
+        await response.write(b'part two')
+        await response.end(trailers={'X-Checksum': 'abc123'})
 
-    def mark(response, name):
-        def callback():
-            order.append(name)
-            response.headers.add('X-Callback', name)
-        return callback
+    @app.route('/trailers-only')
+    async def trailers_only(response, **server):
+        await response.end(b'whole', trailers=[('X-Count', '1')])
 
-    @app.route('/whole')
-    async def whole(response, **server):
-        response.before_head(mark(response, 'first'))
-        response.before_head(mark(response, 'second'))
-        return 'whole'
+    @app.route('/raw')
+    async def raw(response, **server):
+        response.content_type = ''
+        response.add_raw_headers(b'X-One: 1\r\nX-Two: 2\r\n')
+        response.add_raw_headers(b'Server: mine\r\n', server=True)
+        return b'raw'
 
-    @app.route('/stream')
-    async def stream(response, **server):
-        response.before_head(mark(response, 'stream'))
-        yield 'a'
-        yield 'b'
-
-    @app.route('/from-hook')
-    async def from_hook(**server):
-        return 'x'
-
-    @app.route('/waits')
-    async def waits(response, **server):
-        async def callback():
-            await asyncio.sleep(0)
-            order.append('awaited')
-            response.headers['X-Awaited'] = 'yes'
-            response.before_head(lambda: order.append('added while waiting'))
-
-        response.before_head(callback)
-        return 'waited'
-
-    @app.route('/error')
-    async def error(response, **server):
-        response.before_head(mark(response, 'error'))
-        raise RuntimeError('boom')
-
-    @app.route('/late')
-    async def late(response, **server):
-        await response.write(b'started')
-        with pytest.raises(RuntimeError, match='has been sent'):
-            response.before_head(lambda: None)
-        order.append('refused')
+    @app.route('/misuse')
+    async def misuse(response, **server):
+        with pytest.raises(ValueError):
+            response.send_interim(200)
+        with pytest.raises(ValueError):
+            response.send_interim(101)
+        with pytest.raises(ValueError):
+            response.send_interim(103, [('Link', 'a\r\nb')])
+        await response.start()
+        with pytest.raises(RuntimeError):
+            response.send_interim(103)
+        with pytest.raises(RuntimeError):
+            response.add_raw_headers(b'X: y\r\n')
+        with pytest.raises(ValueError):
+            await response.end(trailers=[('bad name', 'v')])
+        return None
 
     return app
 
 
-async def test_callbacks_run_after_the_hooks_in_order():
-    order: list[str] = []
-    async with TestClient(make_app(order)) as client:
-        response = await client.get('/whole')
-    assert order == ['inner hook', 'outer hook', 'first', 'second']
-    assert response.text == 'whole'
-    assert response.headers['x-callback'] == 'first, second'
+async def test_an_interim_response_goes_before_the_final_one(app):
+    async with TestClient(app) as client:
+        output = await client.raw(b'GET /hints HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+        old = await client.raw(b'GET /hints HTTP/1.0\r\n\r\n')
+    assert output.startswith(b'HTTP/1.1 103 Early Hints\r\n'
+                             b'Link: </a.css>; rel=preload; as=style\r\n\r\n'
+                             b'HTTP/1.1 200 OK\r\n')
+    assert output.endswith(b'page')
+    assert old.startswith(b'HTTP/1.1 200 OK\r\n')  # RFC 9110 §15.2: no 1xx to HTTP/1.0
 
 
-async def test_a_streamed_response_runs_them_before_its_first_piece():
-    order: list[str] = []
-    async with TestClient(make_app(order)) as client:
-        response = await client.get('/stream')
-    assert order == ['inner hook', 'outer hook', 'stream']
-    assert response.text == 'ab' and response.header('x-callback') == 'stream'
+async def test_trailers_follow_the_last_chunk(app):
+    async with TestClient(app) as client:
+        response = await client.get('/checksum')
+        whole = await client.get('/trailers-only')
+        old = await client.raw(b'GET /checksum HTTP/1.0\r\n\r\n')
+    assert response.body == b'part one, part two'
+    assert response.trailers == {b'x-checksum': b'abc123'}
+    assert whole.body == b'whole' and whole.trailers == {b'x-count': b'1'}
+    assert whole.header('transfer-encoding') == 'chunked'
+    assert old.endswith(b'\r\n\r\npart one, part two')  # HTTP/1.0: no chunks, no trailers
 
 
-async def test_a_callback_registered_by_a_hook_runs_too():
-    order: list[str] = []
-    async with TestClient(make_app(order)) as client:
-        await client.get('/from-hook')
-    assert order == ['inner hook', 'outer hook', 'callback of a hook']
+async def test_raw_headers_and_no_content_type(app):
+    async with TestClient(app) as client:
+        response = await client.get('/raw')
+    assert response.header('x-one') == '1' and response.header('x-two') == '2'
+    assert response.header('content-type') is None
+    assert response.header('server') == 'mine' and response.header('date') is not None
 
 
-async def test_an_awaitable_is_awaited_and_what_it_adds_runs():
-    order: list[str] = []
-    async with TestClient(make_app(order)) as client:
-        response = await client.get('/waits')
-    assert order == ['inner hook', 'outer hook', 'awaited', 'added while waiting']
-    assert response.header('x-awaited') == 'yes'
+async def test_misuse_is_refused(app):
+    async with TestClient(app) as client:
+        response = await client.get('/misuse')
+    assert response.status == 200
 
 
-async def test_error_responses_run_them():
-    order: list[str] = []
-    async with TestClient(make_app(order)) as client:
-        response = await client.get('/error')
-    assert response.status == 500
-    assert order == ['inner hook', 'outer hook', 'error']
-    # The error response starts over (reset): what the callback adds is on it.
-    assert response.header('x-callback') == 'error'
-
-
-async def test_once_the_head_is_out_it_is_refused():
-    order: list[str] = []
-    async with TestClient(make_app(order)) as client:
-        response = await client.get('/late')
-    assert response.text == 'started' and order[-1] == 'refused'
-
-
-async def test_over_real_sockets():
-    order: list[str] = []
-    async with serve(make_app(order)) as server:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(server.url + '/whole') as response:
-                assert response.headers.getall('X-Callback') == ['first', 'second']
-                assert await response.text() == 'whole'
-
-
-async def test_not_for_the_101_of_an_upgrade():
+async def test_when_lost_tells_a_handler_that_the_client_left():
     app = Tremolo()
-    order: list[str] = []
+    noticed = asyncio.Event()
 
-    @app.route('/ws')
-    async def ws(websocket, response, **server):
-        response.before_head(lambda: order.append('callback'))
-        await websocket.accept()
-        await websocket.send('hi')
+    @app.route('/wait')
+    async def wait(response, **server):
+        await response.channel.when_lost()
+        noticed.set()
 
     async with TestClient(app) as client:
-        socket = await client.websocket('/ws')
-        assert socket.response.status == 101 and await socket.receive() == 'hi'
-        await socket.close()
-    assert order == []
+        connection = client.connect()
+        connection.send(b'GET /wait HTTP/1.1\r\nHost: t\r\n\r\n')
+        await asyncio.sleep(0.05)
+        assert not noticed.is_set()
+        await connection.close()
+        await asyncio.wait_for(noticed.wait(), 5)
+
+
+async def test_body_stream_and_connection_extra_info():
+    app = Tremolo()
+
+    @app.route('/read', methods=['POST'])
+    async def read(request, **server):
+        pieces = []
+        while True:
+            piece = await request.body_stream.read()
+            if not piece:
+                break
+            pieces.append(piece)
+        peer = request.connection.extra_info('peername')
+        return f'{b"".join(pieces).decode()} from {peer[0]}'
+
+    @app.route('/none')
+    async def none(request, **server):
+        return str(request.body_stream)
+
+    async with TestClient(app) as client:
+        assert (await client.post('/read', body=b'abc')).text == 'abc from 127.0.0.1'
+        assert (await client.get('/none')).text == 'None'
+
+
+async def test_a_handler_may_go_on_after_its_response_without_holding_the_connection(caplog):
+    app = Tremolo()
+    log: list = []
+
+    @app.route('/work')
+    async def work(response, **server):
+        await response.end(b'answered')
+        response.channel.detach()
+        await asyncio.sleep(0.3)
+        log.append('work done')
+        raise RuntimeError('failed after answering')
+
+    @app.route('/next')
+    async def following(**server):
+        return 'next'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        assert (await connection.request('GET', '/work')).body == b'answered'
+        assert (await connection.request('GET', '/next')).body == b'next'
+        assert log == []
+        await asyncio.sleep(0.5)
+        assert (await connection.request('GET', '/next')).body == b'next'  # still open
+    assert log == ['work done']
+    assert 'failed after answering' in caplog.text  # logged, and the connection goes on

@@ -66,16 +66,17 @@ __all__ = [
     'RequestHeaderFieldsTooLarge', 'RequestTimeout', 'Response', 'ServiceUnavailable',
     'StreamFilter', 'Telemetry', 'TooManyRequests', 'Tremolo', 'URITooLong', 'Unauthorized',
     'UnprocessableContent', 'UnsupportedMediaType', 'UpgradedStream', 'UploadedFile', 'View',
-    'WebSocket', 'WebSocketClosed', '__version__',
+    'WebSocket', 'WebSocketClosed', '__version__', 'run',
 ]
 
 # Imported on first use: most applications never touch them, and `import tremolo` stays quick.
 _LAZY = {
     'EventStream': 'sse', 'Part': 'uploads', 'WebSocket': 'websocket',
-    'WebSocketClosed': 'websocket',
+    'WebSocketClosed': 'websocket', 'run': 'launch',
 }
 
 if TYPE_CHECKING:
+    from .launch import run
     from .sse import EventStream
     from .uploads import Part
     from .websocket import WebSocket

@@ -17,6 +17,9 @@ from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
 from . import __version__
+from .asgi.detect import interface_of
+from .asgi.errors import LifespanFailure
+from .launch import run
 from .options import ENV_PREFIX, Options, option_kind, options_from_environ
 from .server.sockets import addresses
 
@@ -25,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     """An argument parser with one flag per option (``worker_num`` → ``--worker-num``)."""
     parser = argparse.ArgumentParser(
         prog='python -m tremolo',
-        description='Serve a Tremolo application.',
+        description='Serve a Tremolo application or an ASGI 3 application.',
         epilog=f'Every option can also be set by an environment variable: {ENV_PREFIX} and its '
         f'name in capitals ({ENV_PREFIX}PORT=8001, {ENV_PREFIX}WORKER_NUM=4, '
         f'{ENV_PREFIX}SSL_CERTFILE=cert.pem); a flag wins over the variable.',
@@ -65,9 +68,10 @@ def _default(field: dataclasses.Field[Any]) -> Any:
     return field.default
 
 
-def load_app(spec: str) -> Any:
+def load_app(spec: str, interface: str = 'auto') -> Any:
     """Import ``'module:attribute'`` (the working directory is importable), or the file of
-    ``'path/to/app.py:attribute'`` (its directory is importable, as with ``python app.py``).
+    ``'path/to/app.py:attribute'`` (its directory is importable, as with ``python app.py``):
+    a Tremolo application or an ASGI 3 application, as ``interface`` allows.
 
     Raises:
         SystemExit: With a one-line message when the module cannot be found or has no such
@@ -75,7 +79,8 @@ def load_app(spec: str) -> Any:
     """
     path, attribute = _file_spec(spec)
     if path is not None:
-        return _application(spec, _import_file(spec, path), f'file {path!r}', attribute)
+        return _application(spec, _import_file(spec, path), f'file {path!r}', attribute,
+                            interface)
     module_name, _, attribute = spec.partition(':')
     attribute = attribute or 'app'
     # A name importlib cannot take is a usage error too, not a traceback.
@@ -93,17 +98,20 @@ def load_app(spec: str) -> Any:
             raise
         raise SystemExit(f'error: cannot import module {module_name!r} for {spec!r} '
                          f'({exc}); the working directory {os.getcwd()!r} is importable') from None
-    return _application(spec, module, f'module {module_name!r}', attribute)
+    return _application(spec, module, f'module {module_name!r}', attribute, interface)
 
 
-def _application(spec: str, module: ModuleType, source: str, attribute: str) -> Any:
+def _application(spec: str, module: ModuleType, source: str, attribute: str,
+                 interface: str) -> Any:
     try:
         app = getattr(module, attribute)
     except AttributeError:
         raise SystemExit(f'error: {source} has no attribute {attribute!r}') from None
     # Anything else (a handler, a module) is refused here, with its name.
-    if not callable(getattr(app, 'run', None)):
-        raise SystemExit(f'error: {spec!r} is {app!r}, not a Tremolo application')
+    try:
+        interface_of(app, interface)
+    except TypeError as exc:
+        raise SystemExit(f'error: {spec!r}: {exc}') from None
     return app
 
 
@@ -142,7 +150,7 @@ def _import_file(spec: str, path: str) -> ModuleType:
     return module
 
 
-def reload_app(spec: str, preloaded: frozenset[str]) -> Any:
+def reload_app(spec: str, preloaded: frozenset[str], interface: str = 'auto') -> Any:
     """Import the application ``spec`` afresh, for the workers of a reload (SIGHUP): the
     modules imported since ``preloaded`` (the names of ``sys.modules`` before the first
     import), except those of installed packages and of the standard library, are imported
@@ -163,7 +171,7 @@ def reload_app(spec: str, preloaded: frozenset[str]) -> Any:
             continue  # a namespace package, a built-in, an installed library
         del sys.modules[name]
     importlib.invalidate_caches()
-    return load_app(spec)
+    return load_app(spec, interface)
 
 
 def options_from_args(args: argparse.Namespace,
@@ -221,9 +229,13 @@ def main(argv: Optional[Sequence[str]] = None,
     # After the options are checked: a bad flag is reported without first running the
     # application module's import-time code.
     preloaded = frozenset(sys.modules)
-    app = load_app(args.app)
+    app = load_app(args.app, options.interface)
     host, port = options.host, options.port
     extra = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
              if f.name not in ('host', 'port')}
     # SIGHUP imports the application afresh for the new workers.
-    app.run(host, port, loader=functools.partial(reload_app, args.app, preloaded), **extra)
+    loader = functools.partial(reload_app, args.app, preloaded, options.interface)
+    try:
+        run(app, host, port, loader=loader, **extra)
+    except LifespanFailure as exc:
+        raise SystemExit(f'error: {exc}') from None

@@ -77,6 +77,11 @@ class Connection:
             logger.debug('ignored the forwarding fields from %s: %s', self.client, exc)
             return Forwarding(self.client, self.scheme, None)
 
+    def extra_info(self, name: str, default: Any = None) -> Any:
+        """What the transport knows of the connection (``asyncio.BaseTransport.
+        get_extra_info``): ``'ssl_object'`` on TLS connections, ``'socket'``, ..."""
+        return self._transport.get_extra_info(name, default)
+
     def close(self) -> None:
         """Close the connection once the data written so far has been sent."""
         self._transport.close()

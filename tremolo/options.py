@@ -171,6 +171,19 @@ class Options:
         metavar='PATH',
     )
     server_name: str = _opt('Tremolo', 'Value of the Server header (empty to omit it).')
+    interface: str = _opt(
+        'auto', "What the application is: 'auto' (a Tremolo application, else an ASGI 3 "
+        "callable), 'tremolo' or 'asgi'.", choices=('auto', 'tremolo', 'asgi'),
+    )
+    root_path: str = _opt(
+        '', "ASGI: the path prefix under which a proxy serves the application (the proxy "
+        "strips it): scope['root_path'], and prepended to scope['path'].", metavar='PATH',
+    )
+    lifespan: str = _opt(
+        'auto', "ASGI lifespan protocol: 'auto' (run it if the application supports it), 'on' "
+        "(an application that does not fails to start) or 'off'.",
+        choices=('auto', 'on', 'off'),
+    )
 
     max_request_line: int = _opt(
         8 * KiB, 'Longest request line, in bytes (414 above it).', minimum=1
@@ -322,6 +335,10 @@ class Options:
             from .http.forwarded import TrustedProxies
 
             TrustedProxies(self.trusted_proxies, self.forwarded_headers)  # raises ValueError
+        if self.root_path and (not self.root_path.startswith('/')
+                               or self.root_path.endswith('/')):
+            raise ValueError(f"option 'root_path' must start with / and not end with one, "
+                             f'not {self.root_path!r}')
         if self.proxy_protocol and self.ssl is not None:
             # The PROXY header comes before the TLS handshake, which asyncio starts itself on
             # a TLS listener: a proxy that speaks PROXY protocol terminates TLS.

@@ -188,6 +188,14 @@ class Request:
         return self._stream.trailers if self._stream is not None else {}
 
     @property
+    def body_stream(self) -> Optional[BodyStream]:
+        """The body as the connection delivers it (`None` without a body): what `stream`
+        and `body` read, for code that reads it piece by piece itself (``await
+        request.body_stream.read()``, ``b''`` at the end). It applies the body limits and
+        filters like the other ways of reading."""
+        return self._stream
+
+    @property
     def has_body(self) -> bool:
         """Whether the request carries a body (Content-Length above zero or chunked)."""
         return self._stream is not None

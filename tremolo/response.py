@@ -37,8 +37,9 @@ BodyLike = Union[bytes, bytearray, memoryview, str]
 # up, so that one fast download does not starve the other connections of the worker.
 _YIELD_EVERY = 256 * 1024
 
-# Content-Type header lines by value: a handful of distinct values serve every response.
-_CONTENT_TYPES: dict[str, bytes] = {}
+# Content-Type header lines by value: a handful of distinct values serve every response. An
+# empty value sends no Content-Type at all (a response whose headers come whole from elsewhere).
+_CONTENT_TYPES: dict[str, bytes] = {'': b''}
 
 
 def _content_type_line(content_type: str) -> bytes:
@@ -46,6 +47,24 @@ def _content_type_line(content_type: str) -> bytes:
     if len(_CONTENT_TYPES) < 256:
         _CONTENT_TYPES[content_type] = line
     return line
+
+
+def _split_lines(lines: bytes) -> list[tuple[str, str]]:
+    """Encoded header ``lines`` (each ending in CRLF, already checked) as (name, value)."""
+    fields = []
+    for line in lines.decode('latin-1').split('\r\n'):
+        if line:
+            name, _, value = line.partition(':')
+            fields.append((name, value.strip()))
+    return fields
+
+
+def _trailer_lines(trailers: HeadersLike) -> bytes:
+    lines = []
+    for name, value in trailers.items() if isinstance(trailers, Mapping) else trailers:
+        check_header(name, value)
+        lines.append(b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1')))
+    return b''.join(lines)
 
 
 def check_header(name: str, value: str) -> None:
@@ -178,7 +197,7 @@ class Response:
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
         'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', 'default_headers',
-        '_headers', '_chunked', '_length', '_head_only', '_header_view', '_callbacks',
+        '_headers', '_chunked', '_length', '_head_only', '_header_view', '_callbacks', '_raw',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -204,6 +223,9 @@ class Response:
         self._header_view: Optional[ResponseHeaders] = None
         # The callbacks of `before_head` not run yet.
         self._callbacks: Optional[list[Callable[[], Optional[Awaitable[None]]]]] = None
+        # Header lines given already encoded (`add_raw_headers`), sent after the others, and
+        # which of the server's own Date (1) and Server (2) lines they replace.
+        self._raw: Optional[tuple[bytes, int]] = None
 
     # -- status and headers -------------------------------------------------------------------
 
@@ -264,9 +286,33 @@ class Response:
             self.headers['Vary'] = ', '.join(listed)
 
     def set_content_type(self, content_type: str) -> None:
-        """Set the Content-Type of this response."""
+        """Set the Content-Type of this response (``''``: send no Content-Type)."""
         check_header('Content-Type', content_type)
         self.content_type = content_type
+
+    def add_raw_headers(self, lines: bytes, *, date: bool = False,
+                        server: bool = False) -> None:
+        """Add header lines already encoded, ``b'Name: value\\r\\n'`` each, sent after the
+        other headers as they are.
+
+        For headers that arrive encoded from elsewhere (the ASGI mode passes an application's
+        headers on this way): the caller guarantees that each line is a valid field and that
+        none of them is ``Content-Length``, ``Transfer-Encoding`` or ``Connection``, which the
+        server writes itself. `headers` does not show them.
+
+        Args:
+            lines: The header lines.
+            date: They hold a ``Date`` field: the server's own is not sent.
+            server: They hold a ``Server`` field: the server's own is not sent.
+
+        Raises:
+            RuntimeError: The head has been sent already.
+        """
+        if self.headers_sent:
+            raise RuntimeError('cannot add headers: the response has already started')
+        flags = (1 if date else 0) | (2 if server else 0)
+        raw = self._raw
+        self._raw = (lines, flags) if raw is None else (raw[0] + lines, raw[1] | flags)
 
     def set_cookie(self, name: str, value: str = '', **attributes: Any) -> None:
         """Add a ``Set-Cookie`` header.
@@ -309,6 +355,7 @@ class Response:
         self.reason = None
         self.content_type = 'text/plain; charset=utf-8'
         del self._headers[:]
+        self._raw = None
         for name, value in headers.items() if isinstance(headers, Mapping) else headers:
             self.headers.add(name, value)
 
@@ -392,6 +439,33 @@ class Response:
         self.channel.response_finished(self)
         return self.channel.upgrade()
 
+    def send_interim(self, status: int, headers: HeadersLike = ()) -> None:
+        """Send an interim response before the final one: ``103 Early Hints`` (RFC 8297) with
+        ``Link`` headers the client may preload while the final response is prepared, or
+        another 1xx status.
+
+        HTTP/1.0 clients get no interim response (RFC 9110 §15.2): nothing is sent to them.
+
+        Args:
+            status: A 1xx status other than 101 (`upgrade` switches protocols).
+            headers: Its header fields.
+
+        Raises:
+            ValueError: Another status, or an invalid header.
+            RuntimeError: The final response has started.
+        """
+        if not 100 <= status < 200 or status == 101:
+            raise ValueError(f'an interim response has a 1xx status other than 101, not {status}')
+        if self.headers_sent:
+            raise RuntimeError('cannot send an interim response after the final one started')
+        lines = []
+        for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+            check_header(name, value)
+            lines.append(b'%s: %s\r\n' % (name.encode('latin-1'), value.encode('latin-1')))
+        if self.request.version == '1.0':
+            return
+        self.channel.write(status_line(status) + b''.join(lines) + b'\r\n')
+
     async def sendfile(
         self, path: files.PathLike, *, content_type: Optional[str] = None,
         filename: Optional[str] = None, headers: Optional[HeadersLike] = None,
@@ -455,8 +529,9 @@ class Response:
             line = status_line(status, phrase=self.reason)
         channel = self.channel
         if status >= 200 and status != 204 and status != 304:  # content allowed
-            content_type = _CONTENT_TYPES.get(self.content_type) or _content_type_line(
-                self.content_type)
+            content_type = _CONTENT_TYPES.get(self.content_type)
+            if content_type is None:
+                content_type = _content_type_line(self.content_type)
             if length is not None:
                 framing = b'%sContent-Length: %d\r\n' % (content_type, length)
             elif self._chunked:
@@ -466,12 +541,21 @@ class Response:
         else:
             framing = b''
         defaults = self.default_headers
+        raw = self._raw
         if defaults is not None and status >= 200:
-            framing += defaults.head_lines(self._headers, self.request)
+            own = self._headers
+            if raw is not None and raw[0]:
+                # Lines given encoded (a mounted ASGI application's) override the defaults
+                # like any other header the response sets.
+                own = own + _split_lines(raw[0])
+                raw = (b'', raw[1])
+            framing += defaults.head_lines(own, self.request)
         elif self._headers:
             framing += ''.join([
                 f'{name}: {value}\r\n' for name, value in self._headers
             ]).encode('latin-1')
+        if raw is not None:
+            framing += raw[0]
         if channel.closing or (length is not None and not self.request.body_complete):
             # A whole response while the request body is still arriving: that body will not
             # be read, and unread body bytes cannot be told apart from a next request.
@@ -482,6 +566,10 @@ class Response:
             end = b'Connection: keep-alive\r\n\r\n'
         else:
             end = b'\r\n'
+        if raw is not None and raw[1]:
+            omitted = raw[1]
+            return b'%s%s%s%s%s' % (line, b'' if omitted & 1 else dates.header(),
+                                    b'' if omitted & 2 else channel.server_header, framing, end)
         return b'%s%s%s%s%s' % (line, dates.header(), channel.server_header, framing, end)
 
     async def start(self, length: Optional[int] = None) -> None:
@@ -682,7 +770,12 @@ class Response:
     def abort(self) -> None:
         """Cut the response short: what was written goes out, then the connection is closed at
         once, so that the client sees an incomplete body fail rather than take it for whole
-        (RFC 9112 §8). For a failure after the head was sent, when no status can tell it."""
+        (RFC 9112 §8). For a failure after the head was sent, when no status can tell it.
+
+        A response already finished (sent whole, or cut short before) is left alone: its
+        connection may be serving the next request already (`WriteChannel.detach`)."""
+        if self.finished:
+            return
         self.channel.flush()  # what was written goes out: the client sees a short body
         self.channel.abort()  # which records the exchange as cut short
         self.finished = True
@@ -725,18 +818,30 @@ class Response:
             channel.write_soon(data)
         return channel.writing_paused
 
-    async def end(self, data: BodyLike = b'') -> None:
+    async def end(self, data: BodyLike = b'', *,
+                  trailers: Optional[HeadersLike] = None) -> None:
         """Finish the response; ``data``, if any, is its last piece.
 
         If nothing was streamed yet, ``data`` is sent whole with a Content-Length.
 
+        Args:
+            data: The last piece of the body.
+            trailers: Trailer fields sent after a chunked body (RFC 9110 §6.5), e.g. a
+                checksum computed while streaming. Only a chunked body can carry them: with a
+                Content-Length, or to an HTTP/1.0 client, they are dropped.
+
         Raises:
             RuntimeError: The body is shorter than the length given to `start` (the
                 connection is aborted, so that the client sees it).
+            ValueError: An invalid trailer field.
         """
         if self.finished:
             return
         if not self.headers_sent:
+            if trailers is not None:
+                await self.start()  # chunked, so that the trailers have a place
+                await self.end(data, trailers=trailers)
+                return
             await self.send(data)
             return
         if data:
@@ -745,15 +850,19 @@ class Response:
             tail = await self._filter(b'', True)
             if tail:
                 self._send_piece(tail)
-        self.finished = True
+        if trailers:
+            # The last chunk, with the trailer section (RFC 9112 §7.1.2); checked before the
+            # response counts as finished.
+            last = b'0\r\n%s\r\n' % _trailer_lines(trailers)
         if self._chunked:
             if not self._head_only:
-                self.channel.write_soon(b'0\r\n\r\n')
+                self.channel.write_soon(last if trailers else b'0\r\n\r\n')
         elif (self._length is not None and self.body_size != self._length
               and not self._head_only):
             self.abort()
             raise RuntimeError(f'the body ended after {self.body_size} of the {self._length} '
                                'bytes its head announced: connection aborted')
+        self.finished = True
         self.channel.response_finished(self)
 
     async def _run_before_send(self) -> None:

@@ -143,6 +143,17 @@ class WriteChannel(Protocol):
         """Give the current request ``seconds`` from its head to the end of its response
         (0: no limit), instead of the server's ``handler_timeout``."""
 
+    def detach(self) -> None:
+        """The response is complete and the handler carries on with other work (an ASGI
+        application's background tasks): the connection goes on to its next request without
+        waiting for the handler, whose later errors are only logged. The graceful stop waits
+        for it as for a request."""
+
+    def when_lost(self) -> asyncio.Future[None]:
+        """A future done once the connection is lost: for what waits on something else than
+        the client and must still notice when it goes (the same future for every caller; add
+        a done callback, or await it)."""
+
 
 class Tracked(Protocol):
     """What the connection registry of a worker (`tremolo.server.state.ServerState`) asks of

@@ -39,6 +39,18 @@ async def stream(request):
     return response
 
 
+@routes.get('/ws')
+async def echo(request):
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        if message.type == web.WSMsgType.TEXT:
+            await ws.send_str(message.data)
+        elif message.type == web.WSMsgType.BINARY:
+            await ws.send_bytes(message.data)
+    return ws
+
+
 @routes.post('/upload')
 async def upload(request):
     body = await request.read()

@@ -1,7 +1,8 @@
-"""A raw ASGI application (no framework) for uvicorn, h11 or httptools alike.
+"""A raw ASGI application (no framework), served alike by uvicorn (h11 or httptools),
+hypercorn, granian and Tremolo's ASGI mode.
 
 Served by ``python -m uvicorn asgi_app:app --http h11|httptools --loop asyncio|uvloop
---no-access-log ...``.
+--no-access-log ...``, ``python -m tremolo asgi_app:app ...`` and the others.
 """
 
 import json
@@ -67,8 +68,26 @@ async def lifespan(receive, send):
             return
 
 
+async def websocket(scope, receive, send):
+    if scope['path'] != '/ws':
+        await send({'type': 'websocket.close'})
+        return
+    await receive()  # websocket.connect
+    await send({'type': 'websocket.accept'})
+    while True:
+        message = await receive()
+        if message['type'] != 'websocket.receive':
+            return
+        if message.get('text') is not None:
+            await send({'type': 'websocket.send', 'text': message['text']})
+        else:
+            await send({'type': 'websocket.send', 'bytes': message['bytes']})
+
+
 async def app(scope, receive, send):
     if scope['type'] == 'http':
         await http(scope, receive, send)
+    elif scope['type'] == 'websocket':
+        await websocket(scope, receive, send)
     elif scope['type'] == 'lifespan':
         await lifespan(receive, send)

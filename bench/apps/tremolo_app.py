@@ -52,6 +52,12 @@ async def stream(content_type='application/octet-stream', **server):
         yield CHUNK
 
 
+@app.route('/ws')
+async def echo(websocket, **server):
+    async for message in websocket:
+        await websocket.send(message)
+
+
 @app.route('/upload', methods=['POST'])
 async def upload(request, content_type='text/plain; charset=utf-8', **server):
     body = await request.body()

@@ -11,10 +11,11 @@ from .idle import measure_idle
 from .load import run_wrk, wrk_missing
 from .procs import Server, free_port
 from .results import Results
-from .scenarios import IDLE, IMPORT, LOAD, Scenario
+from .scenarios import IDLE, IMPORT, LOAD, WEBSOCKET, Scenario
 from .servers import APPS_DIR, BASELINE, ServerSpec
 from .startup import import_time
 from .validate import ENDPOINTS, validate
+from .wsecho import run_ws_echo
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,11 @@ class Runner:
         path = ENDPOINTS[endpoint].path
         connections = scenario.connections or self.config.connections
         for seconds in (self.config.warmup, self.config.duration):  # warm-up not kept
-            if seconds > 0:
+            if seconds <= 0:
+                continue
+            if scenario.script == WEBSOCKET:
+                sample = run_ws_echo(server.port, path, seconds, self.config.client_cpu)
+            else:
                 sample = run_wrk(server.port, path, connections, seconds, scenario.script,
                                  self.config.client_cpu, scenario.request_body)
         after = 'the server died under load' if not server.alive() else \

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 LOAD, IDLE, IMPORT = 'load', 'idle', 'import'
+#: The ``script`` of the load scenario measured by the WebSocket echo client, not wrk.
+WEBSOCKET = 'websocket'
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ SCENARIOS: list[Scenario] = [
     Scenario('stream', 'GET /stream: 1 MiB in 64 chunks ({c} connections)', LOAD, 'stream'),
     Scenario('upload', 'POST /upload: 1 MiB body ({c} connections)', LOAD, 'upload',
              script='upload.lua', request_body=1024 * 1024),
+    Scenario('ws-echo', 'WebSocket /ws: 16-byte echo round trips (1 connection)', LOAD, 'ws',
+             connections=1, script=WEBSOCKET),
     Scenario('idle', 'Idle keep-alive connections: worker RSS', IDLE, 'hello'),
     Scenario('import', 'Start-up: python -c "import ..."', IMPORT),
 ]

@@ -20,16 +20,24 @@ BASELINE = 'tremolo'
 BACKLOG = '4096'
 KEEPALIVE = '300'
 
-TREMOLO_CLI = [
-    '-m', 'tremolo', 'tremolo_app:app', '--host', '127.0.0.1', '--port', '{port}',
-    '--no-access-log', '--log-level', 'warning', '--backlog', BACKLOG,
-    '--keepalive-timeout', KEEPALIVE,
-]
-UVICORN_CLI = [
-    '-m', 'uvicorn', 'asgi_app:app', '--host', '127.0.0.1', '--port', '{port}',
-    '--no-access-log', '--log-level', 'warning', '--backlog', BACKLOG,
-    '--timeout-keep-alive', KEEPALIVE, '--lifespan', 'on',
-]
+
+def tremolo_cli(app: str) -> list[str]:
+    """``python -m tremolo APP`` with the options every server gets."""
+    return ['-m', 'tremolo', app, '--host', '127.0.0.1', '--port', '{port}',
+            '--no-access-log', '--log-level', 'warning', '--backlog', BACKLOG,
+            '--keepalive-timeout', KEEPALIVE]
+
+
+def uvicorn_cli(app: str) -> list[str]:
+    """``python -m uvicorn APP`` with the options every server gets."""
+    return ['-m', 'uvicorn', app, '--host', '127.0.0.1', '--port', '{port}',
+            '--no-access-log', '--log-level', 'warning', '--backlog', BACKLOG,
+            '--timeout-keep-alive', KEEPALIVE, '--lifespan', 'on']
+
+
+TREMOLO_CLI = tremolo_cli('tremolo_app:app')
+UVICORN_CLI = uvicorn_cli('asgi_app:app')
+
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,15 @@ SERVERS: list[ServerSpec] = [
         on_request=True,
     ),
     ServerSpec(
+        'tremolo-asgi', 'Tremolo (this repo) in ASGI mode, raw ASGI app, asyncio', 'tremolo',
+        [*tremolo_cli('asgi_app:app'), '--loop', 'asyncio'], 'import tremolo', ('tremolo',),
+    ),
+    ServerSpec(
+        'tremolo-starlette', 'Tremolo (this repo) in ASGI mode, Starlette app, asyncio',
+        'tremolo', [*tremolo_cli('starlette_app:app'), '--loop', 'asyncio'],
+        'import tremolo, starlette', ('tremolo', 'starlette'),
+    ),
+    ServerSpec(
         'tremolo-0.5.3', 'tremolo 0.5.3 (PyPI), limits lifted', 'tremolo053',
         ['tremolo053_app.py', '--port', '{port}', '--backlog', BACKLOG,
          '--keepalive-timeout', KEEPALIVE],
@@ -103,6 +120,23 @@ SERVERS: list[ServerSpec] = [
         'uvicorn-httptools', 'uvicorn, httptools + uvloop, raw ASGI', 'uvicorn',
         [*UVICORN_CLI, '--http', 'httptools', '--loop', 'uvloop'],
         'import uvicorn, httptools, uvloop', ('uvicorn', 'httptools', 'uvloop'),
+    ),
+    ServerSpec(
+        'uvicorn-starlette', 'uvicorn, httptools + uvloop, Starlette app', 'uvicorn',
+        [*uvicorn_cli('starlette_app:app'), '--http', 'httptools', '--loop', 'uvloop'],
+        'import uvicorn, starlette', ('uvicorn', 'starlette', 'httptools', 'uvloop'),
+    ),
+    ServerSpec(
+        'hypercorn', 'hypercorn (asyncio), raw ASGI', 'hypercorn',
+        ['-m', 'hypercorn', 'asgi_app:app', '--bind', '127.0.0.1:{port}', '--backlog', BACKLOG,
+         '--keep-alive', KEEPALIVE, '--log-level', 'warning', '--workers', '1'],
+        'import hypercorn', ('hypercorn', 'h11', 'wsproto'),
+    ),
+    ServerSpec(
+        'granian', 'granian (Rust core), raw ASGI', 'granian',
+        ['-m', 'granian', '--interface', 'asgi', '--host', '127.0.0.1', '--port', '{port}',
+         '--workers', '1', '--backlog', BACKLOG, '--log-level', 'warning', 'asgi_app:app'],
+        'import granian', ('granian',),
     ),
     ServerSpec(
         'aiohttp', 'aiohttp.web (C extensions)', 'aiohttp',

@@ -61,11 +61,16 @@ ENDPOINTS: dict[str, Endpoint] = {
     'user': Endpoint('GET', '/user/42', _expect_body(b'User 42')),
     'stream': Endpoint('GET', '/stream', _check_stream),
     'upload': Endpoint('POST', '/upload', _expect_body(str(UPLOAD_SIZE).encode()), UPLOAD_BODY),
+    'ws': Endpoint('GET', '/ws', _expect_body(b'')),  # checked by wsecho.validate_ws
 }
 
 
 def validate(port: int, endpoint_name: str, repeat: int = 2) -> Optional[str]:
     """None when ``repeat`` requests on one connection are answered right, else what is wrong."""
+    if endpoint_name == 'ws':
+        from .wsecho import validate_ws
+
+        return validate_ws(port, ENDPOINTS['ws'].path)
     endpoint = ENDPOINTS[endpoint_name]
     connection = http.client.HTTPConnection('127.0.0.1', port, timeout=TIMEOUT)
     try:

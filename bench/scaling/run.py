@@ -155,14 +155,24 @@ async def hammer(url: str, seconds: float, concurrency: int = 32) -> float:
     return count / (time.monotonic() - started_at)
 
 
+#: The request-rate limiter's stores and algorithms measured: (LIMITER, ALGORITHM, label).
+LIMITERS = [
+    ('none', 'gcra', 'no limiter'),
+    ('memory', 'gcra', '`RateLimiter`, GCRA, in memory'),
+    ('memory', 'sliding-window', '`RateLimiter`, sliding window, in memory'),
+    ('redis', 'gcra', '`RateLimiter`, GCRA, in Redis'),
+    ('redis', 'sliding-window', '`RateLimiter`, sliding window, in Redis'),
+]
+
+
 async def ratelimit(redis: Optional[RedisServer], seconds: float) -> list[dict]:
     rows = []
-    kinds = ['none', 'memory'] + (['redis'] if redis is not None else [])
+    kinds = [kind for kind in LIMITERS if redis is not None or kind[0] != 'redis']
     measured = {}
     for kind in kinds:
-        env = {'LIMITER': kind}
+        env = {'LIMITER': kind[0], 'ALGORITHM': kind[1]}
         if redis is not None:
-            env['REDIS_URL'] = redis.url
+            env['REDIS_URL'] = redis.url  # every server alike, whatever counts
         server = Process(**env)
         try:
             await started(server)
@@ -170,12 +180,12 @@ async def ratelimit(redis: Optional[RedisServer], seconds: float) -> list[dict]:
             measured[kind] = await hammer(server.url + '/', seconds)
         finally:
             server.stop()
-    base = measured['none']
+    base = measured[LIMITERS[0]]
     for kind in kinds:
         cost = (1 / measured[kind] - 1 / base) * 1e6
-        rows.append({'scenario': f'`GET /`, request-rate check: {kind}',
+        rows.append({'scenario': f'`GET /`, {kind[2]}',
                      'target': '', 'measured': f'{measured[kind]:,.0f} req/s',
-                     'error': 'reference' if kind == 'none' else
+                     'error': 'reference' if kind is LIMITERS[0] else
                      f'{measured[kind] / base:.2f}× ({cost:+.0f} µs per request)'})
     return rows
 

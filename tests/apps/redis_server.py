@@ -85,6 +85,24 @@ class RedisServer:
         except FileNotFoundError:
             pass
 
+    def pause(self) -> None:
+        """Freeze it (``SIGSTOP``): it accepts connections but answers nothing, as a server
+        that hangs or a network that drops everything would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a frozen server go on (``SIGCONT``)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def info(self, section: str, field: str) -> str:
+        """One field of ``INFO section``."""
+        for line in self.command('INFO', section).decode().splitlines():
+            if line.startswith(field + ':'):
+                return line.split(':', 1)[1].strip()
+        raise KeyError(field)
+
     def command(self, *args: str) -> bytes:
         """One command over a new connection, in the inline protocol: the raw answer."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

@@ -6,9 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from random import Random
 
 import pytest
-from tremolo.extensions.redis import Redis, StoreUnavailable, redact
+from tremolo.extensions.redis import (
+    GCRA_SCRIPT,
+    SLIDING_WINDOW_SCRIPT,
+    Redis,
+    StoreUnavailable,
+    redact,
+)
+from tremolo.middleware.ratelimit_store import Rate, gcra, sliding_window
 
 from tests.apps.redis_server import needs_redis
 
@@ -107,7 +115,7 @@ async def test_rate_limit_store_counts_atomically(redis):
     assert [r.remaining for r in allowed] == list(range(10))
     other = await store.hit('client:2', 10, 60)
     assert other.allowed and other.remaining == 9
-    ttl = await redis.client.pttl('tremolo:ratelimit:client:1')
+    ttl = await redis.client.pttl('tremolo:ratelimit:gcra:client:1')
     assert 0 < ttl <= 60_000
 
 
@@ -156,3 +164,132 @@ async def test_lease_script_keeps_the_token_bucket_semantics(redis):
     assert (await store.lease('b:download', '', 1000, 500, 100))[1] == 4000.0
     ttl = await redis.client.pttl('tremolo:bandwidth:{b:download}:')
     assert 59_000 < ttl <= 61_000  # forgotten a minute after it is full again
+
+
+# -- the scripts compute what the pure functions compute --------------------------------------
+
+def on_a_clock(source: str) -> str:
+    """A script that reads the time from its fourth argument instead of Redis's clock."""
+    line = "local clock = redis.call('TIME')"
+    assert source.count(line) == 1
+    return source.replace(line, "local clock = {ARGV[4], '0'}")
+
+
+@pytest.mark.parametrize('algorithm', ['gcra', 'sliding-window'])
+@pytest.mark.parametrize('limit, period', [(5, 10.0), (3, 2.5), (10, 1.0), (4, 0.3)])
+async def test_the_scripts_are_the_algorithms(redis, algorithm, limit, period):
+    """Fed the same times, a script in Redis and its pure function in Python give the same
+    answers, request after request, at the scale of real clocks (1.7e9 s)."""
+    rate = Rate(limit, period)
+    source = on_a_clock(GCRA_SCRIPT if algorithm == 'gcra' else SLIDING_WINDOW_SCRIPT)
+    random = Random(f'{algorithm} {rate}')
+    now = 1_700_000_000.0 + random.random()
+    state: object = 0.0 if algorithm == 'gcra' else (0.0, 0, 0)
+    outcomes = []
+    for _ in range(150):
+        # Gaps around the interval, so that requests are refused and allowed in turn; never
+        # shorter than 20 ms, so that a key never expires (in real time) before its time.
+        now += max(0.02, random.expovariate(1.5 / rate.interval))
+        cost = random.choice((1, 1, 1, 2))
+        if algorithm == 'gcra':
+            state, expected = gcra(state, now, rate, cost)
+        else:
+            state, expected = sliding_window(state, now, rate, cost)
+        allowed, remaining, retry_after, reset_after = await redis.client.eval(
+            source, 1, 'tremolo:test:key', limit, period, cost, repr(now))
+        assert (bool(allowed), remaining) == (expected.allowed, expected.remaining), now
+        assert float(retry_after) == pytest.approx(expected.retry_after, abs=2e-6)
+        assert float(reset_after) == pytest.approx(expected.reset_after, abs=2e-6)
+        outcomes.append(expected.allowed)
+    assert 10 < sum(outcomes) < 140  # both answers were compared, many times
+
+
+async def test_rate_limit_store_sliding_window(redis):
+    store = redis.rate_limit_store('sliding-window')
+    assert store.algorithm == 'sliding-window'
+    results = await asyncio.gather(*(store.hit('client:1', 10, 60) for _ in range(15)))
+    assert sum(result.allowed for result in results) == 10
+    assert sorted(r.remaining for r in results if r.allowed) == list(range(10))
+    refused = [result for result in results if not result.allowed]
+    # Full in this window: not before the next one.
+    assert all(0 < result.retry_after <= 120 for result in refused)
+    assert 0 < await redis.client.pttl('tremolo:ratelimit:window:client:1') <= 120_000
+    # GCRA counts apart: another algorithm, another key.
+    assert (await redis.rate_limit_store().hit('client:1', 10, 60)).remaining == 9
+    with pytest.raises(ValueError, match='algorithm must be one of gcra, sliding-window'):
+        redis.rate_limit_store('fixed-window')
+
+
+async def test_a_request_is_one_round_trip(redis_server, redis):
+    """One EVALSHA per request: the reads and writes of the count are inside the script."""
+    store = redis.rate_limit_store()
+    await store.hit('warm', 100, 60)  # the script is loaded
+    before = _commandstats(redis_server)
+    for _ in range(20):
+        assert (await store.hit('client', 100, 60)).allowed
+    after = _commandstats(redis_server)
+    called = {name: after[name] - before.get(name, 0) for name in after
+              if after[name] != before.get(name, 0) and name != 'info'}
+    assert called == {'evalsha': 20, 'time': 20, 'get': 20, 'set': 20}
+
+
+def _commandstats(redis_server) -> dict[str, int]:
+    calls = {}
+    for line in redis_server.command('INFO', 'commandstats').decode().splitlines():
+        if line.startswith('cmdstat_'):
+            name, _, fields = line[len('cmdstat_'):].partition(':')
+            calls[name] = int(fields.split(',')[0].split('=')[1])
+    return calls
+
+
+async def test_a_hung_redis_costs_one_timeout(redis_server, redis, caplog):
+    """Redis frozen: the calls in flight fail after ``timeout`` (not sent again), the next
+    ones at once; it answers again by itself once it wakes."""
+    store = redis.rate_limit_store()
+    assert (await store.hit('client', 10, 60)).allowed
+    loop = asyncio.get_running_loop()
+    with caplog.at_level(logging.WARNING, 'tremolo.redis'):
+        redis_server.pause()
+        try:
+            started = loop.time()
+            failures = await asyncio.gather(*(store.hit('client', 10, 60) for _ in range(5)),
+                                            return_exceptions=True)
+            waited = loop.time() - started
+            assert all(isinstance(failure, StoreUnavailable) for failure in failures)
+            assert 0.4 < waited < 0.9, waited  # timeout=0.5, once
+            started = loop.time()
+            with pytest.raises(StoreUnavailable):
+                await store.hit('client', 10, 60)
+            assert loop.time() - started < 0.05
+        finally:
+            redis_server.resume()
+        for _ in range(100):
+            if redis.available:
+                break
+            await asyncio.sleep(0.05)
+    assert redis.available
+    assert (await store.hit('client', 10, 60)).allowed
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum('is unreachable' in m for m in messages) == 1
+
+
+async def test_refusals_are_outages_for_the_stores(redis_server, redis):
+    """A Redis that refuses to write (out of memory here; a read-only replica during a
+    failover) makes the stores unavailable, without marking Redis down."""
+    redis_server.command('CONFIG', 'SET', 'maxmemory', '1')
+    try:
+        with pytest.raises(StoreUnavailable, match="refused: .*maxmemory"):
+            await redis.rate_limit_store().hit('client', 10, 60)
+        with pytest.raises(StoreUnavailable, match="refused: .*maxmemory"):
+            await redis.session_store().save('abcdefghijklmnopq', {'a': 1})
+        assert redis.available
+    finally:
+        redis_server.command('CONFIG', 'SET', 'maxmemory', '0')
+    assert (await redis.rate_limit_store().hit('client', 10, 60)).allowed
+
+
+async def test_session_store_ignores_what_it_did_not_write(redis_server, redis):
+    redis_server.command('SET', 'tremolo:session:forged', '{not json')
+    assert await redis.session_store().load('forged') is None
+    redis_server.command('SET', 'tremolo:session:listed', '[1,2]')
+    assert await redis.session_store().load('listed') is None

@@ -94,6 +94,19 @@ def test_sliding_window_retry_after_when_the_current_window_is_full():
     assert later.allowed
 
 
+def test_sliding_window_carries_the_previous_window_whatever_the_rounding():
+    """With a period of 0.1 s, floor(3.5) * 0.1 - floor(2.5) * 0.1 is 0.10000000000000003: the
+    window before is still the window before."""
+    rate = Rate(2, 0.1)
+    state = (0.0, 0, 0)
+    for _ in range(2):
+        state, decision = sliding_window(state, 0.25, rate)
+        assert decision.allowed
+    state, decision = sliding_window(state, 0.31, rate)  # 2 * 0.9 + 1 > 2
+    assert not decision.allowed
+    assert state[1] == 2
+
+
 async def test_the_memory_store_forgets_what_no_longer_limits():
     clock = Clock()
     store = MemoryRateLimitStore(max_keys=100, clock=clock)

@@ -181,7 +181,8 @@ async def test_request_in_flight_completes_and_new_connections_are_refused(
 ):
     server = run_basic(procs, stop_dir, worker_num=worker_num)
     await server.serving(count=worker_num)
-    url = await server.url('/slow?seconds=1.5')
+    # Long enough for the checks below to run while it is answered, on a busy machine too.
+    url = await server.url('/slow?seconds=3')
     in_flight = asyncio.ensure_future(fetch(url, timeout=15))
     await asyncio.sleep(0.4)  # the request is in the handler's sleep
     assert not in_flight.done()
@@ -190,7 +191,7 @@ async def test_request_in_flight_completes_and_new_connections_are_refused(
     assert await refused(await server.url('/'), timeout=5)
     assert not in_flight.done()
     status, text, headers = await in_flight
-    assert (status, text) == (200, 'slow done after 1.5 s')
+    assert (status, text) == (200, 'slow done after 3 s')
     assert headers.get('Connection', '').lower() == 'close'
     await stops_cleanly(server, None)
     assert len(stopped_pids(stop_dir)) == worker_num

@@ -396,3 +396,26 @@ async def test_combined_headers_are_a_field_each():
     assert [value for name, value in own.header_list if name == 'X-Policy'] == [
         'outer', 'inner']
     assert [value for name, value in own.header_list if name == 'X-State'] == ['a', 'b']
+
+
+async def test_a_mounted_asgi_applications_own_headers_win_over_the_defaults():
+    app = make_app()
+    app.add_default_header('X-Frame-Options', 'SAMEORIGIN')
+    app.add_default_header('Vary', 'Origin')
+    app.add_default_header('X-Content-Type-Options', 'nosniff')
+
+    async def legacy(scope, receive, send):
+        assert scope['type'] == 'http'
+        await send({'type': 'http.response.start', 'status': 200, 'headers': [
+            (b'content-type', b'text/plain'), (b'x-frame-options', b'DENY'),
+            (b'vary', b'Accept-Language')]})
+        await send({'type': 'http.response.body', 'body': b'legacy'})
+
+    app.mount('/legacy', legacy)
+    async with TestClient(app) as client:
+        response = await client.get('/legacy/page')
+    assert response.status == 200 and response.body == b'legacy'
+    fields = [(name.lower(), value) for name, value in response.header_list]
+    assert [v for k, v in fields if k == 'x-frame-options'] == ['DENY']  # the app's own
+    assert [v for k, v in fields if k == 'x-content-type-options'] == ['nosniff']
+    assert [v for k, v in fields if k == 'vary'] == ['Origin, Accept-Language']  # merged

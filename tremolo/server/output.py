@@ -43,6 +43,7 @@ class Exchange(Protocol):
 
     def cancel_on_disconnect(self) -> None: ...
 
+    def detach(self) -> None: ...
     def set_handler_timeout(self, seconds: float) -> None: ...
 
     def close(self) -> None: ...
@@ -65,7 +66,8 @@ class Output:
     """
 
     __slots__ = ('loop', 'options', 'server_header', 'transport', 'closed', 'closing',
-                 'writing_paused', '_exchange', '_drain_waiter', '_held', '_held_size', '_fd')
+                 'writing_paused', '_exchange', '_drain_waiter', '_held', '_held_size', '_fd',
+                 '_lost')
 
     def __init__(self, exchange: Exchange, loop: asyncio.AbstractEventLoop, options: Options,
                  server_header: bytes) -> None:
@@ -83,6 +85,8 @@ class Output:
         self._held_size = 0
         # The socket's descriptor for scatter writes (plain TCP only), else -1.
         self._fd = -1
+        # Done when the connection is lost (made by the first `when_lost`).
+        self._lost: Optional[asyncio.Future[None]] = None
 
     def connected(self, transport: Any, fd: int) -> None:
         """Write to ``transport``; ``fd`` is its socket's descriptor when writes may bypass
@@ -110,6 +114,18 @@ class Output:
         if waiter is not None and not waiter.done():
             waiter.set_exception(ClientDisconnected('the client closed the connection'))
             waiter.exception()  # mark retrieved: nobody may be waiting any more
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result(None)
+
+    def when_lost(self) -> asyncio.Future[None]:
+        """A future done once the connection is lost (the same one for every caller)."""
+        lost = self._lost
+        if lost is None:
+            lost = self._lost = self.loop.create_future()
+            if self.closed:
+                lost.set_result(None)
+        return lost
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark.
@@ -264,5 +280,7 @@ class Output:
     def cancel_on_disconnect(self) -> None:
         self._exchange.cancel_on_disconnect()
 
+    def detach(self) -> None:
+        self._exchange.detach()
     def set_handler_timeout(self, seconds: float) -> None:
         self._exchange.set_handler_timeout(seconds)

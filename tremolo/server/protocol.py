@@ -81,7 +81,7 @@ class HTTPProtocol(asyncio.Protocol):
         'counted_host', '_head_reader', '_buffer', '_request', '_response', '_body',
         '_decoder', '_paused', '_reading_paused', '_eof', '_refused', '_upgraded',
         '_connect_hooks', '_task', '_starting', '_cancel_on_disconnect', '_cancelled',
-        '_started', '_last_call', '__weakref__',
+        '_detaching', '_started', '_last_call', '__weakref__',
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -114,6 +114,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._cancel_on_disconnect = False
         #: The handler was cancelled (a timeout, a forced stop): answer 503, not 500.
         self._cancelled = False
+        #: The response whose handler asked to go on without its connection (`detach`).
+        self._detaching: Optional[Response] = None
         #: When the current request's head was complete (the event loop's time).
         self._started = 0.0
         #: The server is stopping and this connection was idle: one more request is answered.
@@ -165,6 +167,11 @@ class HTTPProtocol(asyncio.Protocol):
             if not data:
                 return
         if self._request is not None or self.output.closing:
+            if self._detaching is self._response and not self.output.closing:
+                # The handler answered and carries on (detach): the next request goes ahead.
+                self._buffer += data
+                self._release(self._response)  # type: ignore[arg-type]
+                return
             # A pipelined request: it waits until the current answer is complete.
             self._buffer += data
             if len(self._buffer) > self.options.max_pipelined_bytes:
@@ -382,12 +389,25 @@ class HTTPProtocol(asyncio.Protocol):
                 self._connect_hooks = None
             await self.state.dispatcher.handle(request, response)
         except (Exception, asyncio.CancelledError) as exc:
+            if self._response is not response or self._detaching is response:
+                # Detached: its response went out whole, only the work after it failed.
+                if not isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
+                    logger.error('unhandled error after answering %r', request, exc_info=exc)
+                if self._response is response:
+                    self._finish(response)
+                return
             # The response may stay unfinished: nobody is left to answer when the client went
             # away (ClientDisconnected on a closed connection).
             self._handler_failed(response, exc)
         else:
+            if self._response is not response:
+                return  # detached: the connection went on without this handler
             if not response.finished and self._upgraded is None:
                 self._handler_failed(response, RuntimeError('the response was not finished'))
+        self._finish(response)
+
+    def _finish(self, response: Response) -> None:
+        """The exchange is over: keep the connection for the next request, or close it."""
         self._cancel_on_disconnect = False
         if self._upgraded is not None:
             self.close()
@@ -519,6 +539,24 @@ class HTTPProtocol(asyncio.Protocol):
         if self._request is None:
             return IDLE
         return STREAMING_EVENTS if self._cancel_on_disconnect else ANSWERING
+
+    def detach(self) -> None:
+        """The current response is complete and its handler may carry on with other work:
+        the next request does not wait for it. It is taken as soon as it arrives (or at once,
+        if it is waiting already); a handler that returns first costs nothing more."""
+        response = self._response
+        if response is not None and response.finished and self._upgraded is None:
+            self._detaching = response
+            if self._buffer:
+                self.loop.call_soon(self._release, response)
+
+    def _release(self, response: Response) -> None:
+        if self._response is not response:
+            return  # the handler returned meanwhile: the exchange is over already
+        task = self._task
+        if task is not None and not task.done():
+            self.state.keep_detached(task)
+        self._finish(response)
 
     def cancel_on_disconnect(self) -> None:
         """Cancel the task answering the current request as soon as the client goes away (the

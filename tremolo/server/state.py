@@ -93,6 +93,9 @@ class ServerState:
         self.closing = False
         self._sweeper: Optional[asyncio.TimerHandle] = None
         self._background: set[asyncio.Future[Any]] = set()
+        #: Handlers that carry on after their response, their connection gone on without them
+        #: (`tremolo.types.WriteChannel.detach`): the graceful stop waits for them too.
+        self.detached: set[asyncio.Task[Any]] = set()
         self.sweep_interval = 1.0
         self.max_connections = options.max_connections
         self.max_per_ip = options.max_connections_per_ip
@@ -137,6 +140,11 @@ class ServerState:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def keep_detached(self, task: asyncio.Task[Any]) -> None:
+        """Track a handler's task that carries on after its response (until it ends)."""
+        self.detached.add(task)
+        task.add_done_callback(self.detached.discard)
 
     def start(self) -> None:
         if self._sweeper is None:

@@ -164,12 +164,15 @@ class Worker:
             state.close_idle()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.options.graceful_shutdown_timeout
-            while state.connections and loop.time() < deadline and not (force and force.done()):
+            while ((state.connections or state.detached) and loop.time() < deadline
+                   and not (force and force.done())):
                 await asyncio.sleep(0.05)
             # Then the handlers still running are cancelled (503 where nothing was sent yet),
             # and whatever is still open a moment later is cut.
             for connection in list(state.connections):
                 connection.cancel()
+            for task in list(state.detached):
+                task.cancel()  # its response was sent: only its own work after it is lost
             deadline = loop.time() + 1.0
             while state.connections and loop.time() < deadline:
                 await asyncio.sleep(0.01)

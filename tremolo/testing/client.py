@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import urlencode
 
 from ..http.cookies import parse_cookie_header
+from ..launch import dispatcher_factory
 from ..options import Options
 from ..server.protocol import HTTPProtocol
 from ..server.state import ServerState
@@ -16,9 +17,8 @@ from .parse import ResponseReader
 from .transport import MemoryTransport
 
 if TYPE_CHECKING:
-    from ..web.app import Tremolo
+    from ..types import Dispatcher
     from ..web.context import Globals
-    from ..web.dispatch import Runtime
     from .websocket import TestWebSocket
 
 HeadersArg = Union[Mapping[str, str], list[tuple[str, str]], None]
@@ -208,23 +208,24 @@ class TestClient:
     """Runs an application in process and sends it requests over in-memory connections.
 
     Use it as ``async with TestClient(app, **options) as client``: entering runs the
-    ``on_worker_start`` hooks, leaving closes the connections and runs ``on_worker_stop``.
+    ``on_worker_start`` hooks (an ASGI application's lifespan startup), leaving closes the
+    connections and runs ``on_worker_stop`` (the lifespan shutdown).
 
     Args:
-        app: The application.
+        app: The application: a Tremolo application or an ASGI 3 application.
         timeout: Seconds to wait for a response before failing.
         **options: Server options (`Options` fields).
     """
 
     __test__ = False
 
-    def __init__(self, app: Tremolo, *, timeout: float = 10.0, **options: Any) -> None:
+    def __init__(self, app: Any, *, timeout: float = 10.0, **options: Any) -> None:
         self.app = app
         self.timeout = timeout
         options.setdefault('access_log', False)
         self.settings = Options.from_kwargs(**options)
         #: The application running in the client (its `tremolo.types.Dispatcher`).
-        self.runtime: Optional[Runtime] = None
+        self.runtime: Optional[Dispatcher] = None
         self.state: Optional[ServerState] = None
         self._connections: list[TestConnection] = []
 
@@ -232,11 +233,14 @@ class TestClient:
     def globals(self) -> Globals:
         """The worker's `tremolo.Globals`, as the ``on_worker_start`` hooks left them."""
         assert self.runtime is not None, 'use the client inside "async with"'
-        return self.runtime.globals
+        found: Optional[Globals] = getattr(self.runtime, 'globals', None)
+        if found is None:
+            raise TypeError('an ASGI application has no globals (see its lifespan state)')
+        return found
 
     async def __aenter__(self) -> TestClient:
         loop = asyncio.get_running_loop()
-        self.runtime = self.app.dispatcher_factory(self.settings)(loop)
+        self.runtime = dispatcher_factory(self.app, self.settings)(loop)
         await self.runtime.startup()
         self.state = ServerState(loop, self.settings, self.runtime)
         return self

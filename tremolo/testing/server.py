@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator
 
+from ..launch import dispatcher_factory
 from ..options import Options
 from ..server.sockets import bind
 from ..server.worker import Worker
-
-if TYPE_CHECKING:
-    from ..web.app import Tremolo
 
 
 class RunningServer:
@@ -35,9 +33,10 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def serve(app: Tremolo, host: str = '127.0.0.1', **options: Any
+async def serve(app: Any, host: str = '127.0.0.1', **options: Any
                 ) -> AsyncIterator[RunningServer]:
-    """Serve ``app`` on a free port of ``host`` for the duration of the ``async with``.
+    """Serve ``app`` (a Tremolo application or an ASGI 3 application) on a free port of
+    ``host`` for the duration of the ``async with``.
 
     Example:
         ```python
@@ -52,7 +51,7 @@ async def serve(app: Tremolo, host: str = '127.0.0.1', **options: Any
     sock = bind((host, 0), 128, reuse_port=False)
     port = sock.getsockname()[1]
     settings = Options.from_kwargs(host=host, port=port, **options)
-    worker = Worker(app.dispatcher_factory(settings), settings, [sock])
+    worker = Worker(dispatcher_factory(app, settings), settings, [sock])
     await worker.start()
     try:
         yield RunningServer(host, port, worker)

@@ -27,7 +27,7 @@ from .injection import (
     Providers,
     compile_plan,
 )
-from .routing import PathPattern, shadow_error, shadowed
+from .routing import ANY_METHOD, PathPattern, shadow_error, shadowed
 from .views import is_view, view_handlers
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -239,22 +239,51 @@ class Tremolo:
 
         return re.sub(r'{([A-Za-z_][A-Za-z_0-9]*)(?::([A-Za-z_]+))?}', fill, path)
 
-    def mount(self, prefix: str, app: Tremolo) -> None:
-        """Serve ``app``'s routes under ``prefix``; its middleware apply under it only.
+    def mount(self, prefix: str, app: Any, **options: Any) -> None:
+        """Serve ``app`` under ``prefix``: a Tremolo application, or an ASGI 3 application.
 
-        The mounted application's error handlers answer for its routes first, then this
-        application's. Its worker and connection hooks run like this application's own.
+        A Tremolo application's routes are served under the prefix and its middleware apply
+        under it only; its error handlers answer for its routes first, then this
+        application's; its worker and connection hooks run like this application's own.
+
+        An ASGI application (FastAPI, Starlette, Django, ...) answers every request for the
+        prefix and the paths under it, whatever the method, after this application's
+        middleware for those paths (request and response hooks, speed limits); its scope's
+        ``root_path`` is the prefix, and its lifespan runs in each worker. ``options`` are
+        route options for it (``max_body_size``, ``rate``, ...).
 
         Raises:
-            RegistrationError: Bad prefix, or mounting an application twice or into itself.
+            RegistrationError: Bad prefix, an object that is neither kind of application,
+                route options for a Tremolo application, or mounting an application twice
+                or into itself.
         """
         self._check_open()
         if not prefix.startswith('/') or prefix == '/':
             raise RegistrationError(f'mount prefix {prefix!r} must start with / and not be /')
+        if not isinstance(app, Tremolo):
+            self._mount_asgi(prefix.rstrip('/'), app, options)
+            return
+        if options:
+            raise RegistrationError(f'mount({prefix!r}): route options are for a mounted ASGI '
+                                    'application; a Tremolo application sets its own')
         if app is self or app._mounted:
             raise RegistrationError('an application can be mounted once, and not into itself')
         app._mounted = True
         self.mounts.append((prefix.rstrip('/'), app))
+
+    def _mount_asgi(self, prefix: str, app: Any, options: dict[str, Any]) -> None:
+        from ..asgi.detect import is_asgi_app  # only applications that mount one load it
+
+        if not is_asgi_app(app):
+            raise RegistrationError(f'mount({prefix!r}) takes a Tremolo application or an '
+                                    f'ASGI 3 application, not {app!r}')
+        from ..asgi.mount import ASGIMount
+
+        mount = ASGIMount(app, prefix)
+        for path in mount.routes():
+            self.add_route(path, mount.handle, (ANY_METHOD,), **options)
+        self.on_worker_start(mount.startup)
+        self.on_worker_stop(mount.shutdown)
 
     # -- middleware and hooks -------------------------------------------------------------------
 
@@ -568,6 +597,9 @@ class Tremolo:
 
         listen = list(options.pop('listen', [])) + list(self.listeners)
         settings = Options.from_kwargs(host=host, port=port, listen=listen, **options)
+        if settings.interface == 'asgi':
+            raise TypeError("interface='asgi' serves an ASGI application; a Tremolo "
+                            "application is served with interface 'tremolo' or 'auto'")
 
         def reimport() -> Callable[[Any], Runtime]:
             assert loader is not None
@@ -598,6 +630,9 @@ def _methods(methods: Any, path: str) -> list[str]:
         methods = [methods]
     result = []
     for method in methods:
+        if method == ANY_METHOD:
+            result.append(method)
+            continue
         if not isinstance(method, str) or not method or not set(method.upper()) <= (
             _HTTP_METHOD_CHARS
         ):

@@ -21,6 +21,10 @@ from ..exceptions import MethodNotAllowed, NotFound, RegistrationError
 
 T = TypeVar('T')
 
+#: The method of a route that takes every method (a mounted ASGI application answers for
+#: itself, 405 included).
+ANY_METHOD = '*'
+
 _PARAM = re.compile(r'{([A-Za-z_][A-Za-z_0-9]*)(?::([A-Za-z_]+))?}')
 
 #: Converter name to (regular expression, conversion).
@@ -210,8 +214,11 @@ class RouteEntry(Generic[T]):
 
     def endpoint(self, method: str) -> Optional[T]:
         endpoint = self.endpoints.get(method)
-        if endpoint is None and method == 'HEAD':
-            endpoint = self.endpoints.get('GET')
+        if endpoint is None:
+            if method == 'HEAD':
+                endpoint = self.endpoints.get('GET')
+            if endpoint is None:
+                endpoint = self.endpoints.get(ANY_METHOD)  # a mounted ASGI application
         return endpoint
 
 
