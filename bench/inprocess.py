@@ -19,21 +19,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import importlib
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / 'apps'))
 
 from tremolo.testing import TestClient  # noqa: E402
 
+BODY = b'x' * (1024 * 1024)
 #: The applications that can be measured: ``--app NAME`` (module ``apps/NAME_app.py``).
 APPS = ('tremolo', 'asgi', 'starlette')
 
-BODY = b'x' * (1024 * 1024)
 REQUESTS = {
     'hello': b'GET / HTTP/1.1\r\nHost: bench\r\n\r\n',
     'json': b'GET /json HTTP/1.1\r\nHost: bench\r\n\r\n',
@@ -46,8 +48,26 @@ COUNTS = {'hello': 4000, 'json': 4000, 'user': 4000, 'stream': 200, 'upload': 20
 
 
 async def measure(app: object, name: str, count: int, runs: int) -> float:
-    request = REQUESTS[name]
-    async with TestClient(app, max_body_size=2 * len(BODY)) as client:
+    return await measure_app(app, REQUESTS[name], count, runs, max_body_size=2 * len(BODY))
+
+
+async def measure_app(application: Any, request: bytes, count: int, runs: int,
+                      **options: Any) -> float:
+    """Microseconds of CPU per exchange of ``request`` with ``application`` (the best of
+    ``runs`` runs of ``count`` exchanges, after a warm-up), over one connection of the test
+    client; ``options`` are the server's."""
+    async with exchanges(application, request, **options) as run:
+        await run(count // 10)  # warm-up
+        best = min([await run(count) for _ in range(runs)])
+    return best / count * 1e6
+
+
+@contextlib.asynccontextmanager
+async def exchanges(application: Any, request: bytes, **options: Any
+                    ) -> AsyncIterator[Callable[[int], Awaitable[float]]]:
+    """A connection to ``application`` through the test client, as ``run(count)``: the CPU
+    seconds that ``count`` exchanges of ``request`` take (after a garbage collection)."""
+    async with TestClient(application, **options) as client:
         connection = client.connect()
         transport = connection.transport
 
@@ -62,6 +82,13 @@ async def measure(app: object, name: str, count: int, runs: int) -> float:
                 if size >= expected:
                     return size
 
+        async def run(count: int) -> float:
+            gc.collect()
+            start = time.process_time()
+            for _ in range(count):
+                await exchange()
+            return time.process_time() - start
+
         # The size of one answer: what comes until the connection is quiet.
         connection.send(request)
         expected = 0
@@ -72,17 +99,8 @@ async def measure(app: object, name: str, count: int, runs: int) -> float:
                 del transport.output[:]
         except TimeoutError:
             pass
-        for _ in range(count // 10):  # warm-up
-            await exchange()
-        best = float('inf')
-        for _ in range(runs):
-            gc.collect()
-            start = time.process_time()
-            for _ in range(count):
-                await exchange()
-            best = min(best, time.process_time() - start)
+        yield run
         await connection.close()
-    return best / count * 1e6
 
 
 async def main() -> None:

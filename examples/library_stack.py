@@ -24,7 +24,7 @@ app.install(Compression())                                # 40
 app.install(SecurityHeaders())                            # 50
 app.install(RateLimiter('100/minute'))                    # 60
 app.install(CORS(['https://app.example.com'], allow_credentials=True))    # 70
-app.install(Sessions(SECRET_KEY))                         # 80
+app.install(Sessions(SECRET_KEY))                         # no hook: saved before the head
 app.install(CSRF(SECRET_KEY))                             # 90
 app.install(BackgroundTasks())                            # a provider only
 # --8<-- [end:install]

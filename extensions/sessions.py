@@ -28,6 +28,7 @@ over HTTPS, unless configured otherwise.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -35,13 +36,12 @@ import re
 import secrets
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from tremolo.middleware.signing import SecretKeys, Signer
 
 from tremolo import (
     ClientDisconnected,
-    Context,
     Extension,
     Request,
     Response,
@@ -93,34 +93,53 @@ class Session(MutableMapping[str, Any]):
     """The session of one request: a dict of JSON values.
 
     Changing it (setting, deleting, `clear`, `setdefault`, ...) marks it `modified`, and it is
-    saved when the response starts. A value changed in place (``session['cart'].append(x)``)
-    is not seen: set ``session.modified = True``, or assign the value again.
+    saved just before the head of the response is sent, after the ``on_response`` hooks. A
+    value changed in place (``session['cart'].append(x)``) is not seen: set
+    ``session.modified = True``, or assign the value again.
 
     Attributes:
         new: The client had no valid session: this one starts empty.
-        modified: It changed in this request and will be saved.
         id: The session's id in the store (server-side sessions), ``None`` until saved.
     """
 
-    __slots__ = ('_data', 'new', 'modified', 'id', 'regenerated', '_response')
+    __slots__ = ('_data', 'new', '_modified', 'id', 'regenerated', '_response', '_on_change')
 
     def __init__(self, data: Optional[dict[str, Any]] = None, *, new: bool = True,
                  session_id: Optional[str] = None,
-                 response: Optional[Response] = None) -> None:
+                 response: Optional[Response] = None,
+                 on_change: Optional[Callable[[Session], None]] = None) -> None:
         self._data: dict[str, Any] = data if data is not None else {}
         self.new = new
-        self.modified = False
+        self._modified = False
         self.id = session_id
         #: A new id is to be given at the next save (see `regenerate`).
         self.regenerated = False
         self._response = response
+        # Called when it becomes modified (`Sessions` arranges for it to be saved then).
+        self._on_change = on_change
+
+    @property
+    def modified(self) -> bool:
+        """It changed in this request and will be saved (set it to ``True`` after changing a
+        value in place)."""
+        return self._modified
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        if value:
+            self._change()
+        else:
+            self._modified = False
 
     def _change(self) -> None:
         response = self._response
         if response is not None and response.headers_sent:
             raise RuntimeError('the response has started: the session can no longer be saved '
                                '(change it before the first piece of a streamed body)')
-        self.modified = True
+        if not self._modified:
+            self._modified = True
+            if self._on_change is not None:
+                self._on_change(self)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -162,7 +181,7 @@ class Session(MutableMapping[str, Any]):
         return dict(self._data)
 
     def __repr__(self) -> str:
-        return f'<Session {self._data!r}{" modified" if self.modified else ""}>'
+        return f'<Session {self._data!r}{" modified" if self._modified else ""}>'
 
 
 class MemorySessionStore:
@@ -329,7 +348,6 @@ class Sessions(Extension):
             came over HTTPS.
         httponly: Hide the cookie from scripts.
         samesite: The cookie's ``SameSite``: ``'Lax'``, ``'Strict'`` or ``'None'``.
-        priority: The priority of its response hook, which saves the session.
 
     Raises:
         ValueError: An empty secret key, a ``max_age`` not above 0, an invalid cookie name or
@@ -343,7 +361,7 @@ class Sessions(Extension):
         self, secret_key: SecretKeys, *, store: Optional[SessionStore] = None,
         cookie_name: str = 'session', max_age: float = 14 * 86400, persistent: bool = True,
         path: str = '/', domain: Optional[str] = None, secure: Optional[bool] = None,
-        httponly: bool = True, samesite: str = 'Lax', priority: int = 80,
+        httponly: bool = True, samesite: str = 'Lax',
     ) -> None:
         self.signer = Signer(secret_key, salt='tremolo.session')
         if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or max_age <= 0:
@@ -371,25 +389,24 @@ class Sessions(Extension):
         self.secure = True if secure is None and samesite.lower() == 'none' else secure
         self.httponly = httponly
         self.samesite = samesite
-        self.priority = priority
 
     def setup(self, app: Tremolo) -> None:
-        # Cookie sessions never wait: their hooks run without a coroutine per request.
-        if self.store is None:
-            app.provide('session')(self.load_cookie)
-            app.on_response(priority=self.priority)(self.save_cookie)
-        else:
-            app.provide('session')(self.load)
-            app.on_response(priority=self.priority)(self.on_response)
+        # No response hook: a session that changes arranges to be saved just before the head
+        # (`Response.before_head`), and the requests whose session did not change pay nothing.
+        # Cookie sessions never wait: they are loaded and saved without a coroutine.
+        app.provide('session')(self.load_cookie if self.store is None else self.load)
 
     # -- loading ---------------------------------------------------------------------------------
 
-    async def load(self, request: Request, response: Response, context: Context) -> Session:
-        """The ``session`` of the request: the client's, or a new empty one."""
-        session = getattr(context, 'session', None)
-        if isinstance(session, Session):
-            return session
-        cookie = request.cookies.get(self._cookie_key)
+    async def load(self, request: Request, response: Response) -> Session:
+        """The ``session`` of the request: the client's, or a new empty one.
+
+        The provider of ``session``: called once per request (the one session of the request
+        is then given to every function that names it), and only for the requests whose
+        handler, hooks or providers name it.
+        """
+        cookie = request.cookies.get(self._cookie_key) if b'cookie' in request.head.headers else (
+            None)
         payload = self.signer.unsign(cookie) if cookie else None
         session = None
         if payload is not None:
@@ -398,21 +415,18 @@ class Sessions(Extension):
             else:
                 session = await self._from_store(payload, response)
         if session is None:
-            session = Session(new=True, response=response)
-        setattr(context, 'session', session)  # noqa: B010 - an attribute for the hooks
+            session = Session(new=True, response=response, on_change=self._changed)
         return session
 
-    def load_cookie(self, request: Request, response: Response, context: Context) -> Session:
+    def load_cookie(self, request: Request, response: Response) -> Session:
         """`load`, for sessions kept in the cookie (nothing to wait for)."""
-        session = getattr(context, 'session', None)
-        if isinstance(session, Session):
-            return session
-        cookie = request.cookies.get(self._cookie_key)
+        # No cookie at all (a new visitor, or a client that keeps none): nothing to parse.
+        cookie = request.cookies.get(self._cookie_key) if b'cookie' in request.head.headers else (
+            None)
         payload = self.signer.unsign(cookie) if cookie else None
         session = self._from_cookie(payload, response) if payload is not None else None
         if session is None:
-            session = Session(new=True, response=response)
-        setattr(context, 'session', session)  # noqa: B010 - an attribute for the hooks
+            session = Session(new=True, response=response, on_change=self._changed)
         return session
 
     def _from_cookie(self, payload: bytes, response: Response) -> Optional[Session]:
@@ -424,7 +438,7 @@ class Sessions(Extension):
         if not isinstance(data, dict) or not isinstance(expires, (int, float)) or (
                 expires <= time.time()):
             return None  # expired: the signed expiry cannot be moved by the client
-        return Session(data, new=False, response=response)
+        return Session(data, new=False, response=response, on_change=self._changed)
 
     async def _from_store(self, payload: bytes, response: Response) -> Optional[Session]:
         session_id = payload.decode('ascii', 'replace')
@@ -439,16 +453,24 @@ class Sessions(Extension):
             raise _unavailable(exc) from exc
         if not isinstance(data, dict):
             return None
-        return Session(data, new=False, session_id=session_id, response=response)
+        return Session(data, new=False, session_id=session_id, response=response,
+                       on_change=self._changed)
 
     # -- saving ----------------------------------------------------------------------------------
 
-    def save_cookie(self, request: Request, response: Response, context: Context) -> None:
-        """`on_response`, for sessions kept in the cookie."""
-        session = getattr(context, 'session', None)
-        if not isinstance(session, Session) or not session.modified:
+    def _changed(self, session: Session) -> None:
+        """A session became modified: save it just before the head of its response is sent,
+        after the ``on_response`` hooks (which may change it too)."""
+        response = session._response
+        if response is None:
             return
-        secure = request.scheme == 'https' if self.secure is None else self.secure
+        save = self._save_cookie if self.store is None else self._save_to_store
+        response.before_head(functools.partial(save, response, session))
+
+    def _save_cookie(self, response: Response, session: Session) -> None:
+        if not session.modified:
+            return
+        secure = response.request.scheme == 'https' if self.secure is None else self.secure
         if not session:
             if not session.new:
                 response.headers.add('Set-Cookie', self._cookie('', secure, 0))
@@ -459,18 +481,12 @@ class Sessions(Extension):
         self._set_cookie(response, value, secure)
         session.modified = session.regenerated = False
 
-    async def on_response(self, request: Request, response: Response, context: Context
-                          ) -> None:
-        """Save the session if it changed in this request."""
-        session = getattr(context, 'session', None)
-        if not isinstance(session, Session) or not session.modified:
-            return
-        if self.store is None:
-            self.save_cookie(request, response, context)
+    async def _save_to_store(self, response: Response, session: Session) -> None:
+        if not session.modified:
             return
         store = self.store
         assert store is not None
-        secure = request.scheme == 'https' if self.secure is None else self.secure
+        secure = response.request.scheme == 'https' if self.secure is None else self.secure
         try:
             if not session:
                 # Emptied: the client forgets it, and so does the store.

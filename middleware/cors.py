@@ -17,6 +17,12 @@ whatever it is: error responses too (404, 413, 500), so that the page can read t
 Responses that depend on ``Origin`` say so with ``Vary: Origin``. Private Network Access
 preflights (``Access-Control-Request-Private-Network: true``) are allowed when
 ``allow_private_network`` is set.
+
+What does not depend on the request is a default header (`tremolo.Tremolo.add_default_header`),
+free per request: ``Vary: Origin``, and with ``allow_origins='*'`` without credentials the
+whole answer (``Access-Control-Allow-Origin: *`` on every response, a refused preflight's
+``403`` included, which the browser refuses for its status). Only preflights (``OPTIONS``)
+call the request hook.
 """
 
 from __future__ import annotations
@@ -127,8 +133,29 @@ class CORS(Extension):
         self._static = self.any_origin and not allow_credentials
 
     def setup(self, app: Tremolo) -> None:
-        app.on_request(priority=self.priority, prefix=self.prefix)(self.on_request)
-        app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
+        # Preflights are OPTIONS requests: the other methods do not call the request hook.
+        app.on_request(priority=self.priority, prefix=self.prefix, methods=('OPTIONS',))(
+            self.on_request)
+        if self._static:
+            # The same answer for everyone: default headers, no hook per response.
+            app.add_default_header('Access-Control-Allow-Origin', '*', prefix=self.prefix)
+            if self._expose_value:
+                app.add_default_header('Access-Control-Expose-Headers', self._expose_value,
+                                       prefix=self.prefix)
+            return
+        # Every response depends on Origin, whether it is allowed or not; the fields that
+        # allow it are default headers per request: no response hook, errors included.
+        app.add_default_header('Vary', 'Origin', prefix=self.prefix)
+        # Only requests with an Origin call them.
+        app.add_default_header('Access-Control-Allow-Origin', per_request=self.allowed_origin,
+                               if_request_has='Origin', prefix=self.prefix)
+        if self.allow_credentials:
+            app.add_default_header('Access-Control-Allow-Credentials',
+                                   per_request=self._credentials, if_request_has='Origin',
+                                   prefix=self.prefix)
+        if self._expose_value:
+            app.add_default_header('Access-Control-Expose-Headers', per_request=self._exposed,
+                                   if_request_has='Origin', prefix=self.prefix)
 
     def allows(self, origin: str) -> bool:
         """Whether ``origin`` (an ``Origin`` value) is allowed."""
@@ -186,26 +213,27 @@ class CORS(Extension):
                     return f'header {name!r} is not allowed'
         return None
 
-    def on_response(self, request: Request, response: Response) -> None:
-        """Let the page read the response of an allowed origin (errors included)."""
+    def allowed_origin(self, request: Request) -> Optional[str]:
+        """The ``Access-Control-Allow-Origin`` of the response to ``request``: its origin
+        when it is allowed, else ``None`` (no field: the browser hides the response).
+
+        Preflights are answered by `on_request`, which sets the field itself when it allows
+        them: a refused one gets none.
+        """
         fields = request.head.headers
+        origin = fields.get(b'origin')
+        if origin is None:
+            return None  # not a cross-origin request: nothing to allow
         if request.method == 'OPTIONS' and b'access-control-request-method' in fields:
-            return  # a preflight: answered by on_request
-        if self._static:
-            response.headers['Access-Control-Allow-Origin'] = '*'
-        else:
-            response.add_vary('Origin')
-            origin = fields.get(b'origin')
-            if origin is None:
-                return
-            origin_text = origin.decode('latin-1')
-            if not self.allows(origin_text):
-                return
-            response.headers['Access-Control-Allow-Origin'] = origin_text
-            if self.allow_credentials:
-                response.headers['Access-Control-Allow-Credentials'] = 'true'
-        if self._expose_value:
-            response.headers['Access-Control-Expose-Headers'] = self._expose_value
+            return None  # a preflight refused (an allowed one has the field already)
+        origin_text = origin.decode('latin-1')
+        return origin_text if self.allows(origin_text) else None
+
+    def _credentials(self, request: Request) -> Optional[str]:
+        return 'true' if self.allowed_origin(request) is not None else None
+
+    def _exposed(self, request: Request) -> Optional[str]:
+        return self._expose_value if self.allowed_origin(request) is not None else None
 
     def __repr__(self) -> str:
         origins = '*' if self.any_origin else sorted(self._origins) or self._match

@@ -17,9 +17,11 @@ async def health(): ...
 Every request is counted against its *key*: the client's address by default (behind a trusted
 proxy, the forwarded one: `tremolo.Request.client`), the value of a header (an API key), or
 what a function of the request returns. A request over the quota is answered ``429 Too Many
-Requests`` with ``Retry-After`` (RFC 9110 §10.2.3); every response carries the IETF
+Requests`` with ``Retry-After`` (RFC 9110 §10.2.3); responses carry the IETF
 ``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers), so that
-well-behaved clients can slow down before they are refused.
+well-behaved clients can slow down before they are refused: the policy (the route's quota) on
+every response of a limited route, as a default header worked out once per route, and the
+state of the client's quota on every response to a counted request.
 
 These are limits on the number of requests; the speed of transfers is the bandwidth
 limiter's (`tremolo.middleware.bandwidth`). The counts live in a `RateLimitStore`
@@ -29,6 +31,7 @@ limiter's (`tremolo.middleware.bandwidth`). The counts live in a `RateLimitStore
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
 
 from tremolo.middleware.ratelimit_store import (
@@ -146,10 +149,20 @@ class RateLimiter(Extension):
         self.priority = priority
         self.prefix = prefix
         # Route quotas by option value (checked when a worker starts, see check_routes).
-        self._quotas: dict[Any, Optional[_Quota]] = {None: self._quota(self.rate), False: None}
+        self._default = self._quota(self.rate)
+        self._quotas: dict[Any, Optional[_Quota]] = {None: self._default, False: None}
         self._hit_now = getattr(store, 'hit_now', None)  # the memory store needs no await
+        #: The memory store's GCRA, quicker still (see `MemoryRateLimitStore.hit_ahead`).
+        self._hit_ahead = store.hit_ahead if isinstance(
+            store, MemoryRateLimitStore) and store.algorithm == 'gcra' else None
         #: Where a request's count is kept on its context, for the response hook.
         self._attribute = f'rate_limit_{name}'
+        #: The start of the keys of the default quota, shared by the routes without their own.
+        self._default_scope = f'{name}:*:'
+        self._state_prefix = f'"{name}";r='
+        self._state_format = self._state_prefix.replace('%', '%%') + '%d;t=%d'
+        #: Counted by the client's address (not a header, not a function).
+        self._by_client = self._key_function is None and self._header_key is None
 
     def setup(self, app: Tremolo) -> None:
         app.on_worker_start(self.on_worker_start)
@@ -157,7 +170,24 @@ class RateLimiter(Extension):
         hook = self.on_request if self._hit_now is None else self.on_request_now
         app.on_request(priority=self.priority, prefix=self.prefix)(hook)
         if self.headers:
-            app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
+            # Default headers, rather than a response hook: the policy is the route's,
+            # worked out once per route, and the state of the quota is written per request.
+            # Several limiters each state their own (list fields: one line each).
+            app.add_default_header('RateLimit-Policy', self.policy_of, prefix=self.prefix,
+                                   combine=True)
+            app.add_default_header('RateLimit', per_request=self.state_of, prefix=self.prefix,
+                                   combine=True)
+
+    def policy_of(self, options: Mapping[str, Any]) -> Optional[str]:
+        """The ``RateLimit-Policy`` of a route with these effective options (``None``: not
+        limited)."""
+        value = options.get(self.option)
+        try:
+            quota = self._quotas[value] if value is None or value is False else (
+                self._route_rate(value))
+        except (TypeError, ValueError):
+            return None  # not a rate: check_routes stops the server, naming the route
+        return None if quota is None else quota.policy
 
     def on_worker_start(self, app: Tremolo, options: Options) -> None:
         """Check the quotas of every route (a bad one stops the server at startup, naming
@@ -218,19 +248,26 @@ class RateLimiter(Extension):
     def _key(self, request: Request, context: Context) -> Optional[tuple[_Quota, str]]:
         """The request's quota and store key, or ``None`` when it is not limited."""
         value = context.option(self.option)
-        quota = self._quotas[value] if value is None or value is False else (
-            self._route_rate(value))
-        if quota is None:
+        if value is None:
+            quota = self._default
+            scope = self._default_scope
+        else:
+            route_quota = self._quotas[value] if value is False else self._route_rate(value)
+            if route_quota is None:
+                return None
+            quota = route_quota
+            # A route's own quota is counted for that route alone.
+            scope = f'{self.name}:{context.route or "*"}:'
+        if self._key_function is None and self._header_key is None:
+            client = request.client
+            return quota, scope + (client[0] if isinstance(client, tuple) else 'unix')
+        key = self.key_of(request)
+        if key is None:
             return None
-        client = self.key_of(request)
-        if client is None:
-            return None
-        # The default quota is shared by the routes that have none of their own; a route's
-        # own quota is counted for that route alone.
-        scope = '*' if value is None else context.route or '*'
-        return quota, f'{self.name}:{scope}:{client}'
+        return quota, scope + key
 
-    async def on_request(self, request: Request, context: Context) -> None:
+    async def on_request(self, request: Request, response: Response, context: Context
+                         ) -> None:
         """Count the request; refuse it with 429 over the quota."""
         found = self._key(request, context)
         if found is None:
@@ -252,19 +289,40 @@ class RateLimiter(Extension):
         else:
             if self._fallback is not None:
                 self._fallback = None  # the store answers again: the counts are its own
-        self._decided(context, quota, result)
+        self._decided(response, context, quota, result)
 
-    def on_request_now(self, request: Request, context: Context) -> None:
+    def on_request_now(self, request: Request, response: Response, context: Context) -> None:
         """`on_request`, with a store that answers without waiting."""
-        found = self._key(request, context)
-        if found is not None:
+        if self._by_client and context.option(self.option) is None:
+            # The common case, without a call: the default quota, counted by address.
+            connection = request.connection
+            client = connection.client if not connection.trusted else request.client
+            quota = self._default
+            key = self._default_scope + (client[0] if isinstance(client, tuple) else 'unix')
+        else:
+            found = self._key(request, context)
+            if found is None:
+                return
             quota, key = found
-            assert self._hit_now is not None
-            self._decided(context, quota,
-                          self._hit_now(key, quota.rate.limit, quota.rate.period))
+        if self._hit_ahead is not None:
+            # The memory store's GCRA, without a result object: how far ahead its schedule
+            # runs once the request is counted (negative when it is refused, not counted).
+            ahead = self._hit_ahead(key, quota.period, quota.interval)
+            if ahead > 0:
+                if self.headers:
+                    # %d truncates: the requests left, and the seconds until all are (rounded
+                    # up), as `hit_now` would count them.
+                    setattr(context, self._attribute, self._state_format % (
+                        max((quota.period - ahead) / quota.interval + 1e-9, 0.0),
+                        ahead + 0.999))
+                    if context.customized:
+                        self._own_policy(response, quota)
+                return
+        assert self._hit_now is not None
+        self._decided(response, context, quota, self._hit_now(key, quota.limit, quota.period))
 
-    def _decided(self, context: Context, quota: _Quota, decision: RateLimitResult) -> None:
-        setattr(context, self._attribute, (quota, decision))
+    def _decided(self, response: Response, context: Context, quota: _Quota,
+                 decision: RateLimitResult) -> None:
         if not decision.allowed:
             retry = max(1, int(decision.retry_after + 0.999))
             headers = [('Retry-After', str(retry))]
@@ -272,20 +330,27 @@ class RateLimiter(Extension):
                 headers.extend(self._fields(quota, decision))
             raise TooManyRequests(f'Too many requests: retry in {retry} s',
                                   headers=headers)
+        if self.headers:
+            setattr(context, self._attribute, self._fields(quota, decision)[1][1])
+            if context.customized:
+                self._own_policy(response, quota)
 
-    def on_response(self, response: Response, context: Context) -> None:
-        """Tell the client where it stands."""
-        state = getattr(context, self._attribute, None)
-        if state is None or response.status == 429:
-            return  # not counted, or refused (the 429 carries the fields already)
-        add = response.headers.add
-        for name, value in self._fields(*state):
-            add(name, value)
+    @staticmethod
+    def _own_policy(response: Response, quota: _Quota) -> None:
+        # A hook changed this request's options: its quota may not be the route's, whose
+        # policy the default header states.
+        response.headers['RateLimit-Policy'] = quota.policy
+
+    def state_of(self, request: Request) -> Optional[str]:
+        """The ``RateLimit`` field of the response to ``request``: where its client stands
+        (``None`` when the request was not counted)."""
+        state: Optional[str] = getattr(request.context, self._attribute, None)
+        return state
 
     def _fields(self, quota: _Quota, decision: RateLimitResult
                 ) -> tuple[tuple[str, str], ...]:
         return (('RateLimit-Policy', quota.policy),
-                ('RateLimit', f'"{self.name}";r={decision.remaining};'
+                ('RateLimit', f'{self._state_prefix}{decision.remaining};'
                               f't={int(decision.reset_after + 0.999)}'))
 
     def __repr__(self) -> str:
@@ -295,8 +360,11 @@ class RateLimiter(Extension):
 class _Quota:
     """A rate and its ``RateLimit-Policy`` value, worked out once."""
 
-    __slots__ = ('rate', 'policy')
+    __slots__ = ('rate', 'policy', 'limit', 'period', 'interval')
 
     def __init__(self, rate: Rate, policy: str) -> None:
         self.rate = rate
         self.policy = policy
+        self.limit = rate.limit
+        self.period = rate.period
+        self.interval = rate.interval

@@ -31,7 +31,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol, Union
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
 
 __all__ = ['ALGORITHMS', 'MemoryRateLimitStore', 'Rate', 'RateLimitResult', 'RateLimitStore',
            'gcra', 'sliding_window']
@@ -111,6 +111,12 @@ class RateLimitResult(NamedTuple):
     remaining: int
     retry_after: float
     reset_after: float
+
+
+#: ``_new_result(RateLimitResult, fields)``: a result from a tuple of its fields, without the
+#: argument handling of its constructor.
+_new_result: Callable[[type[RateLimitResult], tuple[bool, int, float, float]],
+                      RateLimitResult] = tuple.__new__
 
 
 class RateLimitStore(Protocol):
@@ -236,10 +242,11 @@ class MemoryRateLimitStore:
         self.max_keys = max_keys
         self.clock = clock
         self._sliding = algorithm == 'sliding-window'
-        # key -> (state, the time the state stops mattering); insertion order is use order.
-        self._states: dict[str, tuple[Any, float]] = {}
-        # Rates by (limit, period): made once for each quota asked for.
-        self._rates: dict[tuple[int, float], Rate] = {}
+        # key -> state, insertion order being use order. GCRA: the theoretical arrival time,
+        # also the time the state stops mattering; sliding window: (state, that time).
+        self._states: dict[str, Any] = {}
+        # The quotas asked for, checked once each: (limit, period) -> their interval.
+        self._intervals: dict[tuple[int, float], float] = {}
 
     async def hit(self, key: str, limit: int, period: float, cost: int = 1
                   ) -> RateLimitResult:
@@ -248,27 +255,75 @@ class MemoryRateLimitStore:
 
     def hit_now(self, key: str, limit: int, period: float, cost: int = 1) -> RateLimitResult:
         """`hit`, without awaiting (this store never waits)."""
-        rate = self._rates.get((limit, period))
-        if rate is None:
-            rate = self._rates[(limit, period)] = Rate(limit, period)
+        interval = self._intervals.get((limit, period))
+        if interval is None:
+            interval = self._intervals[(limit, period)] = Rate(limit, period).interval
         now = self.clock()
         states = self._states
-        entry = states.pop(key, None)
-        state: Any
         if self._sliding:
+            entry = states.pop(key, None)
             state, result = sliding_window(
-                entry[0] if entry is not None else (0.0, 0, 0), now, rate, cost)
-            expires = state[0] + 2 * period
-        else:
-            state, result = gcra(entry[0] if entry is not None else 0.0, now, rate, cost)
-            expires = state
+                entry[0] if entry is not None else (0.0, 0, 0), now, Rate(limit, period), cost)
+            if len(states) >= self.max_keys:
+                self._prune(now)
+            self._states[key] = (state, state[0] + 2 * period)
+            return result
+        # `gcra`, inlined: this runs for every request.
+        tat = states.pop(key, now)
+        if tat < now:
+            tat = now
+        new_tat = tat + cost * interval
+        allow_at = new_tat - period
+        allowed = now >= allow_at - 1e-9
         if len(states) >= self.max_keys:
             self._prune(now)
-        self._states[key] = (state, expires)
-        return result
+            states = self._states
+        if not allowed:
+            states[key] = tat
+            return _new_result(RateLimitResult, (False, 0, allow_at - now, tat - now))
+        states[key] = new_tat
+        remaining = int((period - (new_tat - now)) / interval + 1e-9)
+        return _new_result(RateLimitResult,
+                           (True, remaining if remaining > 0 else 0, 0.0, new_tat - now))
+
+    def hit_ahead(self, key: str, period: float, interval: float, cost: int = 1) -> float:
+        """`hit_now` with GCRA, the quick way (the algorithm must be ``'gcra'``): no result
+        object, for the limiter's every request.
+
+        Args:
+            key: What is limited.
+            period: The quota's period, in seconds.
+            interval: The period divided by the limit (`Rate.interval`), above 0.
+            cost: What the request counts for.
+
+        Returns:
+            When the request is allowed (and counted): how many seconds the key's schedule
+            runs ahead of now, above 0, its ``reset_after``, from which ``remaining`` is
+            ``int((period - ahead) / interval)``. When it is refused (and not counted): 0 or
+            less (`hit_now` gives the details then).
+        """
+        now = self.clock()
+        states = self._states
+        tat: Optional[float] = states.pop(key, None)
+        if tat is None:  # a new key: the table grows
+            tat = now
+            if len(states) >= self.max_keys:
+                self._prune(now)
+                states = self._states
+        elif tat < now:
+            tat = now
+        new_tat = tat + cost * interval
+        if now < new_tat - period - 1e-9:
+            states[key] = tat
+            return 0.0
+        states[key] = new_tat
+        return new_tat - now
 
     def _prune(self, now: float) -> None:
-        states = {key: entry for key, entry in self._states.items() if entry[1] > now}
+        if self._sliding:
+            states = {key: entry for key, entry in self._states.items() if entry[1] > now}
+        else:
+            states = {key: tat for key, tat in self._states.items() if tat > now}
         while len(states) >= self.max_keys:
             del states[next(iter(states))]  # the one unused longest
         self._states = states

@@ -16,7 +16,8 @@ service that started the trace), else a new random one (32 hex digits, 128 bits)
 
 - injected into handlers, hooks and providers that take ``request_id``, and set as
   `tremolo.Request.id`;
-- echoed in the response's ``X-Request-ID``;
+- echoed in the response's ``X-Request-ID`` (a default header per request: every response,
+  errors included, unless the application sets that header itself);
 - written at the end of the request's access log line (``id=...``);
 - the ``request_id`` attribute of every log record made while the request runs, in the
   handler, in a thread of a sync handler and in tasks started from it (a context variable):
@@ -27,13 +28,17 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import operator
 import os
 import re
 from typing import Any, Callable, Optional
 
-from tremolo import Extension, Request, Response, Tremolo
+from tremolo import Extension, Request, Tremolo
 
 __all__ = ['RequestID', 'current_request_id']
+
+#: ``request.id``: the value of the response's header.
+_request_id = operator.attrgetter('id')
 
 _current: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     'tremolo_request_id', default=None)
@@ -119,6 +124,7 @@ class RequestID(Extension):
         self.trust_incoming = trust_incoming
         self.max_length = max_length
         self.generator = generator or _RandomIds()
+        self._ids = self.generator if isinstance(self.generator, _RandomIds) else None
         self.log_records = log_records
         self.priority = priority
 
@@ -126,35 +132,46 @@ class RequestID(Extension):
         if self.log_records:
             app.on_worker_start(self.on_worker_start)
         app.on_request(priority=self.priority)(self.on_request)
-        app.on_response(priority=self.priority)(self.on_response)
+        # Echoed by a default header per request: no response hook, errors included; its
+        # value is the request's `id`, read without a call of ours.
+        app.add_default_header(self.header, per_request=_request_id)
         app.provide('request_id')(self.provide)
 
     def on_worker_start(self) -> None:
         install_log_record_factory()
 
     def on_request(self, request: Request) -> None:
-        """Set the request's id, from the client or new."""
-        self.assign(request)
-
-    def assign(self, request: Request) -> str:
-        """The request's id, set now if it has none yet."""
+        """Set the request's id, from the client or new (unless it has one already)."""
         if request.id is not None:
-            return request.id
-        value = None
-        if self.trust_incoming:
-            raw = request.head.headers.get(self._key)
-            if raw is not None and len(raw) <= self.max_length and _VALID.fullmatch(raw):
-                value = raw.decode('ascii')
-        if value is None:
+            return
+        raw = request.head.headers.get(self._key) if self.trust_incoming else None
+        if raw is not None and len(raw) <= self.max_length and _VALID.fullmatch(raw):
+            value = raw.decode('ascii')
+        elif self._ids is not None:
+            # The default generator, without a call: this runs for every request.
+            ids = self._ids
+            at = ids.at
+            if at >= len(ids.pool):
+                ids.pool = os.urandom(4096)
+                at = 0
+            ids.at = at + 16
+            value = ids.pool[at:at + 16].hex()
+        else:
             value = self.generator()
         request.id = value
         _current.set(value)
-        return value
 
-    def on_response(self, request: Request, response: Response) -> None:
-        """Echo the id in the response."""
-        if request.id is not None:
-            response.headers[self.header] = request.id  # replaces one the handler set
+    def assign(self, request: Request) -> str:
+        """The request's id, set now if it has none yet."""
+        if request.id is None:
+            self.on_request(request)
+        assert request.id is not None
+        return request.id
+
+    def echo(self, request: Request) -> Optional[str]:
+        """The value of the response's header: the request's id (unless the response sets
+        the header itself)."""
+        return request.id
 
     def provide(self, request: Request) -> str:
         """The ``request_id`` injected into handlers, hooks and providers."""

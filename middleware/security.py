@@ -35,8 +35,10 @@ _HOST_PATTERN = re.compile(r'(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+
 class SecurityHeaders(Extension):
     """Add the security headers of the response that browsers act on.
 
-    Each argument sets one header; ``None`` leaves it out. A header that the handler (or
-    another middleware) has already set is kept as it is.
+    Each argument sets one header; ``None`` leaves it out. They are default headers
+    (`tremolo.Tremolo.add_default_header`): every response carries them, errors included, at
+    no cost per request, and a response that sets one of them itself (in the handler or a
+    hook) keeps its own.
 
     Args:
         hsts_max_age: ``Strict-Transport-Security: max-age=...``: seconds a browser uses
@@ -54,7 +56,8 @@ class SecurityHeaders(Extension):
         cross_origin_resource_policy: ``Cross-Origin-Resource-Policy``.
         permissions_policy: ``Permissions-Policy``.
         headers: More headers, by name.
-        priority: The priority of its hooks (see the table of the middleware library).
+        priority: Kept for the table of the middleware library: default headers have no
+            order (a response's own fields win over them whatever sets them).
         prefix: Only responses to paths under this prefix get the headers.
 
     Raises:
@@ -109,29 +112,19 @@ class SecurityHeaders(Extension):
                     name):
                 raise ValueError(f'{argument}: {value!r} is not a valid header value')
             pairs.append((name, value))
-        #: The headers added to every response (HSTS apart), worked out once.
+        #: The headers of every response (HSTS apart).
         self.headers = tuple(pairs)
-        self._lower = tuple(name.lower() for name, _ in pairs)
         self.priority = priority
         self.prefix = prefix
 
     def setup(self, app: Tremolo) -> None:
-        app.on_response(priority=self.priority, prefix=self.prefix)(self.on_response)
-
-    def on_response(self, request: Request, response: Response) -> None:
-        """Add the headers the response does not have yet."""
-        headers = response.headers
-        if len(headers) == 0:  # the common case: nothing to keep
-            for name, value in self.headers:
-                headers.add(name, value)
-        else:
-            present = {name.lower() for name in headers}
-            for (name, value), lower in zip(self.headers, self._lower):
-                if lower not in present:
-                    headers.add(name, value)
-        if self.hsts is not None and request.scheme == 'https' and (
-                'strict-transport-security' not in headers):
-            headers.add('Strict-Transport-Security', self.hsts)
+        # Constant fields: default headers, worked out into the bytes of each route's head
+        # once, rather than added by a hook to every response.
+        for name, value in self.headers:
+            app.add_default_header(name, value, prefix=self.prefix)
+        if self.hsts is not None:
+            app.add_default_header('Strict-Transport-Security', self.hsts, prefix=self.prefix,
+                                   https_only=True)
 
     def __repr__(self) -> str:
         return f'<SecurityHeaders {", ".join(name for name, _ in self.headers)}>'

@@ -731,6 +731,45 @@ async def test_gunzip_request_filter():
     assert (broken.status, broken.text) == (400, 'the body is not valid gzip')
 
 
+async def test_default_headers_example():
+    app = example('default_headers').app
+    async with TestClient(app, trusted_proxies=['127.0.0.1']) as client:
+        catalog = await client.get('/catalog')
+        basket = await client.get('/basket', headers={'X-Forwarded-Proto': 'https'})
+        missing = await client.get('/missing')
+        embed = await client.get('/embed')
+    assert catalog.json() == {'items': ['tea', 'coffee']}
+    assert catalog.header('cache-control') == 'public, max-age=300'
+    assert basket.header('cache-control') is None
+    assert catalog.header('strict-transport-security') is None
+    assert basket.header('strict-transport-security') == 'max-age=31536000'
+    for response in (catalog, basket, missing, embed):
+        assert response.header('x-content-type-options') == 'nosniff'
+    assert [response.header('x-served') for response in (catalog, basket, missing, embed)] == [
+        'req-1', 'req-2', 'req-3', 'req-4']
+    assert missing.status == 404 and missing.header('vary') == 'Accept-Language'
+    assert embed.header('cache-control') == 'no-store'
+    assert embed.header('x-frame-options') == 'ALLOWALL'
+    assert embed.header('vary') == 'Accept-Language, Cookie'
+
+
+async def test_pay_as_you_go_example():
+    app = example('pay_as_you_go').app
+    async with TestClient(app) as client:
+        listed = await client.get('/notes')
+        refused = await client.post('/notes', body=b'note', headers={'Content-Type': 'text/plain'})
+        posted = await client.post('/notes', json={'note': 1})
+        first = await client.get('/pages/a')
+        cookie = first.header('set-cookie').split(';')[0]
+        second = await client.get('/pages/b', headers={'Cookie': cookie})
+        cookie = second.header('set-cookie').split(';')[0]
+        again = await client.get('/pages/a', headers={'Cookie': cookie})
+    assert listed.json() == {'notes': []} and posted.json() == {'note': 1}
+    assert (refused.status, refused.text) == (415, 'send JSON')
+    assert cookie == 'visited=a.b' and first.header('set-cookie').startswith('visited=a;')
+    assert again.text == 'page a' and again.header('set-cookie') is None
+
+
 # -- hooks and extensions ----------------------------------------------------------------------
 
 async def test_worker_and_connection_hooks(caplog):

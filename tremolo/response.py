@@ -19,6 +19,7 @@ from .types import HeadersLike
 if TYPE_CHECKING:
     from . import files
     from .body_stream import StreamFilter
+    from .default_headers import DefaultHeaders
     from .request import Request
     from .types import WriteChannel
     from .upgrade import UpgradedStream
@@ -46,6 +47,16 @@ def _content_type_line(content_type: str) -> bytes:
     if len(_CONTENT_TYPES) < 256:
         _CONTENT_TYPES[content_type] = line
     return line
+
+
+def _split_lines(lines: bytes) -> list[tuple[str, str]]:
+    """Encoded header ``lines`` (each ending in CRLF, already checked) as (name, value)."""
+    fields = []
+    for line in lines.decode('latin-1').split('\r\n'):
+        if line:
+            name, _, value = line.partition(':')
+            fields.append((name, value.strip()))
+    return fields
 
 
 def _trailer_lines(trailers: HeadersLike) -> bytes:
@@ -97,7 +108,8 @@ class ResponseHeaders:
 
     def add(self, name: str, value: str) -> None:
         """Add a header, keeping any existing one of the same name."""
-        self._check(name, value)
+        if name not in _CHECKED_NAMES or _UNSAFE_VALUE.search(value) is not None:
+            self._check(name, value)  # raises, or checks a new name once
         self._items.append((name, value))
 
     def __getitem__(self, name: str) -> str:
@@ -171,15 +183,21 @@ class Response:
             ``on_response`` hooks see it: the length of a body sent whole (a returned result,
             `send`) or the one given to `start`; ``None`` for a streamed body, whose length is
             not known in advance. Compression reads it to leave small bodies alone.
-        before_send: Awaited once just before the head is sent (the ``on_response`` hooks).
+        before_send: Called once just before the head is sent (the ``on_response`` hooks);
+            what it returns, unless ``None``, is awaited (hooks that need not wait run
+            without a coroutine). Not ``None`` while something is to run before the head
+            (see `prepare_head`).
         channel: The writing side of the connection (a `tremolo.types.WriteChannel`), for
             what streams over this response (event streams, upgrades).
+        default_headers: The route's default headers (see
+            `tremolo.Tremolo.add_default_header`), appended to the head unless `headers` has
+            the same name; not part of `headers`. Interim (1xx) responses carry none.
     """
 
     __slots__ = (
         'request', 'status', 'reason', 'content_type', 'filters', 'headers_sent', 'finished',
-        'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', '_headers',
-        '_chunked', '_length', '_head_only', '_header_view', '_raw',
+        'keep_alive', 'body_size', 'body_length', 'before_send', 'channel', 'default_headers',
+        '_headers', '_chunked', '_length', '_head_only', '_header_view', '_callbacks', '_raw',
     )
 
     def __init__(self, channel: WriteChannel, request: Request) -> None:
@@ -195,13 +213,16 @@ class Response:
         self.keep_alive = request.head.keep_alive
         self.body_size = 0
         self.body_length: Optional[int] = None
-        self.before_send: Optional[Callable[[], Awaitable[None]]] = None
+        self.before_send: Optional[Callable[[], Optional[Awaitable[None]]]] = None
+        self.default_headers: Optional[DefaultHeaders] = None
         self._chunked = False
         # The Content-Length of a body sent in pieces (`start` with a length), else None.
         self._length: Optional[int] = None
         # No body byte goes out: a response to HEAD, or a status without content.
         self._head_only = request.method == 'HEAD'
         self._header_view: Optional[ResponseHeaders] = None
+        # The callbacks of `before_head` not run yet.
+        self._callbacks: Optional[list[Callable[[], Optional[Awaitable[None]]]]] = None
         # Header lines given already encoded (`add_raw_headers`), sent after the others, and
         # which of the server's own Date (1) and Server (2) lines they replace.
         self._raw: Optional[tuple[bytes, int]] = None
@@ -338,6 +359,54 @@ class Response:
         for name, value in headers.items() if isinstance(headers, Mapping) else headers:
             self.headers.add(name, value)
 
+    def before_head(self, callback: Callable[[], Optional[Awaitable[None]]]) -> None:
+        """Call ``callback()`` just before the head of this response is sent, after the
+        ``on_response`` hooks and the callbacks registered before it.
+
+        For work that only some requests need, decided while they run: a middleware whose
+        ``on_response`` hook would do nothing for most requests registers a callback for
+        those that need it instead (sessions are saved this way, only when they changed), so
+        the others pay nothing. The callback may change the status, the headers and the
+        cookies, like a hook; if it returns an awaitable, that is awaited before the head is
+        sent. Callbacks run for error responses too, but not for an interim ``101``
+        (`upgrade`).
+
+        Raises:
+            RuntimeError: The head has been sent already.
+        """
+        if self.headers_sent:
+            raise RuntimeError('the head of the response has been sent already')
+        if self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+        if self.before_send is None:
+            self.before_send = self._run_callbacks
+
+    def prepare_head(self) -> Optional[Awaitable[None]]:
+        """Run what is to run before the head is sent, if it has not run yet: the
+        ``on_response`` hooks (`before_send`), then the callbacks of `before_head`, those
+        added meanwhile included.
+
+        Sending the head does it; a framework that sends the head itself (`send_whole`)
+        calls it first, until it returns ``None``.
+
+        Returns:
+            ``None`` once all of it has run; else an awaitable that runs some of it (await
+            it, then call `prepare_head` again).
+        """
+        while True:
+            hook = self.before_send
+            if hook is not None:
+                self.before_send = None
+            elif self._callbacks:
+                hook = self._run_callbacks
+            else:
+                return None
+            pending = hook()
+            if pending is not None:
+                return pending
+
     @property
     def omits_body(self) -> bool:
         """Whether no body is sent: a response to ``HEAD`` (RFC 9110 §9.3.2) or a status
@@ -471,11 +540,20 @@ class Response:
                 framing = content_type
         else:
             framing = b''
-        if self._headers:
+        defaults = self.default_headers
+        raw = self._raw
+        if defaults is not None and status >= 200:
+            own = self._headers
+            if raw is not None and raw[0]:
+                # Lines given encoded (a mounted ASGI application's) override the defaults
+                # like any other header the response sets.
+                own = own + _split_lines(raw[0])
+                raw = (b'', raw[1])
+            framing += defaults.head_lines(own, self.request)
+        elif self._headers:
             framing += ''.join([
                 f'{name}: {value}\r\n' for name, value in self._headers
             ]).encode('latin-1')
-        raw = self._raw
         if raw is not None:
             framing += raw[0]
         if channel.closing or (length is not None and not self.request.body_complete):
@@ -788,10 +866,20 @@ class Response:
         self.channel.response_finished(self)
 
     async def _run_before_send(self) -> None:
-        hook = self.before_send
-        self.before_send = None
-        if hook is not None:
-            await hook()
+        pending = self.prepare_head()
+        while pending is not None:
+            await pending
+            pending = self.prepare_head()
+
+    def _run_callbacks(self) -> Optional[Awaitable[None]]:
+        callbacks = self._callbacks
+        while callbacks:
+            callback = callbacks.pop(0)
+            pending = callback()
+            if pending is not None:
+                return pending  # `prepare_head` awaits it, then comes back for the others
+        return None
+
 
     async def _filter(self, data: bytes, final: bool) -> bytes:
         for stream_filter in self.filters:

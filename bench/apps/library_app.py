@@ -7,7 +7,9 @@
 - ``gzip`` streams ``GET /json``, 1 MiB of JSON in 64 pieces, through the compression
   middleware at gzip level 6, like ``starlette_gzip_app.py`` on uvicorn.
 
-Served by ``python -m tremolo library_app:bare|stacked|gzip --no-access-log ...``.
+Served by ``python -m tremolo library_app:bare|stacked|gzip --no-access-log ...``;
+``hello_app(pieces)`` makes ``GET /`` with some of the pieces only (``library_inprocess.py``
+measures each alone).
 """
 
 from library_data import JSON_PIECES
@@ -23,15 +25,23 @@ from tremolo import Tremolo
 SECRET_KEY = 'benchmark-secret-key-0123456789abcdef'
 
 
-def hello_app(stack: bool) -> Tremolo:
-    app = Tremolo()
-    if stack:
-        app.install(RequestID())
-        app.install(SecurityHeaders())
-        app.install(RateLimiter('1000000000/second'))
-        app.install(CORS(['https://app.example.com'], allow_credentials=True))
-        app.install(Sessions(SECRET_KEY))
+#: The pieces of the stack, in the order ``stacked`` installs them: name -> what installs it.
+PIECES = {
+    'request_id': lambda app: app.install(RequestID()),
+    'security': lambda app: app.install(SecurityHeaders()),
+    'ratelimit': lambda app: app.install(RateLimiter('1000000000/second')),
+    'cors': lambda app: app.install(CORS(['https://app.example.com'], allow_credentials=True)),
+    'sessions': lambda app: app.install(Sessions(SECRET_KEY)),
+}
 
+
+def hello_app(pieces=()) -> Tremolo:
+    """``GET /`` answering ``Hello, World!``, with the named ``PIECES`` installed (a handler
+    reading the empty session when ``sessions`` is one of them)."""
+    app = Tremolo()
+    for piece in pieces:
+        PIECES[piece](app)
+    if 'sessions' in pieces:
         @app.route('/')
         async def hello(session, content_type='text/plain; charset=utf-8'):
             session.get('user')  # an empty session, read
@@ -43,8 +53,8 @@ def hello_app(stack: bool) -> Tremolo:
     return app
 
 
-bare = hello_app(stack=False)
-stacked = hello_app(stack=True)
+bare = hello_app()
+stacked = hello_app(PIECES)
 
 gzip = Tremolo()
 gzip.install(Compression(encodings=['gzip'], gzip_level=6))

@@ -292,6 +292,71 @@ async def test_a_session_id_not_in_the_store_is_a_new_session():
     assert read.json() == {'data': {}, 'new': True}
 
 
+@pytest.mark.parametrize('store', [None, MemorySessionStore()], ids=['cookie', 'store'])
+async def test_changes_made_by_response_hooks_are_saved_whatever_their_priority(store):
+    # The session is saved just before the head, after every on_response hook.
+    app = make_app(store=store)
+
+    @app.on_response(priority=0)
+    def outermost(request, session):
+        if request.path == '/read':
+            session['seen_by'] = 'outermost hook'
+
+    @app.on_response(priority=1000)
+    def innermost(request, session):
+        if request.path == '/read':
+            session['also'] = 'innermost hook'
+
+    async with TestClient(app) as client:
+        first = await client.get('/read')
+        again = await client.get('/read', headers={'Cookie': cookie_of(first).split(';')[0]})
+    assert again.json()['data'] == {'seen_by': 'outermost hook', 'also': 'innermost hook'}
+
+
+async def test_a_value_changed_in_place_is_saved_once_marked():
+    app = make_app()
+
+    @app.route('/cart/{item}')
+    async def cart(session, item):
+        items = session.setdefault('cart', [])
+        items.append(item)  # in place: not seen...
+        session.modified = True  # ...until said
+        return {'cart': items}
+
+    async with TestClient(app) as client:
+        first = await client.get('/cart/apple')
+        cookie = cookie_of(first).split(';')[0]
+        second = await client.get('/cart/pear', headers={'Cookie': cookie})
+    assert second.json() == {'cart': ['apple', 'pear']}
+
+
+async def test_a_request_leaves_no_reference_cycle_behind():
+    # Everything a request made is freed when it ends, without the cyclic garbage collector:
+    # a session kept where the request's own objects reach it would hold them all until a
+    # collection, on every request.
+    import gc
+    import weakref
+
+    app = make_app()
+    kept: list[weakref.ref] = []
+
+    @app.route('/weak')
+    async def weak(session, request):
+        session['user'] = 'ada'  # loaded, changed and saved
+        kept.append(weakref.ref(request))  # the session holds the response, which holds it
+        return 'x'
+
+    async with TestClient(app) as client:
+        gc.disable()
+        try:
+            response = await client.get('/weak')
+            await asyncio.sleep(0)
+            assert kept[0]() is None
+        finally:
+            gc.enable()
+    assert response.text == 'x' and cookie_of(response)
+
+
 def test_the_session_mapping():
     session = Session({'a': 1})
     assert not session.modified and session['a'] == 1 and 'a' in session and len(session) == 1

@@ -133,6 +133,27 @@ async def test_a_request_can_cost_more_than_one():
     assert not second.allowed and second.retry_after == pytest.approx(2.0)
 
 
+def test_the_quick_count_agrees_with_gcra():
+    # hit_ahead is GCRA without a result object: the same decisions, the same numbers.
+    import random
+
+    chooser = random.Random(7)
+    clock = Clock(50.0)
+    quick = MemoryRateLimitStore(clock=clock)
+    full = MemoryRateLimitStore(clock=clock)
+    rate = Rate(5, 2.0)
+    for _ in range(500):
+        clock.now += chooser.choice((0.0, 0.0, 0.05, 0.3, 0.4, 2.5))
+        key = chooser.choice('ab')
+        ahead = quick.hit_ahead(key, rate.period, rate.interval)
+        result = full.hit_now(key, rate.limit, rate.period)
+        assert (ahead > 0) == result.allowed
+        if result.allowed:
+            assert ahead == pytest.approx(result.reset_after)
+            remaining = max(0, int((rate.period - ahead) / rate.interval + 1e-9))
+            assert remaining == result.remaining
+
+
 # -- the middleware ------------------------------------------------------------------------------
 
 def make_app(clock=None, **options):
@@ -192,6 +213,43 @@ async def test_the_default_quota_is_shared_and_route_quotas_are_their_own():
     assert health == [200] * 5  # exempt: no count, no fields
     # One quota for the route, whatever its parameters.
     assert users == [200, 429]
+
+
+async def test_the_policy_is_the_routes_and_the_state_the_clients():
+    clock = Clock()
+    async with TestClient(make_app(clock, rate='3/minute')) as client:
+        index = await client.get('/')
+        login = await client.post('/login')
+        health = await client.get('/health')
+        missing = await client.get('/missing')
+    assert index.header('ratelimit-policy') == '"ratelimit";q=3;w=60'
+    assert index.header('ratelimit') == '"ratelimit";r=2;t=20'
+    assert login.header('ratelimit-policy') == '"ratelimit";q=2;w=60'
+    assert login.header('ratelimit') == '"ratelimit";r=1;t=30'
+    assert health.header('ratelimit-policy') is None and health.header('ratelimit') is None
+    assert missing.status == 404
+    assert missing.header('ratelimit-policy') == '"ratelimit";q=3;w=60'
+    assert missing.header('ratelimit') == '"ratelimit";r=1;t=40'
+
+
+async def test_a_quota_a_hook_sets_for_one_request_is_the_policy_it_gets():
+    clock = Clock()
+    app = make_app(clock, rate='100/minute')
+
+    @app.on_request(priority=0)
+    def anonymous(request, context):
+        if 'x-api-key' not in request.headers:
+            context.options['rate_limit'] = '2/minute'
+
+    async with TestClient(app) as client:
+        anonymous_calls = [await client.get('/') for _ in range(3)]
+        known = await client.get('/', headers={'X-API-Key': 'k'})
+    assert [response.status for response in anonymous_calls] == [200, 200, 429]
+    assert anonymous_calls[0].header_list.count(
+        ('RateLimit-Policy', '"ratelimit";q=2;w=60')) == 1
+    assert anonymous_calls[0].header('ratelimit-policy') == '"ratelimit";q=2;w=60'
+    assert anonymous_calls[2].header('ratelimit-policy') == '"ratelimit";q=2;w=60'
+    assert known.header('ratelimit-policy') == '"ratelimit";q=100;w=60'
 
 
 async def test_clients_are_counted_apart():

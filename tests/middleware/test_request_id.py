@@ -53,6 +53,21 @@ async def test_a_new_id_is_made_injected_and_echoed(app):
     assert second.json()['id'] != body['id']
 
 
+async def test_an_id_the_application_sets_on_the_response_is_kept():
+    app = Tremolo()
+    app.install(RequestID())
+
+    @app.route('/')
+    async def index(response, request_id):
+        response.headers['X-Request-ID'] = f'app-{request_id[:8]}'
+        return 'x'
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    [value] = [value for name, value in response.header_list if name.lower() == 'x-request-id']
+    assert value.startswith('app-')
+
+
 @pytest.mark.parametrize('incoming, kept', [
     ('abc-123', True), ('a' * 200, True), ('a' * 201, False), ('has space', False),
     ('quote"', False), ('semi;colon', False), ('trace:01/ab=cd', True),

@@ -280,3 +280,52 @@ def test_url_for_with_a_parameter_called_name(app):
         return name
 
     assert app.url_for('user', name='zoë') == '/user/zo%C3%AB'
+
+
+async def test_hooks_and_providers_of_every_shape_get_their_arguments(app):
+    # Functions of server names only are called by position, the others by keyword: a
+    # decorator that copies a signature (functools.wraps) but takes keywords only, keyword-only
+    # parameters, **server, path parameters and defaults all get what they name.
+    import functools
+
+    seen = []
+
+    def keywords_only(func):
+        @functools.wraps(func)
+        def wrapper(**kwargs):
+            return func(**kwargs)
+        return wrapper
+
+    @app.on_request
+    @keywords_only
+    def wrapped(request, context):
+        seen.append(('wrapped', request.path, context.route))
+
+    @app.on_request
+    def keyword_only(*, request, response):
+        seen.append(('keyword-only', request.path, response.status))
+
+    @app.on_request
+    def with_server(request, **server):
+        seen.append(('server', request.path, sorted(server)[:2]))
+
+    @app.on_request
+    def with_default(request, flag='default'):
+        seen.append(('default', request.path, flag))
+
+    @app.provide('thing')
+    @keywords_only
+    def thing(request):
+        return f'thing for {request.path}'
+
+    @app.route('/item/{id}')
+    async def item(id, thing):
+        return f'{id} {thing}'
+
+    async with TestClient(app) as client:
+        response = await client.get('/item/7')
+    assert response.text == '7 thing for /item/7'
+    assert seen == [
+        ('wrapped', '/item/7', '/item/{id}'), ('keyword-only', '/item/7', 200),
+        ('server', '/item/7', ['app', 'context']), ('default', '/item/7', 'default'),
+    ]

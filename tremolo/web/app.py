@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
+from ..default_headers import DefaultHeader, HeaderValue, RequestHeaderValue
 from ..exceptions import RegistrationError
 from ..options import ROUTE_RULES, Options, check_option
 from .compiled import CompiledApp
@@ -85,6 +87,7 @@ class Tremolo:
         self.mounts: list[tuple[str, Tremolo]] = []
         self.extensions: list[Any] = []
         self.extension_closers: list[Plan] = []
+        self.default_headers: list[DefaultHeader] = []
         self.listeners: list[Union[int, str]] = []
         self._names: dict[str, RouteRecord] = {}
         self._frozen = False
@@ -288,33 +291,47 @@ class Tremolo:
     def on_request(self, func: F) -> F: ...
 
     @overload
-    def on_request(self, *, priority: int = ..., prefix: Optional[str] = ...
-                   ) -> Callable[[F], F]: ...
+    def on_request(self, *, priority: int = ..., prefix: Optional[str] = ...,
+                   methods: Optional[Iterable[str]] = ...) -> Callable[[F], F]: ...
 
     def on_request(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY,
-        prefix: Optional[str] = None,
+        prefix: Optional[str] = None, methods: Optional[Iterable[str]] = None,
     ) -> Any:
         """Run the decorated function before each handler (lower priority first).
 
         A value returned by the hook is sent as the response and the handler is skipped.
+
+        Args:
+            func: The hook (or use the decorator with arguments).
+            priority: Lower runs first.
+            prefix: Only for paths under this prefix.
+            methods: Only for requests of these methods (``GET`` covers ``HEAD``); the
+                others do not call it at all.
         """
-        return self._hook('on_request', func, priority, prefix)
+        return self._hook('on_request', func, priority, prefix, methods)
 
     @overload
     def on_response(self, func: F) -> F: ...
 
     @overload
-    def on_response(self, *, priority: int = ..., prefix: Optional[str] = ...
-                    ) -> Callable[[F], F]: ...
+    def on_response(self, *, priority: int = ..., prefix: Optional[str] = ...,
+                    methods: Optional[Iterable[str]] = ...) -> Callable[[F], F]: ...
 
     def on_response(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY,
-        prefix: Optional[str] = None,
+        prefix: Optional[str] = None, methods: Optional[Iterable[str]] = None,
     ) -> Any:
         """Run the decorated function just before the response head is sent (reverse
-        priority order): set headers, cookies, status, or add filters to the body."""
-        return self._hook('on_response', func, priority, prefix)
+        priority order): set headers, cookies, status, or add filters to the body.
+
+        Args:
+            func: The hook (or use the decorator with arguments).
+            priority: Higher runs first (the way out is the way in reversed).
+            prefix: Only for paths under this prefix.
+            methods: Only for requests of these methods (``GET`` covers ``HEAD``).
+        """
+        return self._hook('on_response', func, priority, prefix, methods)
 
     @overload
     def on_connect(self, func: F) -> F: ...
@@ -364,11 +381,12 @@ class Tremolo:
         """Run the decorated function in each worker after it stopped serving."""
         return self._hook('on_worker_stop', func, priority, None)
 
-    def _hook(self, kind: str, func: Any, priority: int, prefix: Optional[str]) -> Any:
+    def _hook(self, kind: str, func: Any, priority: int, prefix: Optional[str],
+              methods: Optional[Iterable[str]] = None) -> Any:
         def register(function: F) -> F:
             self._check_open()
             self.pipeline.add(kind, function, priority=priority, prefix=prefix,
-                              providers=self.providers)
+                              providers=self.providers, methods=methods)
             return function
 
         return register if func is None else register(func)
@@ -385,6 +403,62 @@ class Tremolo:
         self._check_open()
         self.pipeline.add_object(middleware, priority=priority, prefix=prefix,
                                  providers=self.providers)
+
+    def add_default_header(
+        self, name: str, value: Optional[HeaderValue] = None, *,
+        per_request: Optional[RequestHeaderValue] = None, if_request_has: Optional[str] = None,
+        prefix: Optional[str] = None, https_only: bool = False, combine: bool = False,
+    ) -> None:
+        """Give every response (under ``prefix``) the header ``name``, unless the response
+        sets that name itself.
+
+        A default header is worked out once per route, when the application is compiled: a
+        constant value becomes bytes appended to the head of each response as they are, at
+        no cost per request, where an ``on_response`` hook adding the field would cost a
+        call every time. A value that changes with each request (an id, the state of a
+        quota) is a ``per_request`` function of the request, called as the head is written:
+        a fraction of a hook's cost too.
+
+        Responses of every kind carry them, errors and the early answers of request hooks
+        included, but not the interim ``1xx`` ones (a ``101`` switching to WebSocket). They
+        are not in ``response.headers``: a handler or a hook that sets the same name replaces
+        them. ``Vary`` is the exception: its names are added to those the response lists.
+
+        Args:
+            name: The header's name.
+            value: Its value, or a function of the route's effective options returning the
+                value for that route (or ``None`` to leave the header out of that route's
+                responses): called once per route, e.g. to follow a route option.
+            per_request: Instead of ``value``, a function of the `tremolo.Request` returning
+                the value for its response, or ``None`` to leave the header out. It must be
+                quick and must not fail: a failure (or a value that cannot be a header's) is
+                logged as an error and the header left out, since the head is being written.
+            if_request_has: With ``per_request``: call it only for the requests that have
+                this header field; the others leave the header out at no cost (the CORS
+                fields, which answer ``Origin``).
+            prefix: Only for paths under this prefix (a mounted application's headers are
+                under its mount prefix).
+            https_only: Only on responses to HTTPS requests (behind a trusted proxy, as the
+                client used it), like ``Strict-Transport-Security`` (RFC 6797 §7.2).
+            combine: A field of its own even when other default headers of this name apply to
+                a route (a list field, RFC 9110 §5.3, such as the ``RateLimit-Policy`` of two
+                limiters); otherwise, of several of one name, the one registered with the
+                longest prefix wins.
+
+        Raises:
+            ValueError: An invalid name or value (control characters, not ISO-8859-1), a
+                field the server sets (``Content-Length``, ``Content-Type``, ``Date``,
+                ``Server``, ``Connection``, ``Transfer-Encoding``), ``Vary`` per request, or
+                a prefix that does not start with ``/``.
+            TypeError: Neither or both of ``value`` and ``per_request``, a value that is
+                neither a string nor a function, or ``if_request_has`` without
+                ``per_request``.
+            RegistrationError: The application is serving already.
+        """
+        self._check_open()
+        self.default_headers.append(DefaultHeader(
+            name, value, per_request=per_request, if_request_has=if_request_has, prefix=prefix,
+            https_only=https_only, combine=combine))
 
     # -- providers, errors, extensions ----------------------------------------------------------
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from ..default_headers import DefaultHeader, DefaultHeaders, resolve
+from ..exceptions import RegistrationError
 from ..options import ROUTE_DEFAULTS, Options
 from .errors import ErrorHandlers
-from .hooks import Hook, Pipeline, chain, ordered, prefix_covers
-from .injection import Plan, wants
+from .hooks import Hook, Pipeline, chain, named_methods, ordered, prefix_covers
+from .injection import SYNC, Plan, wants
 from .routing import Router
 
 if TYPE_CHECKING:
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 _DEFAULT_CONTENT_TYPE = ROUTE_DEFAULTS['content_type']
 
+#: The ``on_request`` and ``on_response`` chains of an endpoint, for one method or for all.
+Chains = tuple[tuple[Plan, ...], tuple[Plan, ...]]
+
 
 class Endpoint:
     """One handler on one route, with everything it needs per request precomputed.
@@ -30,27 +35,37 @@ class Endpoint:
         plan: How to call the handler.
         where: ``"handler NAME for route PATH"``, for messages.
         options: The route options (read-only; each request copies them if it changes them).
-        request_hooks: The ``on_request`` plans that apply, in order.
-        response_hooks: The ``on_response`` plans that apply, in order.
+        request_hooks: The ``on_request`` plans that apply, in order (to the methods that
+            no hook limited to methods names; see `by_method`).
+        response_hooks: The ``on_response`` plans that apply, in order (likewise).
+        hooks: ``(request_hooks, response_hooks)``.
+        by_method: The chains of the methods whose chains differ from `hooks` (some hooks
+            run for some methods only), or ``None`` when every method has `hooks`.
+        default_headers: The default headers of the route's responses, or ``None``.
         errors: The error handlers that apply.
         json_type: Whether dict/list results set ``application/json``.
         custom: Whether the route changes status, content type, body limits or handler
             timeout.
+        direct: ``True`` when the handler can be awaited with the server names alone (the
+            common case), ``False`` when its providers answer without waiting too, ``None``
+            when it goes through `Runtime.call` (options to pass, providers that wait,
+            debug mode, which times every call).
         websocket: How WebSocket handshakes are met, when the handler takes ``websocket``.
     """
 
     __slots__ = (
         'plan', 'where', 'path', 'options', 'status', 'content_type', 'json_type',
         'max_body_size', 'body_buffer_size', 'custom', 'body_limits', 'request_hooks',
-        'response_hooks', 'errors', 'uses_providers', 'option_kwargs', 'direct', 'uses_sse',
-        'websocket', 'handler_timeout', 'own_timeout',
+        'response_hooks', 'hooks', 'by_method', 'default_headers', 'errors', 'uses_providers',
+        'option_kwargs', 'direct', 'uses_sse', 'websocket', 'handler_timeout', 'own_timeout',
     )
 
     def __init__(
         self, plan: Plan, where: str, path: str, options: Mapping[str, Any],
         server_options: Options, request_hooks: tuple[Plan, ...],
         response_hooks: tuple[Plan, ...], errors: ErrorHandlers, explicit_type: bool,
-        explicit_timeout: bool = False,
+        explicit_timeout: bool = False, by_method: Optional[dict[str, Chains]] = None,
+        default_headers: Optional[DefaultHeaders] = None,
     ) -> None:
         self.plan = plan
         self.where = where
@@ -72,20 +87,27 @@ class Endpoint:
             name: options[name] for name, default in plan.options.items()
             if name in options and options[name] is not default
         }
-        #: The handler can be awaited with the server names alone (the common case); in debug
-        #: mode every call goes through `Runtime.call`, which times it.
-        self.direct = (plan.mode == 'async' and not plan.providers and not self.option_kwargs
-                       and not server_options.debug)
+        self.direct: Optional[bool] = None
+        if plan.mode == 'async' and not self.option_kwargs and not server_options.debug:
+            if not plan.providers:
+                self.direct = True
+            elif all(provider.plan.quick is SYNC for _, provider in plan.providers):
+                self.direct = False
         self.websocket: Optional[WebSocketRoute] = (
             _websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
         )
         self.request_hooks = request_hooks
         self.response_hooks = response_hooks
+        self.hooks: Chains = (request_hooks, response_hooks)
+        self.by_method = by_method or None
+        self.default_headers = default_headers
         self.errors = errors
+        every_hook = [*request_hooks, *response_hooks]
+        for method_request_hooks, method_response_hooks in (by_method or {}).values():
+            every_hook.extend(method_request_hooks + method_response_hooks)
         #: Whether a function of this endpoint names ``sse`` (an event stream is made for it).
         self.uses_sse = any(wants(each, 'sse') for each in (
-            plan, *request_hooks, *response_hooks, *errors.by_status.values(),
-            *errors.by_class.values()))
+            plan, *every_hook, *errors.by_status.values(), *errors.by_class.values()))
         #: The route's handler_timeout: an event stream or a WebSocket lasts as long as it
         #: must, unless the route sets a limit itself.
         self.handler_timeout = options['handler_timeout']
@@ -96,7 +118,7 @@ class Endpoint:
         if self.own_timeout:
             self.custom = True
         self.uses_providers = bool(plan.providers) or any(
-            hook.providers for hook in request_hooks + response_hooks
+            hook.providers for hook in every_hook
         ) or any(handler.providers for handler in errors.by_status.values()) or any(
             handler.providers for handler in errors.by_class.values()
         )
@@ -126,6 +148,9 @@ class CompiledApp:
         self._scopes: list[tuple[str, ErrorHandlers]] = []
         records: list[tuple[RouteRecord, str, ErrorHandlers]] = []
         closers: list[Plan] = []
+        self._default_headers: list[DefaultHeader] = []
+        # Equal sets of default headers are one object, shared by their endpoints.
+        self._header_sets: dict[DefaultHeaders, DefaultHeaders] = {}
         self._collect(app, '', ErrorHandlers(), hooks, records, closers)
         _add_bandwidth_limiter(options, hooks)
         self._hooks = hooks
@@ -133,18 +158,20 @@ class CompiledApp:
         for record, prefix, errors in records:
             path = record.pattern_with(prefix)
             merged = {**route_defaults, **record.plan.options, **record.options}
-            request_hooks = chain(hooks.get('on_request', []), 'on_request', path)
+            methods = set(record.methods)
+            if 'GET' in methods:
+                methods.add('HEAD')
+            # Only the routes that limit their own speed pay for it.
             limits = _route_limits(record.plan.options, record.options)
-            if limits is not None:
-                # Only the routes that limit their own speed pay for it.
-                request_hooks = limits + request_hooks
+            chains, by_method = self._chains(path, frozenset(methods), limits or ())
             endpoint = Endpoint(
-                record.plan, record.where, path, merged, options, request_hooks,
-                chain(hooks.get('on_response', []), 'on_response', path),
+                record.plan, record.where, path, merged, options, chains[0], chains[1],
                 errors, explicit_type='content_type' in record.plan.options
                 or 'content_type' in record.options,
                 explicit_timeout='handler_timeout' in record.plan.options
                 or 'handler_timeout' in record.options,
+                by_method=by_method,
+                default_headers=self._headers_for(path, merged, record.where),
             )
             self.router.add(path, record.methods, endpoint, record.where)
         self.on_connect = ordered(hooks.get('on_connect', []), 'on_connect')
@@ -153,12 +180,14 @@ class CompiledApp:
         self.on_worker_stop = ordered(hooks.get('on_worker_stop', []), 'on_worker_stop')
         self.extension_closers = tuple(reversed(closers))
         self._scopes.sort(key=lambda scope: len(scope[0]), reverse=True)
-        # The endpoints of the paths no route matches, one per prefix that scopes a hook or an
-        # error handler, longest first: the hooks that apply to a path are those of the
-        # longest prefix that covers it (the prefixes that cover a path all cover each other).
+        # The endpoints of the paths no route matches, one per prefix that scopes a hook, a
+        # default header or an error handler, longest first: what applies to a path is what
+        # applies to the longest prefix that covers it (the prefixes that cover a path all
+        # cover each other).
         prefixes = {prefix for prefix, _ in self._scopes} | {
             hook.prefix or '' for kind in ('on_request', 'on_response')
-            for hook in hooks.get(kind, ())}
+            for hook in hooks.get(kind, ())} | {
+            header.prefix or '' for header in self._default_headers}
         self._fallbacks: list[tuple[str, Endpoint]] = [
             (prefix, self._fallback_for(prefix, route_defaults))
             for prefix in sorted(prefixes, key=len, reverse=True)
@@ -175,15 +204,54 @@ class CompiledApp:
                 if prefix and kind in ('on_request', 'on_response'):
                     hook = hook.with_prefix(prefix)
                 hooks.setdefault(kind, []).append(hook)
+        for header in app.default_headers:
+            self._default_headers.append(header.with_prefix(prefix) if prefix else header)
         for record in app.routes:
             records.append((record, prefix, errors))
         closers.extend(app.extension_closers)
         for sub_prefix, sub_app in app.mounts:
             self._collect(sub_app, prefix + sub_prefix, errors, hooks, records, closers)
 
+    def _chains(self, path: str, methods: Optional[frozenset[str]],
+                limits: tuple[Plan, ...] = ()) -> tuple[Chains, Optional[dict[str, Chains]]]:
+        """The hook chains of an endpoint at ``path`` that answers ``methods`` (``None``:
+        any): those of the methods no hook names, and those of the methods whose chains
+        differ from them."""
+        request_hooks = self._hooks.get('on_request', [])
+        response_hooks = self._hooks.get('on_response', [])
+
+        def chains(method: Optional[str]) -> Chains:
+            return (limits + chain(request_hooks, 'on_request', path, method),
+                    chain(response_hooks, 'on_response', path, method))
+
+        default = chains(None)
+        named = named_methods(request_hooks + response_hooks, path)
+        if methods is not None:
+            named &= methods
+        by_method = {method: chains(method) for method in sorted(named)}
+        if methods is not None and named == methods and by_method:
+            # Every method of the route has chains of its own: the first serves as default.
+            default = next(iter(by_method.values()))
+        by_method = {method: pair for method, pair in by_method.items() if pair != default}
+        return default, by_method or None
+
+    def _headers_for(self, path: str, options: Mapping[str, Any], where: str
+                     ) -> Optional[DefaultHeaders]:
+        applicable = [header for header in self._default_headers
+                      if prefix_covers(header.prefix, path)]
+        if not applicable:
+            return None
+        try:
+            headers = resolve(applicable, options)
+        except Exception as exc:  # a value function of the application's, failing
+            raise RegistrationError(f'{where}: a default header: {exc!r}') from exc
+        if headers is None:
+            return None
+        return self._header_sets.setdefault(headers, headers)
+
     def fallback_endpoint(self, path: str) -> Endpoint:
-        """The endpoint for a path no route matches: the hooks and error handlers that apply
-        to it, and no handler (the caller raises 404 or 405)."""
+        """The endpoint for a path no route matches: the hooks, default headers and error
+        handlers that apply to it, and no handler (the caller raises 404 or 405)."""
         for prefix, endpoint in self._fallbacks:
             if prefix_covers(prefix or None, path):
                 return endpoint
@@ -191,11 +259,11 @@ class CompiledApp:
 
     def _fallback_for(self, prefix: str, route_defaults: Mapping[str, Any]) -> Endpoint:
         path = prefix or '/'
+        chains, by_method = self._chains(path, None)
         return Endpoint(
-            _NO_HANDLER, 'no route', path, route_defaults, self.options,
-            chain(self._hooks.get('on_request', []), 'on_request', path),
-            chain(self._hooks.get('on_response', []), 'on_response', path),
-            self._errors_for(path), explicit_type=False,
+            _NO_HANDLER, 'no route', path, route_defaults, self.options, chains[0], chains[1],
+            self._errors_for(path), explicit_type=False, by_method=by_method,
+            default_headers=self._headers_for(path, route_defaults, f'no route ({path})'),
         )
 
     def _errors_for(self, path: str) -> ErrorHandlers:

@@ -12,7 +12,7 @@ import functools
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Optional
 
 from ..exceptions import ClientDisconnected, HTTPException, InternalServerError
 from ..telemetry import Telemetry
@@ -30,14 +30,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger('tremolo')
 
 
-class Scope:
-    """Provider values of one request, and the cleanups of generator providers."""
-
-    __slots__ = ('values', 'cleanups')
-
-    def __init__(self) -> None:
-        self.values: dict[Any, Any] = {}
-        self.cleanups: list[Any] = []
+#: In the *scope* of a request (a dict of the provider values computed for it, by provider:
+#: one allocation per request that uses providers), the list of the generator providers to
+#: finish once the response is sent.
+CLEANUPS = object()
 
 
 class Runtime:
@@ -133,7 +129,7 @@ class Runtime:
                           endpoint.path if missing is None else None)
         request.context = context
         values = {**self.base, 'request': request, 'response': response, 'context': context}
-        scope = Scope() if endpoint.uses_providers else None
+        scope: Optional[dict[Any, Any]] = {} if endpoint.uses_providers else None
         websocket = None
         websocket_route = endpoint.websocket
         sse = None
@@ -145,21 +141,36 @@ class Runtime:
         # on_response hooks run from inside the response's sending, and say so in `failed`.
         hook: Optional[Plan] = None
         failed: Optional[list[Plan]] = None
+        # Hooks are called straight when they can be; in debug mode through `call`, which
+        # times them.
+        quick_calls = self.watch is None
+        request_hooks, response_hooks = (
+            endpoint.hooks if endpoint.by_method is None
+            else endpoint.by_method.get(request.method, endpoint.hooks))
+        if endpoint.default_headers is not None:
+            response.default_headers = endpoint.default_headers
         try:
-            if endpoint.response_hooks:
+            if response_hooks:
                 failed = []
                 response.before_send = functools.partial(
-                    self._response_hooks, endpoint, values, params, scope, failed
+                    self._response_hooks if response_hooks[0].quick is SYNC and quick_calls
+                    else self._response_hooks_async,
+                    response_hooks, values, params, scope, failed
                 )
-            for hook in endpoint.request_hooks:
-                # Called straight when it can be; in debug mode through `call`, which times it.
-                quick = hook.quick if self.watch is None else None
-                if quick is SYNC:
-                    result = hook.func(**hook.kwargs(values, params))
-                elif quick is ASYNC:
-                    result = await hook.func(**hook.kwargs(values, params))
-                else:
+            for hook in request_hooks:
+                quick = hook.quick if quick_calls else None
+                if quick is None:
                     result = await self.call(hook, values, params, scope, context)
+                else:
+                    args = hook.args  # spelled out: this runs for every hook of every request
+                    if args is None:
+                        result = hook.invoke(values, params)
+                    elif hook.spread:
+                        result = hook.func(*args(values))
+                    else:
+                        result = hook.func(args(values))
+                    if quick is ASYNC:
+                        result = await result
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
                     await send_result(result, response, endpoint.json_type, hook.name,
@@ -175,14 +186,18 @@ class Runtime:
                 values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
             plan = endpoint.plan
-            if endpoint.direct and not customized:
+            if customized or endpoint.direct is None:
+                result = await self.call(plan, values, params, scope, context,
+                                         endpoint.option_kwargs)
+            elif endpoint.direct:
                 if plan.var_keyword and not params:
                     result = await plan.func(**values)  # the call copies values
                 else:
-                    result = await plan.func(**plan.kwargs(values, params))
+                    result = await plan.invoke(values, params)
             else:
-                result = await self.call(plan, values, params, scope, context,
-                                         endpoint.option_kwargs)
+                # Its providers answer without waiting: no coroutine of `call` around it.
+                assert scope is not None
+                result = await plan.func(**self._provided(plan, values, params, scope))
             if websocket is not None and (websocket.accepted or result is None):
                 # Close it, or refuse the handshake if it was never accepted.
                 assert websocket_route is not None
@@ -213,35 +228,52 @@ class Runtime:
         finally:
             if sse is not None:
                 sse.stop()
-            if scope is not None and scope.cleanups:
-                await self._cleanup(scope)
+            if scope and CLEANUPS in scope:
+                await self._cleanup(scope[CLEANUPS])
 
-    async def _response_hooks(
-        self, endpoint: Endpoint, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope], failed: list[Plan],
+    def _response_hooks(
+        self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
+        scope: Optional[dict[Any, Any]], failed: list[Plan],
+    ) -> Optional[Awaitable[None]]:
+        """Run the ``on_response`` hooks (the response's `before_send`): those that need not
+        wait run here, and the rest, from the first that must, in the coroutine returned."""
+        for index, plan in enumerate(hooks):
+            if plan.quick is not SYNC:
+                return self._response_hooks_async(hooks[index:], values, params, scope,
+                                                  failed)
+            try:
+                result = plan.invoke(values, params)
+                if result is not None:
+                    _returned(plan, result)
+            except Exception:
+                failed.append(plan)
+                raise
+        return None
+
+    async def _response_hooks_async(
+        self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
+        scope: Optional[dict[Any, Any]], failed: list[Plan],
     ) -> None:
         context = values['context']
-        for plan in endpoint.response_hooks:
-            quick = plan.quick if self.watch is None else None
+        quick_calls = self.watch is None
+        for plan in hooks:
+            quick = plan.quick if quick_calls else None
             try:
                 if quick is SYNC:
-                    result = plan.func(**plan.kwargs(values, params))
+                    result = plan.invoke(values, params)
                 elif quick is ASYNC:
-                    result = await plan.func(**plan.kwargs(values, params))
+                    result = await plan.invoke(values, params)
                 else:
                     result = await self.call(plan, values, params, scope, context)
                 if result is not None:
-                    raise TypeError(
-                        f'on_response hook {plan.name} returned {type(result).__name__}; it '
-                        f'must return None (add a filter to the response to change the body)'
-                    )
+                    _returned(plan, result)
             except Exception:
                 failed.append(plan)
                 raise
 
     async def handle_error(
         self, exc: Exception, request: Request, response: Response, endpoint: Endpoint,
-        values: dict[str, Any], params: dict[str, Any], scope: Optional[Scope],
+        values: dict[str, Any], params: dict[str, Any], scope: Optional[dict[Any, Any]],
         where: Optional[str] = None,
     ) -> None:
         """Answer with the error handler for ``exc``, or the default error response.
@@ -299,7 +331,7 @@ class Runtime:
 
     async def call(
         self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope], context: Optional[Context] = None,
+        scope: Optional[dict[Any, Any]], context: Optional[Context] = None,
         option_kwargs: Optional[dict[str, Any]] = None,
     ) -> Any:
         """Call ``plan``'s function with its injected arguments; await or thread it."""
@@ -307,8 +339,16 @@ class Runtime:
         if option_kwargs:
             kwargs.update(option_kwargs)
         if plan.providers:
+            assert scope is not None
+            cache = scope
+            quick_calls = self.watch is None
             for name, provider in plan.providers:
-                kwargs[name] = await self._provide(provider, values, params, scope)
+                if provider in cache:
+                    kwargs[name] = cache[provider]
+                elif quick_calls and provider.plan.quick is SYNC:
+                    kwargs[name] = cache[provider] = provider.plan.invoke(values, params)
+                else:
+                    kwargs[name] = await self._provide(provider, values, params, scope)
         if plan.options and context is not None and context.customized:
             options = context.options
             for name in plan.options:
@@ -332,6 +372,26 @@ class Runtime:
             return watch.stream(plan.func(**kwargs), _function_name(plan))
         return plan.func(**kwargs)
 
+    def _provided(self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
+                  scope: dict[Any, Any]) -> dict[str, Any]:
+        """The keyword arguments of a plan whose providers all answer without waiting
+        (`Endpoint.direct` is ``False``)."""
+        kwargs = plan.kwargs(values, params) if plan.server or plan.params else {}
+        for name, provider in plan.providers:
+            value = scope.get(provider, scope)  # the scope itself stands for "not yet"
+            if value is scope:
+                factory = provider.plan
+                args = factory.args
+                if args is None:
+                    value = factory.invoke(values, params)
+                elif factory.spread:
+                    value = factory.func(*args(values))
+                else:
+                    value = factory.func(args(values))
+                scope[provider] = value
+            kwargs[name] = value
+        return kwargs
+
     async def _call_simple(self, plan: Plan, values: dict[str, Any]) -> Any:
         kwargs = plan.kwargs(values, {})
         watch = self.watch
@@ -347,28 +407,27 @@ class Runtime:
 
     async def _provide(
         self, provider: Any, values: dict[str, Any], params: dict[str, Any],
-        scope: Optional[Scope],
+        scope: Optional[dict[Any, Any]],
     ) -> Any:
         assert scope is not None
-        cache = scope.values
-        if provider in cache:
-            return cache[provider]
+        if provider in scope:
+            return scope[provider]
         plan = provider.plan
         result = await self.call(plan, values, params, scope)
         if plan.mode is ASYNC_GEN:
             generator = result
             result = await generator.__anext__()
-            scope.cleanups.append(generator)
+            scope.setdefault(CLEANUPS, []).append(generator)
         elif plan.mode is SYNC_GEN:
             generator = result
             result = next(generator)
-            scope.cleanups.append(generator)
-        cache[provider] = result
+            scope.setdefault(CLEANUPS, []).append(generator)
+        scope[provider] = result
         return result
 
-    async def _cleanup(self, scope: Scope) -> None:
+    async def _cleanup(self, cleanups: list[Any]) -> None:
         # Run each generator provider past its yield, last provided first.
-        for generator in reversed(scope.cleanups):
+        for generator in reversed(cleanups):
             try:
                 if hasattr(generator, 'aclose'):
                     try:
@@ -385,6 +444,13 @@ class Runtime:
                 logger.error('provider %r yielded more than once', generator)
             except Exception:
                 logger.exception('provider cleanup failed')
+
+
+def _returned(plan: Plan, result: Any) -> None:
+    raise TypeError(
+        f'on_response hook {plan.name} returned {type(result).__name__}; it must return None '
+        f'(add a filter to the response to change the body)'
+    )
 
 
 def _hook_name(kind: str, plan: Plan) -> str:

@@ -3,12 +3,16 @@
 Hooks run by ``priority``, lower first on the way in (``on_connect``, ``on_request``,
 ``on_worker_start``) and in reverse on the way out (``on_response``, ``on_close``,
 ``on_worker_stop``); equal priorities keep their registration order. A hook with a ``prefix``
-only runs for paths under it (``/api`` covers ``/api`` and ``/api/...``, not ``/apis``).
+only runs for paths under it (``/api`` covers ``/api`` and ``/api/...``, not ``/apis``), and one
+with ``methods`` only for requests of those methods (``GET`` covers ``HEAD``, as for routes).
+Both are resolved when the chains are compiled: a hook that does not apply to a request is not
+called, which costs nothing.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
 from ..exceptions import RegistrationError
@@ -39,23 +43,30 @@ SCOPED = frozenset(('on_request', 'on_response'))
 
 DEFAULT_PRIORITY = 100
 
+_METHOD_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ-_')
+
 # One sequence for every application, so that equal priorities keep registration order even
 # across mounted applications.
 _registration_order = itertools.count(1)
 
 
 class Hook:
-    """One registered hook function."""
+    """One registered hook function.
 
-    __slots__ = ('kind', 'plan', 'priority', 'prefix', 'order')
+    Attributes:
+        methods: The request methods it runs for (``None``: all).
+    """
+
+    __slots__ = ('kind', 'plan', 'priority', 'prefix', 'order', 'methods')
 
     def __init__(self, kind: str, plan: Plan, priority: int, prefix: Optional[str],
-                 order: int) -> None:
+                 order: int, methods: Optional[frozenset[str]] = None) -> None:
         self.kind = kind
         self.plan = plan
         self.priority = priority
         self.prefix = prefix
         self.order = order
+        self.methods = methods
 
     def applies_to(self, path: str) -> bool:
         return prefix_covers(self.prefix, path)
@@ -63,7 +74,7 @@ class Hook:
     def with_prefix(self, prefix: str) -> Hook:
         """This hook, as seen from an application that mounts its owner under ``prefix``."""
         scoped = prefix + self.prefix if self.prefix else prefix
-        return Hook(self.kind, self.plan, self.priority, scoped, self.order)
+        return Hook(self.kind, self.plan, self.priority, scoped, self.order, self.methods)
 
     def __repr__(self) -> str:
         return f'<Hook {self.kind} {self.plan.name} priority={self.priority}>'
@@ -89,12 +100,13 @@ class Pipeline:
     def add(
         self, kind: str, func: Callable[..., Any], *, priority: int = DEFAULT_PRIORITY,
         prefix: Optional[str] = None, providers: Optional[Providers] = None,
+        methods: Optional[Iterable[str]] = None,
     ) -> Hook:
         """Register ``func`` as a ``kind`` hook.
 
         Raises:
-            RegistrationError: Unknown kind, bad priority or prefix, or a parameter nothing
-                can supply.
+            RegistrationError: Unknown kind, bad priority, prefix or methods, or a parameter
+                nothing can supply.
         """
         if kind not in HOOK_NAMES:
             raise RegistrationError(f'unknown hook {kind!r}; known: {", ".join(HOOK_NAMES)}')
@@ -109,6 +121,7 @@ class Pipeline:
             if not prefix.startswith('/'):
                 raise RegistrationError(f'hook prefix {prefix!r} must start with /')
             prefix = prefix.rstrip('/') or None
+        method_set = None if methods is None else hook_methods(kind, methods)
         plan = compile_plan(
             func, names=HOOK_NAMES[kind], where=f'{kind} hook', providers=providers,
             modes=(ASYNC, SYNC), inline=True,
@@ -117,7 +130,7 @@ class Pipeline:
             raise RegistrationError(
                 f'{plan.name} ({kind} hook): providers are only available to request hooks'
             )
-        hook = Hook(kind, plan, priority, prefix, next(_registration_order))
+        hook = Hook(kind, plan, priority, prefix, next(_registration_order), method_set)
         self.hooks[kind].append(hook)
         return hook
 
@@ -148,6 +161,27 @@ class Pipeline:
         ]
 
 
+def hook_methods(kind: str, methods: Iterable[str]) -> frozenset[str]:
+    """The methods a ``kind`` hook runs for, upper-cased (``GET`` adds ``HEAD``).
+
+    Raises:
+        RegistrationError: Not a request or response hook, or not a list of method names.
+    """
+    if kind not in SCOPED:
+        raise RegistrationError(f'{kind} hooks cannot be limited to methods')
+    names = [methods] if isinstance(methods, str) else list(methods)
+    if not names or not all(
+            isinstance(name, str) and name and set(name.upper()) <= _METHOD_CHARS
+            for name in names):
+        raise RegistrationError(
+            f'methods of a {kind} hook must be HTTP method names, such as '
+            f"['POST', 'PUT'], not {methods!r}")
+    found = {name.upper() for name in names}
+    if 'GET' in found:
+        found.add('HEAD')  # as for routes: HEAD is GET without the content
+    return frozenset(found)
+
+
 def ordered(hooks: list[Hook], kind: str) -> tuple[Plan, ...]:
     """The plans of ``hooks`` in the order they run."""
     ranked = sorted(hooks, key=lambda hook: (hook.priority, hook.order),
@@ -155,6 +189,21 @@ def ordered(hooks: list[Hook], kind: str) -> tuple[Plan, ...]:
     return tuple(hook.plan for hook in ranked)
 
 
-def chain(hooks: list[Hook], kind: str, path: str) -> tuple[Plan, ...]:
-    """The ``kind`` hooks that apply to ``path``, in the order they run."""
-    return ordered([hook for hook in hooks if hook.applies_to(path)], kind)
+def chain(hooks: list[Hook], kind: str, path: str, method: Optional[str] = None
+          ) -> tuple[Plan, ...]:
+    """The ``kind`` hooks that apply to ``path``, in the order they run: for requests of
+    ``method``, or, when it is ``None``, for the methods that no hook names."""
+    return ordered([
+        hook for hook in hooks if hook.applies_to(path) and (
+            hook.methods is None or method is not None and method in hook.methods)
+    ], kind)
+
+
+def named_methods(hooks: Iterable[Hook], path: str) -> frozenset[str]:
+    """The methods named by the hooks that apply to ``path`` (those whose chains may differ
+    from the others')."""
+    found: set[str] = set()
+    for hook in hooks:
+        if hook.methods is not None and hook.applies_to(path):
+            found.update(hook.methods)
+    return frozenset(found)

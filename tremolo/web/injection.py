@@ -11,6 +11,7 @@ naming the function, raised when it is registered.
 from __future__ import annotations
 
 import inspect
+import operator
 import typing
 from typing import Any, Callable, Optional, Union
 
@@ -93,7 +94,7 @@ class Plan:
     """
 
     __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
-                 'var_keyword', 'inline', 'quick')
+                 'var_keyword', 'inline', 'quick', 'invoke', 'args', 'spread')
 
     def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
         self.func = func
@@ -111,6 +112,18 @@ class Plan:
         #: only and runs on the event loop: it can be called straight from its `kwargs`
         #: (middleware hooks, mostly); ``None`` otherwise.
         self.quick: Optional[str] = None
+        #: ``invoke(values, params)`` calls the function with its server names and path
+        #: parameters (providers and options apart), positionally where its signature
+        #: allows: the quick way that `quick` plans are called.
+        self.invoke: Callable[[dict[str, Any], dict[str, Any]], Any] = self._call_by_keyword
+        #: For a function that takes one or more server names by position: what picks its
+        #: argument from the server values (``spread``: several, as a tuple), so that the
+        #: hottest callers call it without `invoke` in between; ``None`` otherwise.
+        self.args: Optional[Callable[[dict[str, Any]], Any]] = None
+        self.spread = False
+
+    def _call_by_keyword(self, values: dict[str, Any], params: dict[str, Any]) -> Any:
+        return self.func(**self.kwargs(values, params))
 
     def kwargs(self, values: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments from server ``values`` and path ``params`` (no providers)."""
@@ -226,9 +239,63 @@ def compile_plan(
     plan.server = tuple(server)
     plan.params = tuple(params)
     plan.providers = tuple(found)
+    if not params and not found and not plan.var_keyword and len(server) == len(
+            signature.parameters) and _positional(func, signature):
+        plan.invoke = _positional_call(func, plan.server)
+        if server:
+            plan.args = operator.itemgetter(*server)
+            plan.spread = len(server) > 1
+    else:
+        plan.invoke = _keyword_call(plan)
     if not found and not plan.options and (mode == ASYNC or (mode == SYNC and inline)):
         plan.quick = ASYNC if mode == ASYNC else SYNC
     return plan
+
+
+def _positional(func: Callable[..., Any], signature: inspect.Signature) -> bool:
+    """Whether every parameter of ``func`` can be passed by position, in signature order,
+    both as its signature says and as the callable itself takes them (a decorator that
+    copies a signature with `functools.wraps` may take keywords only)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
+    if any(parameter.kind not in kinds for parameter in signature.parameters.values()):
+        return False
+    try:
+        own = inspect.signature(func, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return False
+    return list(own.parameters) == list(signature.parameters) and all(
+        parameter.kind in kinds for parameter in own.parameters.values())
+
+
+def _positional_call(func: Callable[..., Any], names: tuple[str, ...]
+                     ) -> Callable[[dict[str, Any], dict[str, Any]], Any]:
+    """``invoke`` for a function of server names only, passed by position: a C getter
+    picks the values, no keyword dictionary is built."""
+    if not names:
+        return lambda values, params: func()
+    if len(names) == 1:
+        name = names[0]
+        return lambda values, params: func(values[name])
+    getter = operator.itemgetter(*names)
+    return lambda values, params: func(*getter(values))
+
+
+def _keyword_call(plan: Plan) -> Callable[[dict[str, Any], dict[str, Any]], Any]:
+    """``invoke`` for a function whose arguments go by keyword: the dictionary of arguments
+    is built without a call of its own where it can be."""
+    func = plan.func
+    if plan.var_keyword:
+        def invoke_all(values: dict[str, Any], params: dict[str, Any]) -> Any:
+            # Every server name (and path parameter): the call copies the dictionary.
+            return func(**values, **params) if params else func(**values)
+
+        return invoke_all
+    if plan.params or len(plan.server) < 2:
+        kwargs = plan.kwargs
+        return lambda values, params: func(**kwargs(values, params))
+    names = plan.server
+    getter = operator.itemgetter(*names)
+    return lambda values, params: func(**dict(zip(names, getter(values))))
 
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:

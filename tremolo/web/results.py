@@ -86,7 +86,18 @@ async def send_result(
         if body:
             await response.write(body)
         await response.end()
-    elif response.before_send is None and not response.filters:
+    elif not response.filters:
+        if response.before_send is not None:
+            # The on_response hooks, run here rather than through `Response.send`: when none
+            # has to wait, the body goes out without a coroutine.
+            response.body_length = len(body)
+            pending = response.prepare_head()
+            while pending is not None:
+                await pending
+                pending = response.prepare_head()
+            if response.filters:  # a hook added one (compression): the body goes through it
+                await response.send(body)
+                return
         response.send_whole(body)
     else:
         await response.send(body)
