@@ -72,10 +72,10 @@ def _names(value: str) -> list[str]:
 def list_choices() -> None:
     print('servers:')
     for spec in servers.SERVERS:
-        print(f'  {spec.name:<18} {spec.label}')
+        print(f'  {spec.name:<25} {spec.label}')
     print('scenarios:')
     for scenario in scenarios.SCENARIOS:
-        print(f'  {scenario.name:<18} {scenario.title_for(64)}')
+        print(f'  {scenario.name:<25} {scenario.title_for(64)}')
 
 
 def pinning(args: argparse.Namespace) -> tuple[Optional[int], Optional[int]]:

@@ -106,6 +106,17 @@ SERVERS: list[ServerSpec] = [
         'import tremolo, starlette', ('tremolo', 'starlette'),
     ),
     ServerSpec(
+        # Like for like with uvicorn-httptools and uvicorn-starlette, which run on uvloop.
+        'tremolo-asgi-uvloop', 'Tremolo (this repo) in ASGI mode, raw ASGI app, uvloop',
+        'tremolo', [*tremolo_cli('asgi_app:app'), '--loop', 'uvloop'],
+        'import tremolo, uvloop', ('tremolo', 'uvloop'),
+    ),
+    ServerSpec(
+        'tremolo-starlette-uvloop', 'Tremolo (this repo) in ASGI mode, Starlette app, uvloop',
+        'tremolo', [*tremolo_cli('starlette_app:app'), '--loop', 'uvloop'],
+        'import tremolo, starlette, uvloop', ('tremolo', 'starlette', 'uvloop'),
+    ),
+    ServerSpec(
         'tremolo-0.5.3', 'tremolo 0.5.3 (PyPI), limits lifted', 'tremolo053',
         ['tremolo053_app.py', '--port', '{port}', '--backlog', BACKLOG,
          '--keepalive-timeout', KEEPALIVE],

@@ -320,6 +320,53 @@ async def test_a_request_sent_as_the_server_stops_is_answered_and_the_connection
         assert connection.closed
 
 
+async def test_a_response_that_promised_keep_alive_before_the_stop_gets_one_last_request(app):
+    """A response whose head went out (keep-alive) before the server began to stop: when it
+    ends, the client may already be sending its next request, so that request is answered
+    (with Connection: close) rather than met by a closed connection."""
+    release = asyncio.Event()
+
+    @app.route('/stream')
+    async def stream():
+        yield 'head sent, '
+        await release.wait()
+        yield 'then the end'
+
+    @app.route('/')
+    async def index():
+        return 'ok'
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        connection.send(b'GET /stream HTTP/1.1\r\nHost: t\r\n\r\n')
+        data = b''
+        while b'head sent' not in data:
+            data += await connection.receive()
+        assert b'Connection: close' not in data  # keep-alive was promised
+        client.state.close_idle()  # the server begins to stop
+        release.set()
+        while not data.endswith(b'0\r\n\r\n'):
+            data += await connection.receive()
+        await asyncio.sleep(0.05)
+        assert not connection.closed  # the client may be sending its next request
+        response = await connection.request('GET', '/')
+        assert response.text == 'ok' and response.header('connection') == 'close'
+        await asyncio.sleep(0)
+        assert connection.closed
+
+    async with TestClient(app) as client:  # no next request: closed once the linger is over
+        connection = client.connect()
+        release.clear()
+        connection.send(b'GET /stream HTTP/1.1\r\nHost: t\r\n\r\n')
+        data = b''
+        while b'head sent' not in data:
+            data += await connection.receive()
+        client.state.close_idle()
+        release.set()
+        await asyncio.sleep(IDLE_LINGER + 0.2)
+        assert connection.closed
+
+
 async def test_server_and_date_headers(app):
     @app.route('/')
     async def index():

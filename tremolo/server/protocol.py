@@ -314,6 +314,13 @@ class HTTPProtocol(asyncio.Protocol):
         self._task = eager.start(self.loop, self._run(request, response))
         return True
 
+    def _linger(self) -> None:
+        """Take one last request (answered with ``Connection: close``) within `IDLE_LINGER`
+        seconds, then close."""
+        self._last_call = True
+        self.loop.call_later(IDLE_LINGER, self._linger_over)
+        self._start_last()  # a request already waiting in the buffer
+
     def _start_last(self) -> None:
         """Answer the request that a connection idle when the server began to stop brings
         (with ``Connection: close``: `output` is closing)."""
@@ -417,9 +424,21 @@ class HTTPProtocol(asyncio.Protocol):
         self._body = None
         if self.closed:
             return
-        if (self.output.closing or not response.keep_alive
-                or (body is not None and not body.complete)):
+        if body is not None and not body.complete:
             # A body left unread cannot be told apart from the next request: close.
+            self.deadlines.request_ended()
+            self.close()
+            return
+        if self.output.closing or not response.keep_alive:
+            if response.keep_alive and self._last_call is False and not self._eof:
+                # The server began to stop after this response's head promised keep-alive
+                # (no Connection: close, RFC 9112 §9.6): the client may be sending its next
+                # request right now. Answer one more, as a connection idle at that moment.
+                self.deadlines.idle(self.loop.time())
+                if self._paused:
+                    self._resume(_PIPELINE_FULL | _BODY_FULL)
+                self._linger()
+                return
             self.deadlines.request_ended()
             self.close()
             return
@@ -615,9 +634,7 @@ class HTTPProtocol(asyncio.Protocol):
         elif self._request is None:
             if self.closed or self.transport is None or self.transport.is_closing():
                 return
-            self._last_call = True
-            self.loop.call_later(IDLE_LINGER, self._linger_over)
-            self._start_last()  # a request already waiting in the buffer
+            self._linger()
         elif self._cancel_on_disconnect:
             self._cancel_request()
 
