@@ -36,6 +36,13 @@ WorkerTarget = Callable[[list[socket.socket], Optional['Link']], None]
 #: Seconds between two publications of a worker's figures (for the other workers' gathering).
 PUBLISH_INTERVAL = 1.0
 
+#: Turns of the event loop a stopping worker gives the connections it accepted last to be
+#: set up (a TCP connection's protocol is made within two).
+ACCEPT_SETTLE_TURNS = 4
+
+#: Seconds a stopping worker serving TLS gives the handshakes under way to complete.
+TLS_ACCEPT_SETTLE = 0.1
+
 
 def event_loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
     """What makes the event loop of a worker: ``'auto'`` follows the current policy (so a
@@ -147,8 +154,22 @@ class Worker:
 
     def _pause_accepting(self) -> None:
         servers, self._servers = self._servers, []
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            for server in servers:
+                server.close()
+            return
+        # An asyncio server closed while the connections of its last accept are still being
+        # set up (each in a task of its own, which runs a turn later) fails to attach them,
+        # silently: their sockets stay open, unserved, until the process exits, and their
+        # clients get a reset (CPython 3.11's Server._attach asserts the server is open). So
+        # accepting stops first; the servers close once those tasks have made their
+        # connections (they were scheduled before this, and run first).
         for server in servers:
-            server.close()
+            assert isinstance(server, asyncio.Server)
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+            loop.call_soon(loop.call_soon, server.close)
 
     async def stop(self, force: Optional[asyncio.Future[Any]] = None) -> None:
         """Stop accepting, let in-flight requests finish (up to the graceful shutdown
@@ -164,6 +185,15 @@ class Worker:
             state.close_idle()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.options.graceful_shutdown_timeout
+            # The connections accepted last are still being set up: their protocol is made a
+            # few turns of the loop later (after the handshake, over TLS). They are waited
+            # for, then shut down as they open like the others (one request, answered with
+            # Connection: close), rather than dropped with the process while their client is
+            # sending its request.
+            for _ in range(ACCEPT_SETTLE_TURNS):
+                await asyncio.sleep(0)
+            if self.options.ssl and not (force and force.done()):
+                await asyncio.sleep(TLS_ACCEPT_SETTLE)
             while ((state.connections or state.detached) and loop.time() < deadline
                    and not (force and force.done())):
                 await asyncio.sleep(0.05)
