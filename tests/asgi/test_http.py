@@ -164,6 +164,35 @@ async def test_a_big_body_is_streamed_in_pieces_with_backpressure():
     assert log[0] > 1
 
 
+async def test_the_pieces_arrived_while_the_app_was_busy_come_in_one_message():
+    pieces: list[bytes] = []
+    go = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await go.wait()  # busy while the body arrives
+        more = True
+        while more:
+            message = await receive()
+            pieces.append(message['body'])
+            more = message.get('more_body', False)
+        await send({'type': 'http.response.start', 'status': 200, 'headers': []})
+        await send({'type': 'http.response.body', 'body': b'%d' % len(pieces)})
+
+    async with client_of(app) as client:
+        connection = client.connect()
+        connection.send(b'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n')
+        await asyncio.sleep(0.01)
+        for piece in (b'abc', b'def'):
+            connection.send(piece)
+            await asyncio.sleep(0.01)
+        go.set()
+        await asyncio.sleep(0.01)
+        connection.send(b'ghi')  # after the app has taken what had arrived
+        response = await connection.read_response()
+    assert response.status == 200
+    assert pieces == [b'abcdef', b'ghi', b''] or pieces == [b'abcdef', b'ghi'], pieces
+
+
 async def test_a_chunked_body_ends_with_an_empty_last_message():
     log: list = []
     async with client_of(echo_app(log)) as client:
