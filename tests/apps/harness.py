@@ -278,3 +278,19 @@ async def refused(url: str, timeout: float = 10.0) -> bool:
             pass  # accepted, then closed: the server is still stopping
         await asyncio.sleep(0.05)
     return False
+
+
+async def trickle(host: str, port: int, head: bytes) -> bytes:
+    """Send ``head`` a byte a second (a slowloris client): what the server answered once it
+    cut the connection off, or ``b'not cut off'`` if it never did."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for byte in head:
+            writer.write(bytes([byte]))
+            try:
+                return await asyncio.wait_for(reader.read(), 1.0)
+            except asyncio.TimeoutError:
+                continue
+        return b'not cut off'
+    finally:
+        writer.close()

@@ -16,7 +16,14 @@ from typing import Optional
 import aiohttp
 import pytest
 
-from tests.apps.harness import ServerProcess, child_env, fetch, fetch_text, needs_uvloop
+from tests.apps.harness import (
+    ServerProcess,
+    child_env,
+    fetch,
+    fetch_text,
+    needs_uvloop,
+    trickle,
+)
 from tests.server.test_resilience import accepted, address, request
 from tests.server.test_running import stopped_pids, stops_cleanly
 
@@ -62,20 +69,7 @@ async def test_slowloris_does_not_stop_a_normal_client(procs, loop):
     host, port = await address(server)
     head = b'GET / HTTP/1.1\r\nHost: t\r\nX-Padding: ' + b'x' * 50
 
-    async def trickle() -> bytes:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            for byte in head:
-                writer.write(bytes([byte]))
-                try:
-                    return await asyncio.wait_for(reader.read(), 1.0)
-                except asyncio.TimeoutError:
-                    continue
-            return b'not cut off'
-        finally:
-            writer.close()
-
-    slow = [asyncio.ensure_future(trickle()) for _ in range(100)]
+    slow = [asyncio.ensure_future(trickle(host, port, head)) for _ in range(100)]
     await asyncio.sleep(1.0)
     url = await server.url('/')
     for _ in range(10):

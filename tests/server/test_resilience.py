@@ -20,6 +20,7 @@ from tests.apps.harness import (
     fetch,
     fetch_text,
     needs_uvloop,
+    trickle,
 )
 from tests.server.test_running import run_basic, stopped_pids, stops_cleanly
 
@@ -95,20 +96,7 @@ async def test_slowloris_does_not_stop_a_normal_client(procs, loop):
     host, port = await address(server)
     head = b'GET / HTTP/1.1\r\nHost: t\r\nX-Padding: ' + b'x' * 50
 
-    async def trickle() -> bytes:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            for byte in head:
-                writer.write(bytes([byte]))
-                try:
-                    return await asyncio.wait_for(reader.read(), 1.0)
-                except asyncio.TimeoutError:
-                    continue
-            return b'not cut off'
-        finally:
-            writer.close()
-
-    slow = [asyncio.ensure_future(trickle()) for _ in range(200)]
+    slow = [asyncio.ensure_future(trickle(host, port, head)) for _ in range(200)]
     await asyncio.sleep(1.0)
     url = await server.url('/')
     latencies = []

@@ -430,7 +430,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.close()
             return
         if self.output.closing or not response.keep_alive:
-            if response.keep_alive and self._last_call is False and not self._eof:
+            if response.keep_alive and not self._last_call and not self._eof:
                 # The server began to stop after this response's head promised keep-alive
                 # (no Connection: close, RFC 9112 §9.6): the client may be sending its next
                 # request right now. Answer one more, as a connection idle at that moment.
