@@ -13,6 +13,12 @@ the other, the variants alternating round after round:
   (httptools, uvloop) (``apps/library_app.py:gzip``, ``apps/starlette_gzip_app.py``).
   Reported: requests and MiB (uncompressed) per second, and the ratio to Tremolo.
 
+Loopback throughput on a shared machine drifts by tens of percent between minutes, which
+a 15% target cannot tolerate: each round measures both variants back to back (in
+alternating order), and the report gives, beside the medians, the median of the rounds' own
+ratios, and the CPU time the server spent per request (user and system, read from /proc
+around each measurement), which a busy neighbour disturbs less.
+
 Before any load, each server's answer is checked (the same bytes once decoded, the headers
 the stack adds). The report is printed and written to ``results/library.md``.
 
@@ -26,13 +32,15 @@ from __future__ import annotations
 import argparse
 import gzip as gziplib
 import http.client
+import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from harness.load import run_wrk, wrk_missing
 from harness.machine import load_average
-from harness.procs import Server, free_port
+from harness.procs import Server, free_port, process_tree
 from harness.servers import APPS_DIR, BENCH_DIR, ENVS_DIR
 
 RESULTS = BENCH_DIR / 'results'
@@ -70,6 +78,19 @@ def start(name: str, cpu: int | None) -> Server:
     server = Server(name, argv, APPS_DIR, port, RESULTS / 'logs' / f'library-{name}.log')
     server.wait_ready(30)
     return server
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) spent so far by ``pid`` and its descendants."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    total = 0
+    for each in process_tree(pid):
+        try:
+            fields = Path(f'/proc/{each}/stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14, 15)
+    return total / ticks
 
 
 def fetch(port: int, path: str, gzip: bool) -> tuple[int, dict[str, str], bytes]:
@@ -154,10 +175,16 @@ def main() -> int:
                     port = servers[name].port
                     if args.warmup:
                         run_wrk(port, path, args.connections, args.warmup, script, client_cpu)
-                    samples[name].append(run_wrk(port, path, args.connections, args.duration,
-                                                 script, client_cpu))
+                    cpu = cpu_seconds(servers[name].pid)
+                    sample = run_wrk(port, path, args.connections, args.duration, script,
+                                     client_cpu)
+                    requests = sample['rps'] * args.duration
+                    sample['cpu_us'] = ((cpu_seconds(servers[name].pid) - cpu) / requests * 1e6
+                                        if requests else 0.0)
+                    samples[name].append(sample)
                     print(f'{comparison} round {round_number + 1}: {name} '
-                          f'{samples[name][-1]["rps"]:.0f} req/s', flush=True)
+                          f'{sample["rps"]:.0f} req/s, {sample["cpu_us"]:.1f} µs of CPU per '
+                          f'request', flush=True)
         finally:
             for server in servers.values():
                 server.stop()
@@ -172,22 +199,31 @@ def main() -> int:
 def report(comparison: str, names: tuple[str, ...], samples: dict[str, list[dict]]
            ) -> list[str]:
     rps = {name: statistics.median(s['rps'] for s in samples[name]) for name in names}
+    cpu = {name: statistics.median(s['cpu_us'] for s in samples[name]) for name in names}
     errors = {name: sum(s['errors'] for s in samples[name]) for name in names}
     p99 = {name: statistics.median(s['p99_ms'] for s in samples[name]) for name in names}
     base = names[0]
     lines = [f'## {comparison}', '', '| server | req/s | p99 ms | errors | ratio to '
-             f'{base} |' + (' MiB/s (uncompressed) |' if comparison == 'gzip' else ''),
-             '|---|---|---|---|---|' + ('---|' if comparison == 'gzip' else '')]
+             f'{base} | CPU µs per request |' + (
+                 ' MiB/s (uncompressed) |' if comparison == 'gzip' else ''),
+             '|---|---|---|---|---|---|' + ('---|' if comparison == 'gzip' else '')]
     for name in names:
         ratio = f'{rps[name] / rps[base]:.2f}' if rps[base] else 'n/a'
-        row = f'| {name} | {rps[name]:.0f} | {p99[name]:.2f} | {errors[name]} | {ratio} |'
+        row = (f'| {name} | {rps[name]:.0f} | {p99[name]:.2f} | {errors[name]} | {ratio} | '
+               f'{cpu[name]:.1f} |')
         if comparison == 'gzip':
             row += f' {rps[name] * (JSON_SIZE or 0) / 2**20:.1f} |'
         lines.append(row)
     if comparison == 'stack' and rps['tremolo-bare']:
         cost = 1 - rps['tremolo-stack'] / rps['tremolo-bare']
+        paired = statistics.median(
+            1 - stack['rps'] / bare['rps']
+            for bare, stack in zip(samples['tremolo-bare'], samples['tremolo-stack'])
+            if bare['rps'])
+        cpu_cost = 1 - cpu['tremolo-bare'] / cpu['tremolo-stack'] if cpu['tremolo-stack'] else 0
         lines += ['', f'The stack costs {cost:.1%} of the bare throughput (target: 15% at '
-                      f'most).']
+                      f'most); the median of the rounds\' own costs: {paired:.1%}; by the CPU '
+                      f'time per request: {cpu_cost:.1%}.']
     lines.append('')
     return lines
 

@@ -1,7 +1,8 @@
 """Middleware that costs nothing for the requests it has nothing to do with: a hook limited
-to some methods, and work registered per response, only when a request needs it."""
+to some methods, a hook limited to the routes that ask for it by an option, and work
+registered per response, only when a request needs it."""
 
-from tremolo import Tremolo, UnsupportedMediaType
+from tremolo import Forbidden, Tremolo, UnsupportedMediaType
 
 app = Tremolo()
 
@@ -13,6 +14,20 @@ def require_json(request):
     if request.content_type != 'application/json':
         raise UnsupportedMediaType('send JSON')
 # --8<-- [end:methods]
+
+
+# --8<-- [start:when]
+@app.on_request(when=lambda options: options.get('staff_only', False))
+def staff(request):
+    """Only the routes declared with staff_only=True call this hook; the others never do."""
+    if request.headers.get('x-role') != 'staff':
+        raise Forbidden('staff only')
+
+
+@app.route('/admin', staff_only=True)
+async def admin():
+    return 'the admin page'
+# --8<-- [end:when]
 
 
 # --8<-- [start:before-head]

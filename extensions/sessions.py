@@ -35,7 +35,6 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from tremolo.middleware.signing import SecretKeys, Signer
@@ -89,31 +88,37 @@ class SessionStore(Protocol):
         """Forget a session (nothing happens if there is none)."""
 
 
-class Session(MutableMapping[str, Any]):
+class Session(dict[str, Any]):
     """The session of one request: a dict of JSON values.
 
-    Changing it (setting, deleting, `clear`, `setdefault`, ...) marks it `modified`, and it is
-    saved just before the head of the response is sent, after the ``on_response`` hooks. A
-    value changed in place (``session['cart'].append(x)``) is not seen: set
-    ``session.modified = True``, or assign the value again.
+    Changing it (setting, deleting, `clear`, `pop`, `setdefault`, `update`, ...) marks it
+    `modified`, and it is saved just before the head of the response is sent, after the
+    ``on_response`` hooks. A value changed in place (``session['cart'].append(x)``) is not
+    seen: set ``session.modified = True``, or assign the value again. Reading it is reading a
+    dict.
 
     Attributes:
         new: The client had no valid session: this one starts empty.
         id: The session's id in the store (server-side sessions), ``None`` until saved.
     """
 
-    __slots__ = ('_data', 'new', '_modified', 'id', 'regenerated', '_response', '_on_change')
+    # The attributes most sessions never change are class defaults (an instance that changes
+    # one keeps it in its own __dict__): a session is made for every request that asks.
+    __slots__ = ('new', '_response', '_on_change', '__dict__')
+    id: Optional[str] = None
+    #: A new id is to be given at the next save (see `regenerate`).
+    regenerated = False
+    _modified = False
 
     def __init__(self, data: Optional[dict[str, Any]] = None, *, new: bool = True,
                  session_id: Optional[str] = None,
                  response: Optional[Response] = None,
                  on_change: Optional[Callable[[Session], None]] = None) -> None:
-        self._data: dict[str, Any] = data if data is not None else {}
+        if data:
+            dict.update(self, data)
         self.new = new
-        self._modified = False
-        self.id = session_id
-        #: A new id is to be given at the next save (see `regenerate`).
-        self.regenerated = False
+        if session_id is not None:
+            self.id = session_id
         self._response = response
         # Called when it becomes modified (`Sessions` arranges for it to be saved then).
         self._on_change = on_change
@@ -141,33 +146,52 @@ class Session(MutableMapping[str, Any]):
             if self._on_change is not None:
                 self._on_change(self)
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
     def __setitem__(self, key: str, value: Any) -> None:
         self._change()
-        self._data[key] = value
+        dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
         self._change()
-        del self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
+        dict.__delitem__(self, key)
 
     def clear(self) -> None:
         """Empty the session: its cookie (and stored data) are deleted."""
         self._change()
-        self._data.clear()
+        dict.clear(self)
+
+    _MISSING: Any = object()
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if key in self:
+            self._change()
+            return dict.pop(self, key)
+        if default is Session._MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self) -> tuple[str, Any]:
+        if not self:
+            raise KeyError('popitem(): the session is empty')
+        self._change()
+        return dict.popitem(self)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return dict.__getitem__(self, key)
+        self[key] = default
+        return default
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        items = dict(other, **kwargs)
+        if items:
+            self._change()
+            dict.update(self, items)
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
     def regenerate(self) -> None:
         """Keep the data under a new id (server-side sessions) and a new cookie: call it when
@@ -178,10 +202,10 @@ class Session(MutableMapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A copy of the data."""
-        return dict(self._data)
+        return dict(self)
 
     def __repr__(self) -> str:
-        return f'<Session {self._data!r}{" modified" if self._modified else ""}>'
+        return f'<Session {dict.__repr__(self)}{" modified" if self._modified else ""}>'
 
 
 class MemorySessionStore:
@@ -389,6 +413,8 @@ class Sessions(Extension):
         self.secure = True if secure is None and samesite.lower() == 'none' else secure
         self.httponly = httponly
         self.samesite = samesite
+        #: What a session calls when it changes (bound once, not per session).
+        self._on_change: Callable[[Session], None] = self._changed
 
     def setup(self, app: Tremolo) -> None:
         # No response hook: a session that changes arranges to be saved just before the head
@@ -415,19 +441,19 @@ class Sessions(Extension):
             else:
                 session = await self._from_store(payload, response)
         if session is None:
-            session = Session(new=True, response=response, on_change=self._changed)
+            session = Session(new=True, response=response, on_change=self._on_change)
         return session
 
     def load_cookie(self, request: Request, response: Response) -> Session:
         """`load`, for sessions kept in the cookie (nothing to wait for)."""
-        # No cookie at all (a new visitor, or a client that keeps none): nothing to parse.
-        cookie = request.cookies.get(self._cookie_key) if b'cookie' in request.head.headers else (
-            None)
-        payload = self.signer.unsign(cookie) if cookie else None
-        session = self._from_cookie(payload, response) if payload is not None else None
-        if session is None:
-            session = Session(new=True, response=response, on_change=self._changed)
-        return session
+        if b'cookie' in request.head.headers:
+            cookie = request.cookies.get(self._cookie_key)
+            payload = self.signer.unsign(cookie) if cookie else None
+            session = self._from_cookie(payload, response) if payload is not None else None
+            if session is not None:
+                return session
+        # No cookie (a new visitor, or a client that keeps none), or none of ours.
+        return Session(None, new=True, response=response, on_change=self._on_change)
 
     def _from_cookie(self, payload: bytes, response: Response) -> Optional[Session]:
         try:
@@ -438,7 +464,7 @@ class Sessions(Extension):
         if not isinstance(data, dict) or not isinstance(expires, (int, float)) or (
                 expires <= time.time()):
             return None  # expired: the signed expiry cannot be moved by the client
-        return Session(data, new=False, response=response, on_change=self._changed)
+        return Session(data, new=False, response=response, on_change=self._on_change)
 
     async def _from_store(self, payload: bytes, response: Response) -> Optional[Session]:
         session_id = payload.decode('ascii', 'replace')
@@ -454,7 +480,7 @@ class Sessions(Extension):
         if not isinstance(data, dict):
             return None
         return Session(data, new=False, session_id=session_id, response=response,
-                       on_change=self._changed)
+                       on_change=self._on_change)
 
     # -- saving ----------------------------------------------------------------------------------
 

@@ -166,17 +166,36 @@ class RateLimiter(Extension):
 
     def setup(self, app: Tremolo) -> None:
         app.on_worker_start(self.on_worker_start)
-        # A store that never waits is asked without a coroutine per request.
-        hook = self.on_request if self._hit_now is None else self.on_request_now
-        app.on_request(priority=self.priority, prefix=self.prefix)(hook)
+        # The routes exempted (``rate_limit=False``) have no hook at all. A store that never
+        # waits is asked without a coroutine per request, and the routes of the default
+        # quota counted by address with the memory store's GCRA (the common case) have a
+        # hook of their own, that asks for nothing it knows already.
+        if self._hit_ahead is not None and self._by_client:
+            app.on_request(priority=self.priority, prefix=self.prefix,
+                           when=self._default_quota)(self.on_request_default)
+            app.on_request(priority=self.priority, prefix=self.prefix,
+                           when=self._own_quota)(self.on_request_now)
+        else:
+            hook = self.on_request if self._hit_now is None else self.on_request_now
+            app.on_request(priority=self.priority, prefix=self.prefix,
+                           when=self._limited)(hook)
         if self.headers:
             # Default headers, rather than a response hook: the policy is the route's,
             # worked out once per route, and the state of the quota is written per request.
             # Several limiters each state their own (list fields: one line each).
             app.add_default_header('RateLimit-Policy', self.policy_of, prefix=self.prefix,
                                    combine=True)
-            app.add_default_header('RateLimit', per_request=self.state_of, prefix=self.prefix,
-                                   combine=True)
+            app.add_default_header('RateLimit', per_request=self.state_of,
+                                   prefix=self.prefix, combine=True)
+
+    def _limited(self, options: Mapping[str, Any]) -> bool:
+        return options.get(self.option) is not False
+
+    def _default_quota(self, options: Mapping[str, Any]) -> bool:
+        return options.get(self.option) is None
+
+    def _own_quota(self, options: Mapping[str, Any]) -> bool:
+        return options.get(self.option) not in (None, False)
 
     def policy_of(self, options: Mapping[str, Any]) -> Optional[str]:
         """The ``RateLimit-Policy`` of a route with these effective options (``None``: not
@@ -291,35 +310,55 @@ class RateLimiter(Extension):
                 self._fallback = None  # the store answers again: the counts are its own
         self._decided(response, context, quota, result)
 
+    def on_request_default(self, request: Request, response: Response, context: Context
+                           ) -> None:
+        """`on_request_now` for the routes of the default quota, counted by the client's
+        address with the memory store's GCRA."""
+        if context.customized:  # a hook may have given this request a quota of its own
+            self.on_request_now(request, response, context)
+            return
+        connection = request.connection
+        client = connection.client if not connection.trusted else request.client
+        quota = self._default
+        key = self._default_scope + (client[0] if isinstance(client, tuple) else 'unix')
+        # How far ahead the key's schedule runs once the request is counted (0 or less when
+        # it is refused, and not counted).
+        ahead = self._hit_ahead(key, quota.period, quota.interval)  # type: ignore[misc]
+        if ahead > 0:
+            if self.headers:
+                # `_state`, spelled out: this runs for every request.
+                setattr(context, self._attribute,
+                        f'{self._state_prefix}'
+                        f'{int((quota.period - ahead) / quota.interval + 1e-9)};'
+                        f't={int(ahead + 0.999)}')
+            return
+        assert self._hit_now is not None
+        self._decided(response, context, quota, self._hit_now(key, quota.limit, quota.period))
+
     def on_request_now(self, request: Request, response: Response, context: Context) -> None:
         """`on_request`, with a store that answers without waiting."""
-        if self._by_client and context.option(self.option) is None:
-            # The common case, without a call: the default quota, counted by address.
-            connection = request.connection
-            client = connection.client if not connection.trusted else request.client
-            quota = self._default
-            key = self._default_scope + (client[0] if isinstance(client, tuple) else 'unix')
-        else:
-            found = self._key(request, context)
-            if found is None:
-                return
-            quota, key = found
+        found = self._key(request, context)
+        if found is None:
+            return
+        quota, key = found
         if self._hit_ahead is not None:
-            # The memory store's GCRA, without a result object: how far ahead its schedule
-            # runs once the request is counted (negative when it is refused, not counted).
+            # The memory store's GCRA, without a result object (see `on_request_default`).
             ahead = self._hit_ahead(key, quota.period, quota.interval)
             if ahead > 0:
                 if self.headers:
-                    # %d truncates: the requests left, and the seconds until all are (rounded
-                    # up), as `hit_now` would count them.
-                    setattr(context, self._attribute, self._state_format % (
-                        max((quota.period - ahead) / quota.interval + 1e-9, 0.0),
-                        ahead + 0.999))
+                    setattr(context, self._attribute, self._state(quota, ahead))
                     if context.customized:
                         self._own_policy(response, quota)
                 return
         assert self._hit_now is not None
         self._decided(response, context, quota, self._hit_now(key, quota.limit, quota.period))
+
+    def _state(self, quota: _Quota, ahead: float) -> str:
+        """The ``RateLimit`` field of a request counted ``ahead`` seconds ahead of now: the
+        requests left, and the seconds until all are (rounded up), as `hit_now` would count
+        them (``ahead`` is at most the period)."""
+        return (f'{self._state_prefix}{int((quota.period - ahead) / quota.interval + 1e-9)};'
+                f't={int(ahead + 0.999)}')
 
     def _decided(self, response: Response, context: Context, quota: _Quota,
                  decision: RateLimitResult) -> None:

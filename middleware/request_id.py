@@ -55,21 +55,23 @@ def current_request_id() -> Optional[str]:
 
 class _RandomIds:
     """Random ids from the system's CSPRNG, drawn 4 KiB at a time: one system call per 256
-    ids rather than one per request."""
+    ids rather than one per request, and the ids of a draw made in one go."""
 
-    __slots__ = ('pool', 'at')
+    __slots__ = ('ready',)
 
     def __init__(self) -> None:
-        self.pool = b''
-        self.at = 0
+        #: The ids drawn and not used yet (taken from the end).
+        self.ready: list[str] = []
 
     def __call__(self) -> str:
-        at = self.at
-        if at >= len(self.pool):
-            self.pool = os.urandom(4096)
-            at = 0
-        self.at = at + 16
-        return self.pool[at:at + 16].hex()
+        ready = self.ready
+        return ready.pop() if ready else self.draw()
+
+    def draw(self) -> str:
+        """Draw the next 256 ids; return one of them."""
+        digits = os.urandom(4096).hex()
+        self.ready = [digits[at:at + 32] for at in range(32, 8192, 32)]
+        return digits[:32]
 
 
 def install_log_record_factory() -> None:
@@ -149,13 +151,8 @@ class RequestID(Extension):
             value = raw.decode('ascii')
         elif self._ids is not None:
             # The default generator, without a call: this runs for every request.
-            ids = self._ids
-            at = ids.at
-            if at >= len(ids.pool):
-                ids.pool = os.urandom(4096)
-                at = 0
-            ids.at = at + 16
-            value = ids.pool[at:at + 16].hex()
+            ready = self._ids.ready
+            value = ready.pop() if ready else self._ids.draw()
         else:
             value = self.generator()
         request.id = value

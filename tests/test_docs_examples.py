@@ -764,6 +764,11 @@ async def test_pay_as_you_go_example():
         second = await client.get('/pages/b', headers={'Cookie': cookie})
         cookie = second.header('set-cookie').split(';')[0]
         again = await client.get('/pages/a', headers={'Cookie': cookie})
+        stranger = await client.get('/admin')
+        staff = await client.get('/admin', headers={'X-Role': 'staff'})
+        public = await client.get('/pages/c', headers={'X-Role': 'visitor'})
+    assert (stranger.status, stranger.text) == (403, 'staff only')
+    assert staff.text == 'the admin page' and public.text == 'page c'
     assert listed.json() == {'notes': []} and posted.json() == {'note': 1}
     assert (refused.status, refused.text) == (415, 'send JSON')
     assert cookie == 'visited=a.b' and first.header('set-cookie').startswith('visited=a;')

@@ -367,6 +367,55 @@ def test_the_session_mapping():
     assert session.modified and dict(session) == {'a': 1, 'b': 2}
 
 
+def test_a_session_is_a_dict_that_reading_leaves_unmodified():
+    data = {'a': 1, 'b': [2]}
+    session = Session(data)
+    assert isinstance(session, dict) and session == data
+    assert session.get('a') == 1 and session.get('z', 0) == 0 and list(session) == ['a', 'b']
+    assert session.copy() == data and session.to_dict() == data and dict(session.items()) == data
+    assert session.setdefault('a', 5) == 1  # there already: no change
+    assert session.pop('z', None) is None  # not there: no change
+    session.update({})
+    session.update()
+    assert not session.modified
+    session['c'] = 3
+    assert 'c' not in data  # the data given was copied
+
+
+@pytest.mark.parametrize('change', [
+    lambda session: session.__setitem__('c', 3),
+    lambda session: session.__delitem__('a'),
+    lambda session: session.pop('a'),
+    lambda session: session.popitem(),
+    lambda session: session.setdefault('c', 3),
+    lambda session: session.update({'c': 3}),
+    lambda session: session.update(c=3),
+    lambda session: session.__ior__({'c': 3}),
+    lambda session: session.clear(),
+    lambda session: setattr(session, 'modified', True),
+    lambda session: session.regenerate(),
+])
+def test_every_change_marks_the_session_once(change):
+    changes = []
+    session = Session({'a': 1}, on_change=changes.append)
+    change(session)
+    assert session.modified and changes == [session]
+    session['d'] = 4  # a second change does not call again
+    assert changes == [session]
+
+
+def test_a_missing_key_is_a_key_error_and_no_change():
+    session = Session()
+    with pytest.raises(KeyError):
+        session.pop('missing')
+    with pytest.raises(KeyError):
+        session.popitem()
+    with pytest.raises(KeyError):
+        del session['missing']
+    assert session == {} and session.id is None and not session.regenerated
+    assert repr(session) == '<Session {}>'
+
+
 @pytest.mark.parametrize('options, error, message', [
     ({'secret_key': ''}, ValueError, 'secret_key'),
     ({'secret_key': 42}, TypeError, 'secret_key'),

@@ -53,6 +53,22 @@ async def test_a_new_id_is_made_injected_and_echoed(app):
     assert second.json()['id'] != body['id']
 
 
+async def test_new_ids_stay_distinct_across_draws_of_randomness():
+    app = Tremolo()
+    app.install(RequestID())
+
+    @app.route('/')
+    async def index(request_id):
+        return request_id
+
+    async with TestClient(app) as client:
+        connection = client.connect()
+        ids = [(await connection.request('GET', '/')).text for _ in range(600)]
+    # 256 ids per draw: 600 requests take three draws.
+    assert all(re.fullmatch(r'[0-9a-f]{32}', each) for each in ids)
+    assert len(set(ids)) == 600
+
+
 async def test_an_id_the_application_sets_on_the_response_is_kept():
     app = Tremolo()
     app.install(RequestID())

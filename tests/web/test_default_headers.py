@@ -286,6 +286,29 @@ async def test_a_failing_header_per_request_is_logged_and_left_out(function, mes
                for record in caplog.records)
 
 
+@pytest.mark.parametrize('value', ['plain', None, 'with\ttab', 'caf\xe9'])
+async def test_each_function_per_request_is_called_once_per_response(value):
+    app = make_app()
+    calls = []
+
+    def counted(request):
+        calls.append(request.path)
+        return value
+
+    app.add_default_header('X-Counted', per_request=counted)
+    app.add_default_header('X-Fine', per_request=lambda request: 'fine')
+    app.add_default_header('X-Origin', per_request=lambda request: 'seen',
+                           if_request_has='Origin')
+    async with TestClient(app) as client:
+        plain = await client.get('/')
+        with_origin = await client.get('/', headers={'Origin': 'https://a.example'})
+        own = await client.get('/own')
+    assert calls == ['/', '/', '/own']
+    for response in (plain, with_origin, own):
+        assert response.header('x-counted') == value and response.header('x-fine') == 'fine'
+    assert plain.header('x-origin') is None and with_origin.header('x-origin') == 'seen'
+
+
 async def test_a_tab_and_latin_1_are_values_per_request():
     app = make_app()
     app.add_default_header('X-Latin', per_request=lambda request: 'caf\xe9\tau lait')

@@ -1,11 +1,65 @@
-"""What the core offers middleware: the body length response hooks see, Vary merging, the
-matched route on the context, the server's options in worker hooks and extension closers,
-and the request id in the access log."""
+"""What the core offers middleware: hooks of every signature get their arguments, the body
+length response hooks see, Vary merging, the matched route on the context, the server's
+options in worker hooks and extension closers, and the request id in the access log."""
 
 from __future__ import annotations
 
 from tremolo import Options, Tremolo
 from tremolo.testing import TestClient
+
+
+async def test_request_hooks_and_providers_of_every_signature_get_the_requests_objects():
+    app = Tremolo()
+    seen: dict[str, tuple] = {}
+
+    # The usual signatures are called straight from the request's own objects; the others
+    # through the general injection: each must get the same objects.
+    @app.on_request(priority=1)
+    def just_request(request):
+        seen['request'] = (request,)
+
+    @app.on_request(priority=2)
+    def request_response(request, response):
+        seen['request, response'] = (request, response)
+
+    @app.on_request(priority=3)
+    def all_three(request, response, context):
+        seen['request, response, context'] = (request, response, context)
+
+    @app.on_request(priority=4)
+    def reordered(context, request):
+        seen['context, request'] = (request, context)
+
+    @app.on_request(priority=5)
+    async def awaited(request, response, context):
+        seen['async'] = (request, response, context)
+
+    @app.on_request(priority=6)
+    def keywords(request, **server):
+        seen['**server'] = (request, server['response'], server['context'])
+
+    @app.provide('one')
+    def one(request):
+        return ('one', request)
+
+    @app.provide('two')
+    def two(request, response):
+        return ('two', request, response)
+
+    @app.route('/')
+    async def index(one, two, request, response, context):
+        assert one == ('one', request) and two == ('two', request, response)
+        for name, objects in seen.items():
+            expected = {1: (request,), 2: (request, response),
+                        3: (request, response, context)}[len(objects)]
+            if name == 'context, request':
+                expected = (request, context)
+            assert objects == expected, name
+        return 'ok'
+
+    async with TestClient(app) as client:
+        response = await client.get('/')
+    assert response.text == 'ok' and len(seen) == 6
 
 
 async def test_response_hooks_see_the_length_of_a_whole_body_and_none_for_a_stream(tmp_path):

@@ -13,7 +13,7 @@ from .compiled import CompiledApp
 from .dispatch import Runtime
 from .errors import ErrorHandlers
 from .extension import extension_name
-from .hooks import DEFAULT_PRIORITY, Pipeline
+from .hooks import DEFAULT_PRIORITY, Pipeline, RoutePredicate
 from .injection import (
     ASYNC,
     ASYNC_GEN,
@@ -292,11 +292,13 @@ class Tremolo:
 
     @overload
     def on_request(self, *, priority: int = ..., prefix: Optional[str] = ...,
-                   methods: Optional[Iterable[str]] = ...) -> Callable[[F], F]: ...
+                   methods: Optional[Iterable[str]] = ...,
+                   when: Optional[RoutePredicate] = ...) -> Callable[[F], F]: ...
 
     def on_request(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY,
         prefix: Optional[str] = None, methods: Optional[Iterable[str]] = None,
+        when: Optional[RoutePredicate] = None,
     ) -> Any:
         """Run the decorated function before each handler (lower priority first).
 
@@ -308,19 +310,26 @@ class Tremolo:
             prefix: Only for paths under this prefix.
             methods: Only for requests of these methods (``GET`` covers ``HEAD``); the
                 others do not call it at all.
+            when: Only for the routes whose effective options (the server's, overridden by
+                the route's) this function accepts, asked once per route at startup (the
+                paths no route matches are asked with the server's options): the other
+                routes do not call the hook at all. A middleware's route option
+                (``rate_limit=False``) exempts routes this way at no cost per request.
         """
-        return self._hook('on_request', func, priority, prefix, methods)
+        return self._hook('on_request', func, priority, prefix, methods, when)
 
     @overload
     def on_response(self, func: F) -> F: ...
 
     @overload
     def on_response(self, *, priority: int = ..., prefix: Optional[str] = ...,
-                    methods: Optional[Iterable[str]] = ...) -> Callable[[F], F]: ...
+                    methods: Optional[Iterable[str]] = ...,
+                    when: Optional[RoutePredicate] = ...) -> Callable[[F], F]: ...
 
     def on_response(
         self, func: Optional[F] = None, *, priority: int = DEFAULT_PRIORITY,
         prefix: Optional[str] = None, methods: Optional[Iterable[str]] = None,
+        when: Optional[RoutePredicate] = None,
     ) -> Any:
         """Run the decorated function just before the response head is sent (reverse
         priority order): set headers, cookies, status, or add filters to the body.
@@ -330,8 +339,10 @@ class Tremolo:
             priority: Higher runs first (the way out is the way in reversed).
             prefix: Only for paths under this prefix.
             methods: Only for requests of these methods (``GET`` covers ``HEAD``).
+            when: Only for the routes whose effective options this function accepts (see
+                `on_request`).
         """
-        return self._hook('on_response', func, priority, prefix, methods)
+        return self._hook('on_response', func, priority, prefix, methods, when)
 
     @overload
     def on_connect(self, func: F) -> F: ...
@@ -382,11 +393,12 @@ class Tremolo:
         return self._hook('on_worker_stop', func, priority, None)
 
     def _hook(self, kind: str, func: Any, priority: int, prefix: Optional[str],
-              methods: Optional[Iterable[str]] = None) -> Any:
+              methods: Optional[Iterable[str]] = None,
+              when: Optional[RoutePredicate] = None) -> Any:
         def register(function: F) -> F:
             self._check_open()
             self.pipeline.add(kind, function, priority=priority, prefix=prefix,
-                              providers=self.providers, methods=methods)
+                              providers=self.providers, methods=methods, when=when)
             return function
 
         return register if func is None else register(func)

@@ -50,6 +50,10 @@ class Endpoint:
             common case), ``False`` when its providers answer without waiting too, ``None``
             when it goes through `Runtime.call` (options to pass, providers that wait,
             debug mode, which times every call).
+        provided: When `direct` is ``False`` and the handler takes providers only, each of
+            them taking ``(request)`` or ``(request, response)``: ``(parameter, provider,
+            function, shape)`` for each, so that the handler's arguments are made without
+            a call in between; else ``None``.
         websocket: How WebSocket handshakes are met, when the handler takes ``websocket``.
     """
 
@@ -58,6 +62,7 @@ class Endpoint:
         'max_body_size', 'body_buffer_size', 'custom', 'body_limits', 'request_hooks',
         'response_hooks', 'hooks', 'by_method', 'default_headers', 'errors', 'uses_providers',
         'option_kwargs', 'direct', 'uses_sse', 'websocket', 'handler_timeout', 'own_timeout',
+        'provided',
     )
 
     def __init__(
@@ -93,6 +98,11 @@ class Endpoint:
                 self.direct = True
             elif all(provider.plan.quick is SYNC for _, provider in plan.providers):
                 self.direct = False
+        self.provided: Optional[tuple[tuple[str, Any, Any, int], ...]] = None
+        if self.direct is False and not plan.server and not plan.params and all(
+                provider.plan.shape in (1, 2) for _, provider in plan.providers):
+            self.provided = tuple((name, provider, provider.plan.func, provider.plan.shape)
+                                  for name, provider in plan.providers)
         self.websocket: Optional[WebSocketRoute] = (
             _websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
         )
@@ -163,7 +173,7 @@ class CompiledApp:
                 methods.add('HEAD')
             # Only the routes that limit their own speed pay for it.
             limits = _route_limits(record.plan.options, record.options)
-            chains, by_method = self._chains(path, frozenset(methods), limits or ())
+            chains, by_method = self._chains(path, frozenset(methods), limits or (), merged)
             endpoint = Endpoint(
                 record.plan, record.where, path, merged, options, chains[0], chains[1],
                 errors, explicit_type='content_type' in record.plan.options
@@ -213,16 +223,17 @@ class CompiledApp:
             self._collect(sub_app, prefix + sub_prefix, errors, hooks, records, closers)
 
     def _chains(self, path: str, methods: Optional[frozenset[str]],
-                limits: tuple[Plan, ...] = ()) -> tuple[Chains, Optional[dict[str, Chains]]]:
-        """The hook chains of an endpoint at ``path`` that answers ``methods`` (``None``:
-        any): those of the methods no hook names, and those of the methods whose chains
-        differ from them."""
+                limits: tuple[Plan, ...], options: Mapping[str, Any]
+                ) -> tuple[Chains, Optional[dict[str, Chains]]]:
+        """The hook chains of an endpoint at ``path`` with the effective ``options``, that
+        answers ``methods`` (``None``: any): those of the methods no hook names, and those of
+        the methods whose chains differ from them."""
         request_hooks = self._hooks.get('on_request', [])
         response_hooks = self._hooks.get('on_response', [])
 
         def chains(method: Optional[str]) -> Chains:
-            return (limits + chain(request_hooks, 'on_request', path, method),
-                    chain(response_hooks, 'on_response', path, method))
+            return (limits + chain(request_hooks, 'on_request', path, method, options),
+                    chain(response_hooks, 'on_response', path, method, options))
 
         default = chains(None)
         named = named_methods(request_hooks + response_hooks, path)
@@ -259,7 +270,7 @@ class CompiledApp:
 
     def _fallback_for(self, prefix: str, route_defaults: Mapping[str, Any]) -> Endpoint:
         path = prefix or '/'
-        chains, by_method = self._chains(path, None)
+        chains, by_method = self._chains(path, None, (), route_defaults)
         return Endpoint(
             _NO_HANDLER, 'no route', path, route_defaults, self.options, chains[0], chains[1],
             self._errors_for(path), explicit_type=False, by_method=by_method,

@@ -20,14 +20,20 @@ class Context:
         route: The path pattern of the route that matched (``'/user/{id}'``), or ``None``
             when no route did (the request is answered 404 or 405): what identifies an
             endpoint, for middleware that keeps something per route (rate limits, metrics).
+        customized: Whether `options` was asked for (so may differ from the route's): the
+            application then applies the body limits and passes the options to the handler
+            from there. Read-only in effect: `options` sets it.
     """
 
-    __slots__ = ('connection', 'route', '_route_options', '_options', '__dict__')
+    __slots__ = ('connection', 'route', 'customized', '_route_options', '_options', '__dict__')
 
     def __init__(self, route_options: Mapping[str, Any], connection: Connection,
                  route: Optional[str] = None) -> None:
         self.connection = connection
         self.route = route
+        # An attribute rather than a property: read for every request, by the application
+        # and by middleware.
+        self.customized = False
         self._route_options = route_options
         self._options: Optional[dict[str, Any]] = None
 
@@ -40,18 +46,13 @@ class Context:
         """
         if self._options is None:
             self._options = dict(self._route_options)
+            self.customized = True
         return self._options
 
     def option(self, name: str, default: Any = None) -> Any:
         """One effective option, without copying the options for this request."""
         options = self._options if self._options is not None else self._route_options
         return options.get(name, default)
-
-    @property
-    def customized(self) -> bool:
-        """Whether `options` was asked for (so may differ from the route's): the application
-        then applies the body limits and passes the options to the handler from there."""
-        return self._options is not None
 
     if TYPE_CHECKING:
         # The attributes of the application's own (``context.user = ...``): any name, any

@@ -158,19 +158,23 @@ class Runtime:
                     response_hooks, values, params, scope, failed
                 )
             for hook in request_hooks:
-                quick = hook.quick if quick_calls else None
-                if quick is None:
-                    result = await self.call(hook, values, params, scope, context)
+                # Spelled out: this runs for every hook of every request. The usual hook, a
+                # sync function of the request's own objects, is called straight away.
+                shape = hook.sync_shape if quick_calls else 0
+                if shape == 1:
+                    result = hook.func(request)
+                elif shape == 3:
+                    result = hook.func(request, response, context)
+                elif shape == 2:
+                    result = hook.func(request, response)
                 else:
-                    args = hook.args  # spelled out: this runs for every hook of every request
-                    if args is None:
-                        result = hook.invoke(values, params)
-                    elif hook.spread:
-                        result = hook.func(*args(values))
+                    quick = hook.quick if quick_calls else None
+                    if quick is None:
+                        result = await self.call(hook, values, params, scope, context)
                     else:
-                        result = hook.func(args(values))
-                    if quick is ASYNC:
-                        result = await result
+                        result = hook.invoke(values, params)
+                        if quick is ASYNC:
+                            result = await result
                 if result is not None:
                     # A request hook answered: the handler is skipped (short-circuit).
                     await send_result(result, response, endpoint.json_type, hook.name,
@@ -197,7 +201,19 @@ class Runtime:
             else:
                 # Its providers answer without waiting: no coroutine of `call` around it.
                 assert scope is not None
-                result = await plan.func(**self._provided(plan, values, params, scope))
+                provided = endpoint.provided
+                if provided is None:
+                    kwargs = self._provided(plan, values, params, scope, request, response)
+                else:
+                    # `_provided`, spelled out for the common case (see `Endpoint.provided`).
+                    kwargs = {}
+                    for name, provider, function, shape in provided:
+                        value = scope.get(provider, scope)  # the scope stands for "not yet"
+                        if value is scope:
+                            value = scope[provider] = (
+                                function(request) if shape == 1 else function(request, response))
+                        kwargs[name] = value
+                result = await plan.func(**kwargs)
             if websocket is not None and (websocket.accepted or result is None):
                 # Close it, or refuse the handshake if it was never accepted.
                 assert websocket_route is not None
@@ -373,7 +389,8 @@ class Runtime:
         return plan.func(**kwargs)
 
     def _provided(self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
-                  scope: dict[Any, Any]) -> dict[str, Any]:
+                  scope: dict[Any, Any], request: Request, response: Response
+                  ) -> dict[str, Any]:
         """The keyword arguments of a plan whose providers all answer without waiting
         (`Endpoint.direct` is ``False``)."""
         kwargs = plan.kwargs(values, params) if plan.server or plan.params else {}
@@ -382,7 +399,12 @@ class Runtime:
             if value is scope:
                 factory = provider.plan
                 args = factory.args
-                if args is None:
+                shape = factory.shape
+                if shape == 1:
+                    value = factory.func(request)
+                elif shape == 2:
+                    value = factory.func(request, response)
+                elif args is None:
                     value = factory.invoke(values, params)
                 elif factory.spread:
                     value = factory.func(*args(values))

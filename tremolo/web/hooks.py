@@ -4,15 +4,17 @@ Hooks run by ``priority``, lower first on the way in (``on_connect``, ``on_reque
 ``on_worker_start``) and in reverse on the way out (``on_response``, ``on_close``,
 ``on_worker_stop``); equal priorities keep their registration order. A hook with a ``prefix``
 only runs for paths under it (``/api`` covers ``/api`` and ``/api/...``, not ``/apis``), and one
-with ``methods`` only for requests of those methods (``GET`` covers ``HEAD``, as for routes).
-Both are resolved when the chains are compiled: a hook that does not apply to a request is not
-called, which costs nothing.
+with ``methods`` only for requests of those methods (``GET`` covers ``HEAD``, as for routes),
+and one with ``when`` only for the routes whose options it accepts. All three are resolved when
+the chains are compiled: a hook that does not apply to a request is not called, which costs
+nothing.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Callable, Optional
 
 from ..exceptions import RegistrationError
@@ -26,6 +28,9 @@ from .injection import (
     Providers,
     compile_plan,
 )
+
+#: A function of a route's effective options: whether a hook runs for that route.
+RoutePredicate = Callable[[Mapping[str, Any]], Any]
 
 #: Hook kind to the server names its functions may take.
 HOOK_NAMES: dict[str, tuple[str, ...]] = {
@@ -55,26 +60,47 @@ class Hook:
 
     Attributes:
         methods: The request methods it runs for (``None``: all).
+        when: A function of a route's effective options telling whether the hook runs for
+            that route (``None``: all routes), asked once per route when the application is
+            compiled.
     """
 
-    __slots__ = ('kind', 'plan', 'priority', 'prefix', 'order', 'methods')
+    __slots__ = ('kind', 'plan', 'priority', 'prefix', 'order', 'methods', 'when')
 
     def __init__(self, kind: str, plan: Plan, priority: int, prefix: Optional[str],
-                 order: int, methods: Optional[frozenset[str]] = None) -> None:
+                 order: int, methods: Optional[frozenset[str]] = None,
+                 when: Optional[RoutePredicate] = None) -> None:
         self.kind = kind
         self.plan = plan
         self.priority = priority
         self.prefix = prefix
         self.order = order
         self.methods = methods
+        self.when = when
 
     def applies_to(self, path: str) -> bool:
         return prefix_covers(self.prefix, path)
 
+    def runs_for(self, options: Mapping[str, Any]) -> bool:
+        """Whether it runs for a route with these effective options (see `when`).
+
+        Raises:
+            RegistrationError: ``when`` failed.
+        """
+        if self.when is None:
+            return True
+        try:
+            return bool(self.when(options))
+        except Exception as exc:
+            raise RegistrationError(
+                f'{self.kind} hook {self.plan.name}: its when= function failed: {exc!r}'
+            ) from exc
+
     def with_prefix(self, prefix: str) -> Hook:
         """This hook, as seen from an application that mounts its owner under ``prefix``."""
         scoped = prefix + self.prefix if self.prefix else prefix
-        return Hook(self.kind, self.plan, self.priority, scoped, self.order, self.methods)
+        return Hook(self.kind, self.plan, self.priority, scoped, self.order, self.methods,
+                    self.when)
 
     def __repr__(self) -> str:
         return f'<Hook {self.kind} {self.plan.name} priority={self.priority}>'
@@ -100,13 +126,13 @@ class Pipeline:
     def add(
         self, kind: str, func: Callable[..., Any], *, priority: int = DEFAULT_PRIORITY,
         prefix: Optional[str] = None, providers: Optional[Providers] = None,
-        methods: Optional[Iterable[str]] = None,
+        methods: Optional[Iterable[str]] = None, when: Optional[RoutePredicate] = None,
     ) -> Hook:
         """Register ``func`` as a ``kind`` hook.
 
         Raises:
-            RegistrationError: Unknown kind, bad priority, prefix or methods, or a parameter
-                nothing can supply.
+            RegistrationError: Unknown kind, bad priority, prefix or methods, a ``when`` that
+                is not callable, or a parameter nothing can supply.
         """
         if kind not in HOOK_NAMES:
             raise RegistrationError(f'unknown hook {kind!r}; known: {", ".join(HOOK_NAMES)}')
@@ -122,6 +148,13 @@ class Pipeline:
                 raise RegistrationError(f'hook prefix {prefix!r} must start with /')
             prefix = prefix.rstrip('/') or None
         method_set = None if methods is None else hook_methods(kind, methods)
+        if when is not None:
+            if kind not in SCOPED:
+                raise RegistrationError(f'{kind} hooks cannot be limited to routes (when=)')
+            if not callable(when):
+                raise RegistrationError(
+                    f'when of {kind} hook {getattr(func, "__qualname__", func)!r} must be a '
+                    f'function of the route options, not {type(when).__name__}')
         plan = compile_plan(
             func, names=HOOK_NAMES[kind], where=f'{kind} hook', providers=providers,
             modes=(ASYNC, SYNC), inline=True,
@@ -130,7 +163,7 @@ class Pipeline:
             raise RegistrationError(
                 f'{plan.name} ({kind} hook): providers are only available to request hooks'
             )
-        hook = Hook(kind, plan, priority, prefix, next(_registration_order), method_set)
+        hook = Hook(kind, plan, priority, prefix, next(_registration_order), method_set, when)
         self.hooks[kind].append(hook)
         return hook
 
@@ -189,13 +222,15 @@ def ordered(hooks: list[Hook], kind: str) -> tuple[Plan, ...]:
     return tuple(hook.plan for hook in ranked)
 
 
-def chain(hooks: list[Hook], kind: str, path: str, method: Optional[str] = None
-          ) -> tuple[Plan, ...]:
-    """The ``kind`` hooks that apply to ``path``, in the order they run: for requests of
-    ``method``, or, when it is ``None``, for the methods that no hook names."""
+def chain(hooks: list[Hook], kind: str, path: str, method: Optional[str] = None,
+          options: Mapping[str, Any] = MappingProxyType({})) -> tuple[Plan, ...]:
+    """The ``kind`` hooks that apply to ``path`` (a route with the effective ``options``), in
+    the order they run: for requests of ``method``, or, when it is ``None``, for the methods
+    that no hook names."""
     return ordered([
         hook for hook in hooks if hook.applies_to(path) and (
-            hook.methods is None or method is not None and method in hook.methods)
+            hook.methods is None or method is not None and method in hook.methods
+        ) and hook.runs_for(options)
     ], kind)
 
 

@@ -94,7 +94,8 @@ class Plan:
     """
 
     __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
-                 'var_keyword', 'inline', 'quick', 'invoke', 'args', 'spread')
+                 'var_keyword', 'inline', 'quick', 'invoke', 'args', 'spread', 'shape',
+                 'sync_shape')
 
     def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
         self.func = func
@@ -121,6 +122,13 @@ class Plan:
         #: hottest callers call it without `invoke` in between; ``None`` otherwise.
         self.args: Optional[Callable[[dict[str, Any]], Any]] = None
         self.spread = False
+        #: For a function taking exactly ``(request)``, ``(request, response)`` or
+        #: ``(request, response, context)`` by position (the usual hook): 1, 2 or 3, so that
+        #: the request's dispatcher passes them straight from its own variables; else 0.
+        self.shape = 0
+        #: `shape` when the plan is `quick` and sync (called straight, nothing awaited),
+        #: else 0.
+        self.sync_shape = 0
 
     def _call_by_keyword(self, values: dict[str, Any], params: dict[str, Any]) -> Any:
         return self.func(**self.kwargs(values, params))
@@ -245,11 +253,18 @@ def compile_plan(
         if server:
             plan.args = operator.itemgetter(*server)
             plan.spread = len(server) > 1
+            plan.shape = _SHAPES.get(plan.server, 0)
     else:
         plan.invoke = _keyword_call(plan)
     if not found and not plan.options and (mode == ASYNC or (mode == SYNC and inline)):
         plan.quick = ASYNC if mode == ASYNC else SYNC
+        if plan.quick is SYNC:
+            plan.sync_shape = plan.shape
     return plan
+
+
+#: The `Plan.shape` of the signatures that take the request's own objects, in that order.
+_SHAPES = {('request',): 1, ('request', 'response'): 2, ('request', 'response', 'context'): 3}
 
 
 def _positional(func: Callable[..., Any], signature: inspect.Signature) -> bool:
