@@ -17,7 +17,10 @@ Loopback throughput on a shared machine drifts by tens of percent between minute
 a 15% target cannot tolerate: each round measures both variants back to back (in
 alternating order), and the report gives, beside the medians, the median of the rounds' own
 ratios, and the CPU time the server spent per request (user and system, read from /proc
-around each measurement), which a busy neighbour disturbs less.
+around each measurement). For the stack, a last measurement takes the drift out altogether
+(``--together``, on by default): bare and stacked serve at the same time, sharing the
+server's core, each loaded by its own wrk over the same seconds, so that whatever slows the
+machine slows both alike, and their throughputs compare as their costs per request do.
 
 Before any load, each server's answer is checked (the same bytes once decoded, the headers
 the stack adds). The report is printed and written to ``results/library.md``.
@@ -35,6 +38,7 @@ import http.client
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -138,6 +142,9 @@ def main() -> int:
     parser.add_argument('--server-cpu', type=int, default=1)
     parser.add_argument('--client-cpu', type=int, default=0)
     parser.add_argument('--no-pin', action='store_true', help='do not pin to CPUs')
+    parser.add_argument('--together', type=int, default=5, metavar='ROUNDS',
+                        help='rounds of the stack measured with both variants at once, '
+                             'sharing the server core (0: none)')
     parser.add_argument('--smoke', action='store_true',
                         help='one round of 1 s measurements: checks that everything runs')
     args = parser.parse_args()
@@ -185,15 +192,54 @@ def main() -> int:
                     print(f'{comparison} round {round_number + 1}: {name} '
                           f'{sample["rps"]:.0f} req/s, {sample["cpu_us"]:.1f} µs of CPU per '
                           f'request', flush=True)
+            shared = (together(servers, args, client_cpu) if comparison == 'stack' else [])
         finally:
             for server in servers.values():
                 server.stop()
         lines.extend(report(comparison, names, samples))
+        if shared:
+            lines.extend(report_together(shared, args))
     lines.append(f'Load average after the run: {load_average()}.')
     text = '\n'.join(lines) + '\n'
     print(text)
     (RESULTS / 'library.md').write_text(text)
     return 0
+
+
+def together(servers: dict[str, Server], args: argparse.Namespace, client_cpu: int | None
+             ) -> list[dict[str, float]]:
+    """Rounds of the stack comparison with both servers loaded at once (see the module's
+    description): each round's requests per second of each."""
+    rounds = []
+    connections = max(1, args.connections // 2)
+
+    def load(name: str, found: dict[str, float]) -> None:
+        _, _, path, script = VARIANTS[name]
+        found[name] = run_wrk(servers[name].port, path, connections, args.duration, script,
+                              client_cpu)['rps']
+
+    for round_number in range(args.together):
+        found: dict[str, float] = {}
+        threads = [threading.Thread(target=load, args=(name, found)) for name in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if len(found) != len(servers):
+            raise SystemExit('a load of the stack measured together failed')
+        rounds.append(found)
+        print(f'stack together, round {round_number + 1}: ' + ', '.join(
+            f'{name} {rps:.0f} req/s' for name, rps in found.items()), flush=True)
+    return rounds
+
+
+def report_together(rounds: list[dict[str, float]], args: argparse.Namespace) -> list[str]:
+    costs = [1 - each['tremolo-stack'] / each['tremolo-bare'] for each in rounds
+             if each['tremolo-bare']]
+    return [f'Both at once, sharing the server core ({len(rounds)} round(s) of '
+            f'{args.duration:g} s, {max(1, args.connections // 2)} connections each): the '
+            f'stack costs {statistics.median(costs):.1%} of the bare throughput (median; '
+            f'rounds: {", ".join(f"{cost:.1%}" for cost in costs)}).', '']
 
 
 def report(comparison: str, names: tuple[str, ...], samples: dict[str, list[dict]]
