@@ -163,6 +163,8 @@ class RateLimiter(Extension):
         self._state_format = self._state_prefix.replace('%', '%%') + '%d;t=%d'
         #: Counted by the client's address (not a header, not a function).
         self._by_client = self._key_function is None and self._header_key is None
+        #: The store keys of the default quota, by client address (see `on_request_default`).
+        self._client_keys: dict[str, str] = {}
 
     def setup(self, app: Tremolo) -> None:
         app.on_worker_start(self.on_worker_start)
@@ -319,8 +321,14 @@ class RateLimiter(Extension):
             return
         connection = request.connection
         client = connection.client if not connection.trusted else request.client
+        host = client[0] if isinstance(client, tuple) else 'unix'
+        # The store key of each address, made once: its hash is then worked out once too.
+        key = self._client_keys.get(host)
+        if key is None:
+            if len(self._client_keys) >= 4096:
+                self._client_keys.clear()
+            key = self._client_keys[host] = self._default_scope + host
         quota = self._default
-        key = self._default_scope + (client[0] if isinstance(client, tuple) else 'unix')
         # How far ahead the key's schedule runs once the request is counted (0 or less when
         # it is refused, and not counted).
         ahead = self._hit_ahead(key, quota.period, quota.interval)  # type: ignore[misc]

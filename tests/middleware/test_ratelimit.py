@@ -262,6 +262,19 @@ async def test_clients_are_counted_apart():
         assert (await b.request('GET', '/')).status == 200
 
 
+async def test_counts_outlive_the_limiters_table_of_client_keys():
+    # Past 4096 addresses the table of store keys by address starts over; the counts are the
+    # store's, and stay.
+    clock = Clock()
+    async with TestClient(make_app(clock, rate='1/minute')) as client:
+        first = client.connect(peer=('10.0.0.1', 1000))
+        assert (await first.request('GET', '/')).status == 200
+        for number in range(4200):
+            other = client.connect(peer=(f'10.1.{number // 256}.{number % 256}', 1000))
+            assert (await other.request('GET', '/')).status == 200
+        assert (await first.request('GET', '/')).status == 429
+
+
 async def test_behind_a_trusted_proxy_the_forwarded_client_is_counted():
     clock = Clock()
     async with TestClient(make_app(clock, rate='1/minute'),
