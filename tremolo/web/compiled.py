@@ -55,6 +55,11 @@ class Endpoint:
             function, shape)`` for each, so that the handler's arguments are made without
             a call in between; else ``None``.
         websocket: How WebSocket handshakes are met, when the handler takes ``websocket``.
+        lean: Nothing of the request's way through the endpoint needs the server values by
+            name, unless something unusual happens (a hook of another kind, an error, options
+            changed for the request): the handler takes providers only (`provided`), and
+            there is no event stream, no WebSocket and no response hook. The dispatcher then
+            makes them only if asked.
     """
 
     __slots__ = (
@@ -62,7 +67,7 @@ class Endpoint:
         'max_body_size', 'body_buffer_size', 'custom', 'body_limits', 'request_hooks',
         'response_hooks', 'hooks', 'by_method', 'default_headers', 'errors', 'uses_providers',
         'option_kwargs', 'direct', 'uses_sse', 'websocket', 'handler_timeout', 'own_timeout',
-        'provided',
+        'provided', 'lean',
     )
 
     def __init__(
@@ -127,6 +132,10 @@ class Endpoint:
         self.own_timeout = self.handler_timeout != server_options.handler_timeout
         if self.own_timeout:
             self.custom = True
+        self.lean = (self.provided is not None and not self.uses_sse and self.websocket is None
+                     and not response_hooks and not any(
+                         method_response_hooks
+                         for _, method_response_hooks in (by_method or {}).values()))
         self.uses_providers = bool(plan.providers) or any(
             hook.providers for hook in every_hook
         ) or any(handler.providers for handler in errors.by_status.values()) or any(

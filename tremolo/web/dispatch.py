@@ -128,7 +128,10 @@ class Runtime:
         context = Context(endpoint.options, request.connection,
                           endpoint.path if missing is None else None)
         request.context = context
-        values = {**self.base, 'request': request, 'response': response, 'context': context}
+        # The server values by name, for the functions that take them by name: made only
+        # when something asks (see `Endpoint.lean`).
+        values: Optional[dict[str, Any]] = None if endpoint.lean else self._values(
+            request, response, context)
         scope: Optional[dict[Any, Any]] = {} if endpoint.uses_providers else None
         websocket = None
         websocket_route = endpoint.websocket
@@ -136,6 +139,7 @@ class Runtime:
         if endpoint.uses_sse:
             from ..sse import EventStream  # only routes that stream events load it
 
+            assert values is not None
             sse = values['sse'] = EventStream(request, response, context.option('sse_keepalive'))
         # The hook running, if any, so that an error names it rather than the handler; the
         # on_response hooks run from inside the response's sending, and say so in `failed`.
@@ -151,6 +155,8 @@ class Runtime:
             response.default_headers = endpoint.default_headers
         try:
             if response_hooks:
+                if values is None:
+                    values = self._values(request, response, context)
                 failed = []
                 response.before_send = functools.partial(
                     self._response_hooks if response_hooks[0].quick is SYNC and quick_calls
@@ -168,6 +174,8 @@ class Runtime:
                 elif shape == 2:
                     result = hook.func(request, response)
                 else:
+                    if values is None:
+                        values = self._values(request, response, context)
                     quick = hook.quick if quick_calls else None
                     if quick is None:
                         result = await self.call(hook, values, params, scope, context)
@@ -187,13 +195,18 @@ class Runtime:
             if customized:
                 _apply_options(context.options, request, response, endpoint)
             if websocket_route is not None:  # after the hooks, which may refuse first
+                assert values is not None
                 values['websocket'] = websocket = websocket_route.open(
                     request, response, context)
             plan = endpoint.plan
+            if values is None and customized:  # a lean endpoint, with options of its own
+                values = self._values(request, response, context)
             if customized or endpoint.direct is None:
+                assert values is not None
                 result = await self.call(plan, values, params, scope, context,
                                          endpoint.option_kwargs)
             elif endpoint.direct:
+                assert values is not None
                 if plan.var_keyword and not params:
                     result = await plan.func(**values)  # the call copies values
                 else:
@@ -203,6 +216,7 @@ class Runtime:
                 assert scope is not None
                 provided = endpoint.provided
                 if provided is None:
+                    assert values is not None
                     kwargs = self._provided(plan, values, params, scope, request, response)
                 else:
                     # `_provided`, spelled out for the common case (see `Endpoint.provided`).
@@ -239,6 +253,8 @@ class Runtime:
                 where = _hook_name('on_request', hook)
             else:
                 where = endpoint.where
+            if values is None:
+                values = self._values(request, response, context)
             await self.handle_error(exc, request, response, endpoint, values, params, scope,
                                     where)
         finally:
@@ -246,6 +262,11 @@ class Runtime:
                 sse.stop()
             if scope and CLEANUPS in scope:
                 await self._cleanup(scope[CLEANUPS])
+
+    def _values(self, request: Request, response: Response, context: Context
+                ) -> dict[str, Any]:
+        """The server values of a request, by name."""
+        return {**self.base, 'request': request, 'response': response, 'context': context}
 
     def _response_hooks(
         self, hooks: tuple[Plan, ...], values: dict[str, Any], params: dict[str, Any],
