@@ -90,3 +90,37 @@ async def test_providers_only_and_nothing_else():
     assert ok.text == 'ada' and ok.header('x-seen') == 'yes'
     assert custom.text == 'hi ada'
     assert boom.status == 500 and 'internal detail' not in boom.text
+
+
+async def test_one_provider_goes_by_position_unless_the_callable_takes_keywords_only():
+    import functools
+
+    app = Tremolo()
+
+    @app.provide('user')
+    def user(request):
+        return request.headers.get('x-user', 'anonymous')
+
+    def keywords_only(func):
+        @functools.wraps(func)  # the signature says (user), the wrapper takes keywords only
+        async def wrapper(**kwargs):
+            return await func(**kwargs)
+        return wrapper
+
+    @app.route('/first')
+    async def first(user, greeting='hello'):
+        return f'{greeting} {user}'
+
+    @app.route('/wrapped')
+    @keywords_only
+    async def wrapped(user):
+        return f'wrapped {user}'
+
+    @app.route('/second')
+    async def second(greeting='hi', *, user):
+        return f'{greeting} {user}'
+
+    async with TestClient(app) as client:
+        answers = [(await client.get(path, headers={'X-User': 'ada'})).text
+                   for path in ('/first', '/wrapped', '/second')]
+    assert answers == ['hello ada', 'wrapped ada', 'hi ada']

@@ -5,6 +5,7 @@ Built once when serving starts (`Tremolo.compile`); nothing here changes per req
 
 from __future__ import annotations
 
+import inspect
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -67,7 +68,7 @@ class Endpoint:
         'max_body_size', 'body_buffer_size', 'custom', 'body_limits', 'request_hooks',
         'response_hooks', 'hooks', 'by_method', 'default_headers', 'errors', 'uses_providers',
         'option_kwargs', 'direct', 'uses_sse', 'websocket', 'handler_timeout', 'own_timeout',
-        'provided', 'lean',
+        'provided', 'one_provided', 'lean',
     )
 
     def __init__(
@@ -108,6 +109,10 @@ class Endpoint:
                 provider.plan.shape in (1, 2) for _, provider in plan.providers):
             self.provided = tuple((name, provider, provider.plan.func, provider.plan.shape)
                                   for name, provider in plan.providers)
+        #: `provided` is one provider, the handler's first parameter: it is passed by
+        #: position, without a dictionary of keyword arguments.
+        self.one_provided = self.provided is not None and len(self.provided) == 1 and (
+            _first_parameter(plan.func) == self.provided[0][0])
         self.websocket: Optional[WebSocketRoute] = (
             _websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
         )
@@ -154,6 +159,21 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return f'<Endpoint {self.where}>'
+
+
+def _first_parameter(func: Any) -> Optional[str]:
+    """The name of the first parameter of ``func`` if it can be passed by position (as its
+    signature says, and as the callable itself takes it), else ``None``."""
+    try:
+        declared = list(inspect.signature(func).parameters.values())
+        own = list(inspect.signature(func, follow_wrapped=False).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    if declared and own and declared[0].name == own[0].name and (
+            declared[0].kind is kind and own[0].kind is kind):
+        return own[0].name
+    return None
 
 
 class CompiledApp:

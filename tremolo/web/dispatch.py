@@ -217,17 +217,21 @@ class Runtime:
                 provided = endpoint.provided
                 if provided is None:
                     assert values is not None
-                    kwargs = self._provided(plan, values, params, scope, request, response)
+                    result = await plan.func(**self._provided(plan, values, params, scope,
+                                                              request, response))
                 else:
-                    # `_provided`, spelled out for the common case (see `Endpoint.provided`).
-                    kwargs = {}
+                    # `_provided`, spelled out for the common case (see `Endpoint.provided`);
+                    # one provider goes by position (`Endpoint.one_provided`).
+                    kwargs: Optional[dict[str, Any]] = None if endpoint.one_provided else {}
+                    value = None
                     for name, provider, function, shape in provided:
                         value = scope.get(provider, scope)  # the scope stands for "not yet"
                         if value is scope:
                             value = scope[provider] = (
                                 function(request) if shape == 1 else function(request, response))
-                        kwargs[name] = value
-                result = await plan.func(**kwargs)
+                        if kwargs is not None:
+                            kwargs[name] = value
+                    result = await (plan.func(value) if kwargs is None else plan.func(**kwargs))
             if websocket is not None and (websocket.accepted or result is None):
                 # Close it, or refuse the handshake if it was never accepted.
                 assert websocket_route is not None
