@@ -134,9 +134,10 @@ class RateLimiter(Extension):
                     f'algorithm: the store {store!r} counts with {counts_with!r}; ask the '
                     f'store for {algorithm!r} (MemoryRateLimitStore({algorithm!r}), '
                     f'redis.rate_limit_store({algorithm!r}))')
-        if not isinstance(name, str) or not name or any(c in name for c in '",;\\ '):
-            raise ValueError(f'name must be a word without quotes, commas or spaces, not '
-                             f'{name!r}')
+        if not isinstance(name, str) or not name or not (
+                name.isascii() and name.isprintable()) or any(c in name for c in '",;\\ '):
+            raise ValueError(f'name must be a word of ASCII without quotes, commas or spaces, '
+                             f'not {name!r}')
         self.key = key
         self.algorithm: str = getattr(store, 'algorithm', algorithm or 'gcra')
         self.store = store
@@ -187,8 +188,9 @@ class RateLimiter(Extension):
             # Several limiters each state their own (list fields: one line each).
             app.add_default_header('RateLimit-Policy', self.policy_of, prefix=self.prefix,
                                    combine=True)
+            # Its values are made of the name (checked here) and numbers: not checked again.
             app.add_default_header('RateLimit', per_request=self.state_of,
-                                   prefix=self.prefix, combine=True)
+                                   prefix=self.prefix, combine=True, validated=True)
 
     def _limited(self, options: Mapping[str, Any]) -> bool:
         return options.get(self.option) is not False

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 if TYPE_CHECKING:
     from .request import Request
 
-__all__ = ['DefaultHeader', 'DefaultHeaders', 'HeaderValue', 'RequestHeaderValue']
+__all__ = ['DefaultHeader', 'DefaultHeaders', 'HeaderValue', 'RequestHeaderValue', 'Validated']
 
 logger = logging.getLogger('tremolo')
 
@@ -57,6 +57,28 @@ def check_value(name: str, value: Any) -> str:
     return value
 
 
+class Validated:
+    """A function per request whose values need no check: ``validated=True`` of
+    `DefaultHeader` (the quick way of writing the head calls the function inside)."""
+
+    __slots__ = ('function',)
+
+    def __init__(self, function: RequestHeaderValue) -> None:
+        self.function = function
+
+    def __call__(self, request: Request) -> Optional[str]:
+        return self.function(request)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Validated) and other.function == self.function
+
+    def __hash__(self) -> int:
+        return hash(self.function)
+
+    def __repr__(self) -> str:
+        return f'Validated({self.function!r})'
+
+
 class DefaultHeader:
     """One registered default header.
 
@@ -65,6 +87,9 @@ class DefaultHeader:
         value: Its value, or a function of the route's options (see `HeaderValue`).
         per_request: Instead of ``value``, a function of the request returning the value of
             each response (see `RequestHeaderValue`).
+        validated: With ``per_request``: its values are valid field values by construction
+            (made by the middleware from parts it checked: no control characters, ISO-8859-1),
+            so the common way of writing the head does not check them again.
         if_request_has: With ``per_request``: call it only for requests that have this
             header field (the others leave the header out, without a call), like the CORS
             fields that answer ``Origin``.
@@ -91,7 +116,7 @@ class DefaultHeader:
                  per_request: Optional[RequestHeaderValue] = None,
                  if_request_has: Optional[str] = None,
                  prefix: Optional[str] = None, https_only: bool = False,
-                 combine: bool = False) -> None:
+                 combine: bool = False, validated: bool = False) -> None:
         if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
             raise ValueError(f'invalid header name: {name!r}')
         if name.lower() in _RESERVED:
@@ -112,6 +137,9 @@ class DefaultHeader:
             if name.lower() == 'vary':
                 raise ValueError('Vary cannot be per request: the names a route varies on '
                                  'are known in advance')
+        if validated and per_request is None:
+            raise TypeError(f'default header {name}: validated goes with a per_request '
+                            f'function')
         if if_request_has is not None:
             if per_request is None:
                 raise TypeError(f'default header {name}: if_request_has goes with a '
@@ -125,7 +153,9 @@ class DefaultHeader:
         self.name = name
         self.lower = name.lower()
         self.value = value
-        self.per_request = per_request
+        self.per_request: Optional[RequestHeaderValue] = (
+            Validated(per_request) if validated and per_request is not None
+            and not isinstance(per_request, Validated) else per_request)
         self.if_request_has = if_request_has
         self.prefix = prefix
         self.https_only = bool(https_only)
@@ -277,18 +307,24 @@ class DefaultHeaders:
                                                for index in range(len(self._gated))) + ':',
                        '        return general(own, request)']
         template = ''
+        checked = []
         for index, (start, function, _) in enumerate(self._always):
+            if isinstance(function, Validated):
+                function = function.function  # called straight, its values not checked
+            else:
+                checked.append(f'value{index}')
             namespace[f'function{index}'] = function
             template += f'{start}{{value{index}}}\r\n'
         values = ', '.join(f'value{index}' for index in range(count))
         namespace['finish'] = self._finish
+        # Every value a string without a control character: the lines as they are.
+        condition = ' and '.join(f'value{index} is not None' for index in range(count))
+        if checked:
+            condition += f' and ({" + ".join(checked)}).isprintable()'
         source += ['    try:',
                    f'        {values} = ' + ', '.join(
                        f'function{index}(request)' for index in range(count)),
-                   # Every value a string without a control character: the lines as they are.
-                   '        if ' + ' and '.join(
-                       f'value{index} is not None' for index in range(count)) + ' and (' +
-                   ' + '.join(f'value{index}' for index in range(count)) + ').isprintable():',
+                   f'        if {condition}:',
                    f'            return head + f{template!r}.encode("latin-1")',
                    '    except Exception:',
                    # A function failed (`lines` logs it), or a value is not a string or not

@@ -327,6 +327,7 @@ async def test_a_bad_route_quota_stops_the_server_at_startup_naming_the_route():
 @pytest.mark.parametrize('options, message', [
     ({'rate': 'abc'}, 'rate'), ({'algorithm': 'leaky-bucket'}, 'algorithm'),
     ({'key': 'cookie:x'}, 'key'), ({'name': 'has space'}, 'name'),
+    ({'name': 'tab\there'}, 'name'), ({'name': 'caf\xe9'}, 'name'),
 ])
 def test_bad_configuration_names_the_option(options, message):
     with pytest.raises(ValueError, match=message):

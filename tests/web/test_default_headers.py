@@ -309,6 +309,30 @@ async def test_each_function_per_request_is_called_once_per_response(value):
     assert plain.header('x-origin') is None and with_origin.header('x-origin') == 'seen'
 
 
+async def test_a_validated_header_per_request_is_written_as_made_in_mounts_too():
+    calls = []
+
+    def state(request):
+        calls.append(request.path)
+        return None if request.path.endswith('/none') else f'"quota";r={len(calls)}'
+
+    sub = make_app()
+    sub.add_default_header('X-State', per_request=state, validated=True)
+    sub.add_default_header('X-Checked', per_request=lambda request: 'checked')
+    app = Tremolo()
+    app.mount('/sub', sub)
+    async with TestClient(app) as client:
+        first = await client.get('/sub/')
+        second = await client.get('/sub/')
+        missing = await client.get('/sub/none')
+        own = await client.get('/sub/own')
+    assert first.header('x-state') == '"quota";r=1' and second.header('x-state') == '"quota";r=2'
+    assert missing.status == 404 and missing.header('x-state') is None
+    assert own.header('x-state') == '"quota";r=4'
+    assert {response.header('x-checked') for response in (first, missing, own)} == {'checked'}
+    assert calls == ['/sub/', '/sub/', '/sub/none', '/sub/own']
+
+
 async def test_a_tab_and_latin_1_are_values_per_request():
     app = make_app()
     app.add_default_header('X-Latin', per_request=lambda request: 'caf\xe9\tau lait')
@@ -365,6 +389,7 @@ def test_bad_default_headers_are_refused(arguments, error, message):
     ({'per_request': lambda request: 'y', 'if_request_has': 'bad name'}, ValueError,
      'not a header name'),
     ({'value': 'x', 'prefix': 'api'}, ValueError, 'must start with /'),
+    ({'value': 'x', 'validated': True}, TypeError, 'validated goes with a per_request'),
 ])
 def test_bad_options_are_refused(options, error, message):
     with pytest.raises(error, match=message):

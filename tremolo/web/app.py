@@ -420,6 +420,7 @@ class Tremolo:
         self, name: str, value: Optional[HeaderValue] = None, *,
         per_request: Optional[RequestHeaderValue] = None, if_request_has: Optional[str] = None,
         prefix: Optional[str] = None, https_only: bool = False, combine: bool = False,
+        validated: bool = False,
     ) -> None:
         """Give every response (under ``prefix``) the header ``name``, unless the response
         sets that name itself.
@@ -448,6 +449,9 @@ class Tremolo:
             if_request_has: With ``per_request``: call it only for the requests that have
                 this header field; the others leave the header out at no cost (the CORS
                 fields, which answer ``Origin``).
+            validated: With ``per_request``: the function makes valid field values only
+                (from parts it checked: no control characters, ISO-8859-1), so they are not
+                checked again as the head is written, like the rate limiter's state.
             prefix: Only for paths under this prefix (a mounted application's headers are
                 under its mount prefix).
             https_only: Only on responses to HTTPS requests (behind a trusted proxy, as the
@@ -470,7 +474,7 @@ class Tremolo:
         self._check_open()
         self.default_headers.append(DefaultHeader(
             name, value, per_request=per_request, if_request_has=if_request_has, prefix=prefix,
-            https_only=https_only, combine=combine))
+            https_only=https_only, combine=combine, validated=validated))
 
     # -- providers, errors, extensions ----------------------------------------------------------
 
