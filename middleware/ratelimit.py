@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from math import trunc
 from typing import Any, Callable, Optional, Union
 
 from tremolo.middleware.ratelimit_store import (
@@ -339,8 +340,8 @@ class RateLimiter(Extension):
                 # `_state`, spelled out: this runs for every request.
                 setattr(context, self._attribute,
                         f'{self._state_prefix}'
-                        f'{int((quota.period - ahead) / quota.interval + 1e-9)};'
-                        f't={int(ahead + 0.999)}')
+                        f'{trunc((quota.period - ahead) / quota.interval + 1e-9)};'
+                        f't={trunc(ahead + 0.999)}')
             return
         assert self._hit_now is not None
         self._decided(response, context, quota, self._hit_now(key, quota.limit, quota.period))
@@ -367,8 +368,9 @@ class RateLimiter(Extension):
         """The ``RateLimit`` field of a request counted ``ahead`` seconds ahead of now: the
         requests left, and the seconds until all are (rounded up), as `hit_now` would count
         them (``ahead`` is at most the period)."""
-        return (f'{self._state_prefix}{int((quota.period - ahead) / quota.interval + 1e-9)};'
-                f't={int(ahead + 0.999)}')
+        # math.trunc rather than int: a quicker call, the same integer.
+        return (f'{self._state_prefix}{trunc((quota.period - ahead) / quota.interval + 1e-9)};'
+                f't={trunc(ahead + 0.999)}')
 
     def _decided(self, response: Response, context: Context, quota: _Quota,
                  decision: RateLimitResult) -> None:

@@ -42,6 +42,8 @@ _request_id = operator.attrgetter('id')
 
 _current: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     'tremolo_request_id', default=None)
+#: ``_current.set``, looked up once: it is called for every request.
+_set_current = _current.set
 
 #: What an incoming id may be made of: visible ASCII that needs no quoting in a log line or a
 #: header (no spaces, quotes, commas or semicolons).
@@ -156,7 +158,7 @@ class RequestID(Extension):
         else:
             value = self.generator()
         request.id = value
-        _current.set(value)
+        _set_current(value)
 
     def assign(self, request: Request) -> str:
         """The request's id, set now if it has none yet."""

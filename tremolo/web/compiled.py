@@ -52,7 +52,8 @@ class Endpoint:
             when it goes through `Runtime.call` (options to pass, providers that wait,
             debug mode, which times every call).
         provided: When `direct` is ``False`` and the handler takes providers only, each of
-            them taking ``(request)`` or ``(request, response)``: ``(parameter, provider,
+            them taking ``(request)`` or ``(request, response)``, none twice, and no hook
+            takes providers (the handler's are the first asked): ``(parameter, provider,
             function, shape)`` for each, so that the handler's arguments are made without
             a call in between; else ``None``.
         websocket: How WebSocket handshakes are met, when the handler takes ``websocket``.
@@ -104,15 +105,6 @@ class Endpoint:
                 self.direct = True
             elif all(provider.plan.quick is SYNC for _, provider in plan.providers):
                 self.direct = False
-        self.provided: Optional[tuple[tuple[str, Any, Any, int], ...]] = None
-        if self.direct is False and not plan.server and not plan.params and all(
-                provider.plan.shape in (1, 2) for _, provider in plan.providers):
-            self.provided = tuple((name, provider, provider.plan.func, provider.plan.shape)
-                                  for name, provider in plan.providers)
-        #: `provided` is one provider, the handler's first parameter: it is passed by
-        #: position, without a dictionary of keyword arguments.
-        self.one_provided = self.provided is not None and len(self.provided) == 1 and (
-            _first_parameter(plan.func) == self.provided[0][0])
         self.websocket: Optional[WebSocketRoute] = (
             _websocket_route(plan.func, plan.mode, where) if 'websocket' in plan.server else None
         )
@@ -125,6 +117,19 @@ class Endpoint:
         every_hook = [*request_hooks, *response_hooks]
         for method_request_hooks, method_response_hooks in (by_method or {}).values():
             every_hook.extend(method_request_hooks + method_response_hooks)
+        # No hook provides anything before the handler: its providers are the first asked.
+        providers = [provider for _, provider in plan.providers]
+        self.provided: Optional[tuple[tuple[str, Any, Any, int], ...]] = None
+        if self.direct is False and not plan.server and not plan.params and all(
+                provider.plan.shape in (1, 2) for provider in providers) and len(
+                set(map(id, providers))) == len(providers) and not any(
+                hook.providers for hook in every_hook):
+            self.provided = tuple((name, provider, provider.plan.func, provider.plan.shape)
+                                  for name, provider in plan.providers)
+        #: `provided` is one provider, the handler's first parameter: it is passed by
+        #: position, without a dictionary of keyword arguments.
+        self.one_provided = self.provided is not None and len(self.provided) == 1 and (
+            _first_parameter(plan.func) == self.provided[0][0])
         #: Whether a function of this endpoint names ``sse`` (an event stream is made for it).
         self.uses_sse = any(wants(each, 'sse') for each in (
             plan, *every_hook, *errors.by_status.values(), *errors.by_class.values()))

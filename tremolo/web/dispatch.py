@@ -225,10 +225,9 @@ class Runtime:
                     kwargs: Optional[dict[str, Any]] = None if endpoint.one_provided else {}
                     value = None
                     for name, provider, function, shape in provided:
-                        value = scope.get(provider, scope)  # the scope stands for "not yet"
-                        if value is scope:
-                            value = scope[provider] = (
-                                function(request) if shape == 1 else function(request, response))
+                        # Kept in the scope for the error handlers and cleanups.
+                        value = scope[provider] = (
+                            function(request) if shape == 1 else function(request, response))
                         if kwargs is not None:
                             kwargs[name] = value
                     result = await (plan.func(value) if kwargs is None else plan.func(**kwargs))
