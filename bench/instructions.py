@@ -69,7 +69,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == '--child':
         exchange(sys.argv[2], int(sys.argv[3]))
         return
-    from library_inprocess import VARIANTS
+    from library_inprocess import VARIANTS, chosen_variants
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--variants', default=','.join(VARIANTS),
@@ -79,13 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which('valgrind') is None:
         raise SystemExit('valgrind is missing: apt-get install valgrind')
-    variants = [name.strip() for name in args.variants.split(',') if name.strip()]
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        raise SystemExit(f'unknown variant(s): {", ".join(unknown)}; known: '
-                         f'{", ".join(VARIANTS)}')
-    if 'bare' not in variants:
-        variants.insert(0, 'bare')
+    variants = chosen_variants(args.variants)
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         counts = dict(zip(variants, pool.map(
             lambda variant: per_request(variant, 500, 500 + args.requests), variants)))

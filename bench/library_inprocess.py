@@ -37,6 +37,18 @@ REQUESTS = {
 VARIANTS = ('bare', *PIECES, 'stacked')
 
 
+def chosen_variants(text: str) -> list[str]:
+    """The variants of a comma-separated list, ``bare`` first (what the others compare to)."""
+    variants = [name.strip() for name in text.split(',') if name.strip()]
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        raise SystemExit(f'unknown variant(s): {", ".join(unknown)}; known: '
+                         f'{", ".join(VARIANTS)}')
+    if 'bare' not in variants:
+        variants.insert(0, 'bare')
+    return variants
+
+
 def application(variant: str):
     if variant == 'bare':
         return hello_app()
@@ -58,13 +70,7 @@ async def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.runs, args.count = 2, 100
-    variants = [name.strip() for name in args.variants.split(',') if name.strip()]
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        raise SystemExit(f'unknown variant(s): {", ".join(unknown)}; known: '
-                         f'{", ".join(VARIANTS)}')
-    if 'bare' not in variants:
-        variants.insert(0, 'bare')
+    variants = chosen_variants(args.variants)
     request = REQUESTS[args.request]
     # Every variant has its connection open; the runs alternate between them, so that a busy
     # moment of the machine spreads over all of them rather than spoiling one.

@@ -162,7 +162,6 @@ class RateLimiter(Extension):
         #: The start of the keys of the default quota, shared by the routes without their own.
         self._default_scope = f'{name}:*:'
         self._state_prefix = f'"{name}";r='
-        self._state_format = self._state_prefix.replace('%', '%%') + '%d;t=%d'
         #: Counted by the client's address (not a header, not a function).
         self._by_client = self._key_function is None and self._header_key is None
         #: The store keys of the default quota, by client address (see `on_request_default`).

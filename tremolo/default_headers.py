@@ -339,20 +339,8 @@ class DefaultHeaders:
     def _finish(self, values: tuple[Optional[str], ...]) -> bytes:
         """The lines of the headers that apply to every request, from their ``values``
         (strings or ``None``), each checked."""
-        text = ''
-        for (start, _, name), value in zip(self._always, values):
-            if value is None:
-                continue
-            try:
-                check_value(name, value)
-            except ValueError:
-                _failed(name)
-                continue
-            text += f'{start}{value}\r\n'
-        try:
-            return text.encode('latin-1')
-        except UnicodeEncodeError:
-            return _encode_each(text.splitlines(keepends=True))
+        return _encode_lines(''.join([_value_line(start, name, value) for (start, _, name), value
+                                      in zip(self._always, values)]))
 
     def _request_lines(self, request: Request, secure: bool,
                        own_names: Optional[set[str]]) -> bytes:
@@ -368,10 +356,7 @@ class DefaultHeaders:
                         text += _line(start, function, name, request, own_names)
         if secure and self._secure_only:
             text += self._secure_lines(request, own_names)
-        try:
-            return text.encode('latin-1')
-        except UnicodeEncodeError:
-            return _encode_each(text.splitlines(keepends=True))
+        return _encode_lines(text)
 
     def _secure_lines(self, request: Request, own_names: Optional[set[str]]) -> str:
         """The lines of the headers per request for HTTPS requests only."""
@@ -471,14 +456,32 @@ def _line(start: str, function: RequestHeaderValue, name: str, request: Request,
         return ''
     try:
         value = function(request)
-        if value is None:
-            return ''
+    except Exception:
+        _failed(name)
+        return ''
+    return _value_line(start, name, value)
+
+
+def _value_line(start: str, name: str, value: Optional[str]) -> str:
+    """The line of a header per request of this ``value``, or ``''`` when it is ``None``
+    (logged and left out when it cannot be a header value)."""
+    if value is None:
+        return ''
+    try:
         if not value.isprintable():  # the rare case: checked (a tab is allowed)
             check_value(name, value)
     except Exception:
         _failed(name)
         return ''
     return f'{start}{value}\r\n'
+
+
+def _encode_lines(text: str) -> bytes:
+    """Header lines, encoded (those that are not ISO-8859-1 logged and left out)."""
+    try:
+        return text.encode('latin-1')
+    except UnicodeEncodeError:
+        return _encode_each(text.splitlines(keepends=True))
 
 
 def _failed(name: str) -> None:

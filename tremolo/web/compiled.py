@@ -5,7 +5,6 @@ Built once when serving starts (`Tremolo.compile`); nothing here changes per req
 
 from __future__ import annotations
 
-import inspect
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -129,7 +128,7 @@ class Endpoint:
         #: `provided` is one provider, the handler's first parameter: it is passed by
         #: position, without a dictionary of keyword arguments.
         self.one_provided = self.provided is not None and len(self.provided) == 1 and (
-            _first_parameter(plan.func) == self.provided[0][0])
+            plan.first_positional == self.provided[0][0])
         #: Whether a function of this endpoint names ``sse`` (an event stream is made for it).
         self.uses_sse = any(wants(each, 'sse') for each in (
             plan, *every_hook, *errors.by_status.values(), *errors.by_class.values()))
@@ -164,21 +163,6 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return f'<Endpoint {self.where}>'
-
-
-def _first_parameter(func: Any) -> Optional[str]:
-    """The name of the first parameter of ``func`` if it can be passed by position (as its
-    signature says, and as the callable itself takes it), else ``None``."""
-    try:
-        declared = list(inspect.signature(func).parameters.values())
-        own = list(inspect.signature(func, follow_wrapped=False).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    if declared and own and declared[0].name == own[0].name and (
-            declared[0].kind is kind and own[0].kind is kind):
-        return own[0].name
-    return None
 
 
 class CompiledApp:

@@ -217,8 +217,7 @@ class Runtime:
                 provided = endpoint.provided
                 if provided is None:
                     assert values is not None
-                    result = await plan.func(**self._provided(plan, values, params, scope,
-                                                              request, response))
+                    result = await plan.func(**self._provided(plan, values, params, scope))
                 else:
                     # `_provided`, spelled out for the common case (see `Endpoint.provided`);
                     # one provider goes by position (`Endpoint.one_provided`).
@@ -413,8 +412,7 @@ class Runtime:
         return plan.func(**kwargs)
 
     def _provided(self, plan: Plan, values: dict[str, Any], params: dict[str, Any],
-                  scope: dict[Any, Any], request: Request, response: Response
-                  ) -> dict[str, Any]:
+                  scope: dict[Any, Any]) -> dict[str, Any]:
         """The keyword arguments of a plan whose providers all answer without waiting
         (`Endpoint.direct` is ``False``)."""
         kwargs = plan.kwargs(values, params) if plan.server or plan.params else {}
@@ -423,12 +421,7 @@ class Runtime:
             if value is scope:
                 factory = provider.plan
                 args = factory.args
-                shape = factory.shape
-                if shape == 1:
-                    value = factory.func(request)
-                elif shape == 2:
-                    value = factory.func(request, response)
-                elif args is None:
+                if args is None:
                     value = factory.invoke(values, params)
                 elif factory.spread:
                     value = factory.func(*args(values))

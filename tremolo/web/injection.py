@@ -95,7 +95,7 @@ class Plan:
 
     __slots__ = ('func', 'name', 'mode', 'server', 'params', 'providers', 'options',
                  'var_keyword', 'inline', 'quick', 'invoke', 'args', 'spread', 'shape',
-                 'sync_shape')
+                 'sync_shape', 'first_positional')
 
     def __init__(self, func: Callable[..., Any], name: str, mode: str) -> None:
         self.func = func
@@ -129,6 +129,9 @@ class Plan:
         #: `shape` when the plan is `quick` and sync (called straight, nothing awaited),
         #: else 0.
         self.sync_shape = 0
+        #: The name of the first parameter when every parameter can be passed by position
+        #: (see `_positional`), else ``None``.
+        self.first_positional: Optional[str] = None
 
     def _call_by_keyword(self, values: dict[str, Any], params: dict[str, Any]) -> Any:
         return self.func(**self.kwargs(values, params))
@@ -247,8 +250,11 @@ def compile_plan(
     plan.server = tuple(server)
     plan.params = tuple(params)
     plan.providers = tuple(found)
+    positional = signature.parameters and _positional(func, signature)
+    if positional:
+        plan.first_positional = next(iter(signature.parameters))
     if not params and not found and not plan.var_keyword and len(server) == len(
-            signature.parameters) and _positional(func, signature):
+            signature.parameters) and positional:
         plan.invoke = _positional_call(func, plan.server)
         if server:
             plan.args = operator.itemgetter(*server)
